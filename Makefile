@@ -1,0 +1,53 @@
+# Two commands set up everything on a fresh Debian bookworm machine:
+#   make demo   - installs what is missing, runs the main job end to end on the embedded PostGIS
+#   make test   - installs what is missing, runs the whole test suite
+# Debian packages need root: as a normal user, sudo is used for apt-get.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := python3 python3-venv postgresql-15 postgresql-15-postgis-3 postgresql-contrib \
+	gdal-bin proj-data proj-bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages demo test notebook bench lint clean
+
+setup: system-packages $(VENV)/.installed
+
+# Installs only the Debian packages that are missing, so a prepared machine needs no root.
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev,notebook]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name kataster --display-name "Kataster (.venv)" >/dev/null
+	@touch $@
+
+demo: setup
+	$(BIN)/kataster demo
+
+test: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests
+
+notebook: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	$(BIN)/python bench/import_vector.py
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	-$(BIN)/kataster db down
+	rm -rf $(VENV) out .kataster

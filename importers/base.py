@@ -1,0 +1,80 @@
+"""The one small interface every importer implements.
+
+An importer turns source files into :class:`Batch` objects: pandas frames whose columns are
+the target table's columns, geometries already in EPSG:25832. It never writes to the database:
+the loading core (``pipeline.loader``) does that, for every importer the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import SourceError
+
+
+@dataclass
+class Batch:
+    """Rows for one target table.
+
+    Attributes
+    ----------
+    table : str
+        Target table, ``schema.name`` (e.g. ``kataster.ax_flurstueck``).
+    objektart : str
+        ALKIS type name for counting (``AX_Flurstueck``); a frame column ``objektart`` wins.
+    frame : pandas.DataFrame
+        One row per object. ``geom`` holds shapely geometries in EPSG:25832; ``src`` names the
+        feature in the source (file, layer, feature id) for messages.
+    """
+
+    table: str
+    objektart: str
+    frame: pd.DataFrame
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path):
+        path = Path(path)
+        try:
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        except FileNotFoundError:
+            raise SourceError(path, "file not found", hint="check the path") from None
+        except IsADirectoryError:
+            raise SourceError(path, "is a directory, not a file") from None
+        except PermissionError:
+            raise SourceError(path, "cannot read the file (permission denied)") from None
+        return cls(path, path.stat().st_size, h.hexdigest())
+
+
+@dataclass
+class ImportSource:
+    """What an importer opened: its files, how to merge, and a batch iterator factory."""
+
+    importer: str
+    files: list
+    source: str                 # label stored with every row, e.g. "ogr:alkis-vereinfacht"
+    versioned: bool             # True: objects carry beginnt; False: flat files (see DESIGN.md)
+    batches: object             # callable returning an iterator of Batch
+    findings: list = field(default_factory=list)
+    transformation: str | None = None
+    options: dict = field(default_factory=dict)
+    checks: list = field(default_factory=list)  # callables(loader) -> findings, after staging
+    cleanup: object = None                      # callable releasing temporary files
+
+    def close(self):
+        if self.cleanup is not None:
+            self.cleanup()
+            self.cleanup = None

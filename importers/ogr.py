@@ -1,0 +1,400 @@
+"""Vector importer for flat parcel layers read through GDAL (pyogrio).
+
+Formats: GeoPackage, Shapefile, GeoJSON, FlatGeobuf and GML that GDAL's GML driver reads
+(e.g. WFS answers of "ALKIS vereinfacht"), also inside .zip or .gz. Layers are mapped onto
+Kataster's tables by a profile (``schemas/profiles/*.yaml`` or the user's own YAML file).
+Features are read as Arrow batches, so memory stays bounded whatever the file size.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+import yaml
+from psycopg import sql
+from pyogrio.raw import open_arrow
+
+from importers import crs as crsmod
+from importers.base import Batch, ImportSource, SourceFile
+from importers.sources import unpack
+from pipeline.errors import CRSError, SchemaError, SourceError, UsageError
+from pipeline.rules import Finding
+from schemas import SCHEMAS_DIR, json_schema
+
+SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".xml"}
+PROFILES_DIR = SCHEMAS_DIR / "profiles"
+FSK = re.compile(r"^(\d{2})(\d{4})(\d{3})(\d{5})([\d_]{4})([\d_]{2})$")
+POLYGONAL = {3, 6}  # shapely type ids: Polygon, MultiPolygon
+
+
+@dataclass(frozen=True)
+class Target:
+    table: str
+    objektart: str
+
+
+TARGETS = {
+    "flurstueck": Target("kataster.ax_flurstueck", "AX_Flurstueck"),
+    "gebaeude": Target("kataster.ax_gebaeude", "AX_Gebaeude"),
+    "bezirk": Target("kataster.bezirk", "AX_Gemarkungsteil_Flur"),
+}
+# Columns each target table accepts from a profile (besides gml_id and geom).
+COLUMNS = {
+    "flurstueck": {"flurstueckskennzeichen", "land", "gemarkungsnummer", "flurnummer", "zaehler",
+                   "nenner", "amtliche_flaeche", "lage", "gemarkung_name", "gemeinde_name",
+                   "gemeindekennzeichen"},
+    "gebaeude": {"gebaeudefunktion", "bezeichnung", "lage", "land", "gemarkungsnummer"},
+    "bezirk": {"land", "gemarkungsnummer", "flurnummer", "bezeichnung"},
+}
+INTEGER = {"flurnummer", "zaehler", "gebaeudefunktion"}
+FLOAT = {"amtliche_flaeche"}
+
+
+def builtin_profiles():
+    """Built-in profiles by name."""
+    return {p.stem: load_profile(p) for p in sorted(PROFILES_DIR.glob("*.yaml"))
+            if p.stem != "example-parcels"}
+
+
+def load_profile(path):
+    """Read and validate a YAML mapping profile (schema: ``schemas/profile.schema.json``)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read the profile: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise UsageError(f"{path}: the profile is not valid YAML: {err}") from None
+    try:
+        jsonschema.validate(data, json_schema("profile"))
+    except jsonschema.ValidationError as err:
+        at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise UsageError(f"{path}: invalid profile at {at}: {err.message}") from None
+    return data
+
+
+@dataclass
+class LayerPlan:
+    origin: Path        # the path the user gave (zip, file)
+    path: Path          # the readable file
+    layer: str
+    rule: dict
+    crs: object
+    transformer: object
+    features: int
+
+    @property
+    def label(self):
+        return f"{self.origin}" + (f"!{self.path.name}" if self.path != self.origin else "") + \
+               f":{self.layer}"
+
+
+class OgrImporter:
+    """Importer ``ogr``: flat vector files through GDAL."""
+
+    name = "ogr"
+
+    def detect(self, path):
+        path = Path(path)
+        return path.is_dir() or path.suffix.lower() in SUFFIXES | {".zip", ".gz"}
+
+    def open(self, paths, options, config):
+        files = []
+        for p in paths:
+            if Path(p).is_dir():
+                files.extend(SourceFile.of(f) for f in sorted(Path(p).rglob("*"))
+                             if f.is_file() and f.suffix.lower() in SUFFIXES | {".zip", ".gz"})
+            else:
+                files.append(SourceFile.of(p))
+        unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
+                          config["import.max_compression_ratio"])
+        try:
+            plans, ignored, profile = self._plan(unpacked.files, options)
+        except BaseException:
+            unpacked.close()
+            raise
+        transformations = sorted({p.transformer[1] for p in plans})
+        findings = []
+
+        def batches():
+            try:
+                for plan in plans:
+                    yield from _read_layer(plan, profile, config["import.batch_size"],
+                                           options.get("encoding"), findings)
+            finally:
+                unpacked.close()
+
+        return ImportSource(
+            importer=self.name, files=files, source=f"ogr:{profile['name']}", versioned=False,
+            batches=batches, findings=findings, transformation="; ".join(transformations),
+            options={"profile": profile["name"], "ignored_layers": ignored},
+            checks=[_duplicate_fsk_check], cleanup=unpacked.close,
+        )
+
+    def _plan(self, readable, options):
+        layers = []
+        for origin, path in readable:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    names = pyogrio.list_layers(path, **_open_options(path))
+            except pyogrio.errors.DataSourceError as err:
+                raise SourceError(origin, f"GDAL cannot read it: {err}",
+                                  hint="is it a GeoPackage, Shapefile, GeoJSON, FlatGeobuf "
+                                       "or GML file?") from None
+            for name, _gtype in names:
+                info = _info(path, name, origin)
+                layers.append((origin, path, name, info))
+        if not layers:
+            raise SourceError(readable[0][0] if readable else "input", "contains no layers")
+        profile = self._profile(options.get("profile", "auto"), layers)
+        plans, ignored = [], []
+        used_rules = set()
+        for origin, path, name, info in layers:
+            rule = _match(profile, name, info, used_rules)
+            if rule is None:
+                ignored.append(f"{origin}:{name}")
+                continue
+            srs = options.get("srs")
+            where = f"{origin}:{name}"
+            if srs:
+                crs = crsmod.parse_crs(srs, where)
+            elif info["crs"]:
+                crs = crsmod.parse_crs(info["crs"], where)
+            else:
+                raise CRSError(where, "the data has no coordinate system",
+                               hint="give it with --srs, e.g. --srs EPSG:25832")
+            if info["features"] == 0:
+                ignored.append(f"{where} (empty)")
+                continue
+            plans.append(LayerPlan(origin, path, name, rule, crs,
+                                   crsmod.transformer(crs, where), info["features"]))
+        if not plans:
+            what = ", ".join(ignored) or "nothing"
+            raise SourceError(readable[0][0], "contains no features to import "
+                              f"(layers seen: {what})",
+                              hint=f"profile {profile['name']!r} maps "
+                                   f"{', '.join(r['target'] for r in profile['layers'])}")
+        return plans, ignored, profile
+
+    def _profile(self, choice, layers):
+        builtins = builtin_profiles()
+        if choice and choice != "auto":
+            if choice in builtins:
+                return builtins[choice]
+            if Path(choice).exists():
+                return load_profile(choice)
+            raise UsageError(f"unknown profile {choice!r}: use one of "
+                             f"{', '.join(['auto', *builtins])} or a YAML file")
+        for profile in builtins.values():
+            need = set(profile.get("detect", []))
+            if any(need <= set(info["fields"]) for *_, info in layers):
+                return profile
+        seen = "; ".join(f"{o}:{n} ({', '.join(list(i['fields'])[:8])})" for o, _, n, i in layers)
+        raise SchemaError(layers[0][0], f"no built-in profile fits the layers: {seen}",
+                          hint="write a mapping profile (see schemas/profiles/example-parcels.yaml)"
+                               " and pass it with --profile FILE.yaml")
+
+
+def _open_options(path):
+    if Path(path).suffix.lower() in (".gml", ".xml"):
+        return {"WRITE_GFS": "NO"}
+    return {}
+
+
+def _info(path, layer, origin):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = pyogrio.read_info(path, layer=layer, **_open_options(path))
+    except pyogrio.errors.DataSourceError as err:
+        raise SourceError(origin, f"layer {layer!r} cannot be read: {err}") from None
+    return {"crs": info["crs"], "fields": list(info["fields"]), "features": info["features"],
+            "geometry_type": info["geometry_type"]}
+
+
+def _match(profile, name, info, used):
+    for i, rule in enumerate(profile["layers"]):
+        m = rule.get("match", {})
+        if "layer" in m and m["layer"] != name:
+            continue
+        if "name" in m and not re.search(m["name"], name):
+            continue
+        if "fields" in m and not set(m["fields"]) <= set(info["fields"]):
+            continue
+        if not m and (i in used or "Polygon" not in str(info["geometry_type"])):
+            continue
+        used.add(i)
+        return rule
+    return None
+
+
+def _read_layer(plan, profile, batch_size, encoding, findings):
+    kwargs = dict(_open_options(plan.path))
+    if encoding:
+        kwargs["encoding"] = encoding
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with open_arrow(plan.path, layer=plan.layer, batch_size=batch_size, return_fids=True,
+                            use_pyarrow=True, **kwargs) as (meta, reader):
+                geom_col = meta["geometry_name"] or "wkb_geometry"
+                fid_col = meta["fid_column"] or "OGC_FID"
+                for rb in reader:
+                    yield _map_batch(rb, plan, geom_col, fid_col, findings)
+    except pyogrio.errors.DataSourceError as err:
+        raise SourceError(plan.label, f"reading failed: {err}") from None
+    except UnicodeDecodeError as err:
+        raise SourceError(plan.label, f"text is not in the expected encoding: {err}",
+                          hint="give the encoding with --encoding, e.g. ISO-8859-1") from None
+
+
+def _map_batch(rb, plan, geom_col, fid_col, findings):
+    rule = plan.rule
+    target = rule["target"]
+    names = rb.schema.names
+    fids = rb.column(names.index(fid_col)).to_numpy(zero_copy_only=False) if fid_col in names \
+        else np.arange(rb.num_rows)
+    src = np.char.add(f"{plan.label}:fid ", fids.astype(str))
+    wkb = rb.column(names.index(geom_col)).to_numpy(zero_copy_only=False) \
+        if geom_col in names else np.full(rb.num_rows, None)
+    attrs_tbl = rb.drop_columns([c for c in (geom_col, fid_col) if c in names])
+    df = attrs_tbl.to_pandas()
+    out = pd.DataFrame(index=df.index)
+    mapped = set()
+    for column, field in rule["fields"].items():
+        if field not in df.columns:
+            raise SchemaError(plan.label, f"field {field!r} (for {column}) is missing",
+                              hint=f"the layer has: {', '.join(df.columns)}")
+        out[column] = df[field]
+        mapped.add(field)
+    for column, value in rule.get("constants", {}).items():
+        out[column] = value
+    _derive_keys(out)
+    if rule.get("id"):
+        if rule["id"] not in df.columns:
+            raise SchemaError(plan.label, f"id field {rule['id']!r} is missing")
+        mapped.add(rule["id"])
+        out["gml_id"] = df[rule["id"]].astype("string").str.slice(0, 16)
+    geoms = _geometries(wkb, plan, src, target, findings)
+    out["geom"] = geoms
+    out["gml_id"] = _default_ids(out, target, geoms)
+    rest = [c for c in df.columns if c not in mapped]
+    if rest:
+        extra = df[rest].astype(object)
+        out["attrs"] = extra.where(extra.notna(), None).to_dict("records")
+    for col in INTEGER & set(out.columns):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+    for col in FLOAT & set(out.columns):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
+    if target == "bezirk":
+        out["art"] = np.where(out.get("flurnummer", pd.Series(index=out.index)).notna(),
+                              "flur", "gemarkung")
+    out["src"] = src
+    keep = COLUMNS[target] | {"gml_id", "geom", "attrs", "src", "art"}
+    out = out[[c for c in out.columns if c in keep]]
+    return Batch(TARGETS[target].table, TARGETS[target].objektart, out)
+
+
+def _derive_keys(out):
+    """Fill land/Gemarkung/Flur/Zähler/Nenner from the compound keys where not mapped."""
+    if "flurstueckskennzeichen" in out:
+        fsk = out["flurstueckskennzeichen"].astype("string").str.strip()
+        out["flurstueckskennzeichen"] = fsk
+        parts = fsk.str.extract(FSK)
+        derived = {"land": parts[0], "gemarkungsnummer": parts[1],
+                   "flurnummer": parts[2], "zaehler": parts[3],
+                   "nenner": parts[4].str.strip("_").str.lstrip("0").replace("", pd.NA)}
+        for col, values in derived.items():
+            if col not in out:
+                out[col] = values
+    if "flurschluessel" in out:
+        key = out.pop("flurschluessel").astype("string").str.strip()
+        if "land" not in out:
+            out["land"] = key.str.slice(0, 2)
+        if "gemarkungsnummer" not in out:
+            out["gemarkungsnummer"] = key.str.slice(2, 6)
+        if "flurnummer" not in out:
+            out["flurnummer"] = key.str.slice(6, 9)
+    if "gemarkungsschluessel" in out:
+        key = out.pop("gemarkungsschluessel").astype("string").str.strip()
+        if "land" not in out:
+            out["land"] = key.str.slice(0, 2)
+        if "gemarkungsnummer" not in out:
+            out["gemarkungsnummer"] = key.str.slice(2, 6)
+
+
+def _default_ids(out, target, geoms):
+    ids = out["gml_id"] if "gml_id" in out else pd.Series(pd.NA, index=out.index, dtype="string")
+    if target == "flurstueck":
+        fallback = out["flurstueckskennzeichen"]
+    elif target == "bezirk":
+        fallback = ("flur:" + out["land"].astype("string") + out["gemarkungsnummer"]
+                    + out["flurnummer"].astype("string").str.zfill(3))
+    else:
+        digest = pd.util.hash_array(shapely.to_wkb(geoms).astype(object))
+        fallback = pd.Series(np.char.add("geb:", np.char.mod("%016x", digest)), index=out.index)
+    return ids.fillna(fallback).astype("string")
+
+
+def _geometries(wkb, plan, src, target, findings):
+    geoms = shapely.from_wkb(wkb)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    types = shapely.get_type_id(geoms)
+    wrong = ~missing & ~np.isin(types, list(POLYGONAL))
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise SchemaError(plan.label.split(":")[0], f"{shapely.GeometryType(types[i]).name.title()} "
+                          f"geometry where a polygon is required ({target})",
+                          feature=src[i].rsplit(":", 1)[-1] + f" in layer {plan.layer}",
+                          hint="a parcel layer must hold polygons or multipolygons")
+    geoms = crsmod.to_target(geoms, plan.transformer[0])
+    for i in np.flatnonzero(missing):
+        findings.append(Finding("geometry.empty", None, f"{src[i]}: feature has no geometry; "
+                                "kept without one"))
+    invalid = np.flatnonzero(~missing & ~shapely.is_valid(geoms))
+    if len(invalid):
+        reasons = shapely.is_valid_reason(geoms[invalid])
+        for i, reason in zip(invalid, reasons, strict=True):
+            findings.append(Finding("geometry.invalid", src[i],
+                                    f"{src[i]}: {reason}; kept as delivered",
+                                    geom=_reason_point(reason, geoms[i])))
+    return geoms
+
+
+def _reason_point(reason, geom):
+    m = re.search(r"\[([-\d.eE+]+) ([-\d.eE+]+)", reason or "")
+    if m:
+        return shapely.Point(float(m.group(1)), float(m.group(2)))
+    return shapely.centroid(geom)
+
+
+def _duplicate_fsk_check(loader):
+    """Parcels of this delivery that share one Flurstückskennzeichen (kept, reported)."""
+    staged = loader.staged.get("kataster.ax_flurstueck")
+    if staged is None:
+        return []
+    rows = loader.conn.execute(sql.SQL(
+        "SELECT flurstueckskennzeichen, array_agg(gml_id ORDER BY gml_id),"
+        " array_agg(src ORDER BY gml_id), ST_AsBinary(ST_PointOnSurface(ST_Collect(geom)))"
+        " FROM {} GROUP BY flurstueckskennzeichen"
+        " HAVING count(DISTINCT gml_id) > 1 ORDER BY 1").format(sql.Identifier(staged.stage))
+    ).fetchall()
+    findings = []
+    for fsk, ids, srcs, wkb in rows:
+        where = shapely.from_wkb(wkb) if wkb else None
+        for gml_id, src in zip(ids, srcs, strict=True):
+            others = [i for i in ids if i != gml_id]
+            findings.append(Finding("id.duplicate", gml_id,
+                                    f"{src}: Flurstückskennzeichen {fsk} is also carried by "
+                                    f"{', '.join(others)}; both kept",
+                                    geom=where, related=others))
+    return findings

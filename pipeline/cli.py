@@ -1,0 +1,400 @@
+"""The ``kataster`` command: thin commands that resolve arguments and call one function.
+
+Exit codes (README, "Exit codes"): 0 success (also "already imported"), 1 the operation failed
+and nothing was committed, 2 usage error, 3 timed out waiting for the import lock,
+4 validation found ``error`` findings under ``--strict``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from pipeline.config import load_config, mask_url
+from pipeline.errors import KatasterError
+
+log = logging.getLogger("pipeline")
+
+
+def _echo_json(data):
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _err(msg):
+    click.secho(f"error: {msg}", err=True, fg="red")
+
+
+class Context:
+    def __init__(self, config_path, verbose, quiet):
+        self.config_path = config_path
+        self.verbose = verbose
+        self.quiet = quiet
+        self._config = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def database(self, start=True):
+        from pipeline.db import open_database
+
+        return open_database(self.config, start=start)
+
+    def say(self, msg):
+        if not self.quiet:
+            click.echo(msg, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Configuration file (default: $KATASTER_CONFIG or ./kataster.yaml).")
+@click.option("-v", "--verbose", count=True, help="More output (repeat for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(package_name="kataster")
+@click.pass_context
+def cli(ctx, config_path, verbose, quiet):
+    """Kataster: import ALKIS cadastre data into PostGIS, validate it, serve it."""
+    level = logging.WARNING - 10 * verbose if not quiet else logging.ERROR
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config_path, verbose, quiet)
+
+
+# -- db -----------------------------------------------------------------------------------------
+@cli.group()
+def db():
+    """The database: embedded cluster lifecycle, or an external PostGIS."""
+
+
+@db.command("up")
+@click.pass_obj
+def db_up(obj):
+    """Create (once) and start the embedded PostGIS; with a database URL, only prepare it."""
+    from pipeline.db import open_database
+    from pipeline.embedded import EmbeddedCluster
+
+    cfg = obj.config
+    if cfg["database.url"]:
+        database = open_database(cfg)
+        obj.say(f"prepared {database.masked_url()} (PostGIS enabled, migrations applied)")
+        return
+    cluster = EmbeddedCluster(cfg.state_dir, port=cfg["database.port"])
+    created = cluster.init()
+    started = cluster.start()
+    open_database(cfg)
+    if not started:
+        obj.say(f"the embedded database is already running on 127.0.0.1:{cluster.read_port()}")
+    else:
+        obj.say(("created and started" if created else "started")
+                + f" the embedded database on 127.0.0.1:{cluster.read_port()} "
+                  f"(data in {cluster.data_dir}, run by user {cluster.server_user})")
+
+
+@db.command("down")
+@click.pass_obj
+def db_down(obj):
+    """Stop the embedded PostGIS cleanly."""
+    from pipeline.embedded import EmbeddedCluster
+
+    cfg = obj.config
+    if cfg["database.url"]:
+        obj.say("a database URL is configured: nothing to stop (the server is not ours)")
+        return
+    cluster = EmbeddedCluster(cfg.state_dir)
+    if cluster.exists() and cluster.stop():
+        obj.say("stopped the embedded database")
+    else:
+        obj.say("the embedded database is not running")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def db_status(obj, as_json):
+    """Say which database is used and whether it runs."""
+    from pipeline.db import Database, libpq_url
+    from pipeline.embedded import EmbeddedCluster
+    from schemas.migrate import current
+
+    cfg = obj.config
+    if cfg["database.url"]:
+        database = Database(libpq_url(cfg["database.url"]))
+        try:
+            revision, running = current(database.url), True
+        except Exception:  # noqa: BLE001 - any connection failure means "not reachable"
+            revision, running = None, False
+        status = {"mode": "external", "running": running, "url": mask_url(database.url),
+                  "port": None, "data_dir": None, "server_user": None, "revision": revision}
+    else:
+        cluster = EmbeddedCluster(cfg.state_dir)
+        running = cluster.is_running()
+        status = {"mode": "embedded", "running": running,
+                  "url": cluster.url() if cluster.exists() else None,
+                  "port": cluster.read_port() if cluster.exists() else None,
+                  "data_dir": str(cluster.data_dir) if cluster.exists() else None,
+                  "server_user": cluster.server_user,
+                  "revision": current(cluster.url()) if running else None}
+    if as_json:
+        _echo_json(status)
+    else:
+        for k, v in status.items():
+            click.echo(f"{k:12} {v}")
+    if not status["running"]:
+        sys.exit(1)
+
+
+@db.command("url")
+@click.pass_obj
+def db_url(obj):
+    """Print a libpq URI for psql (password via passfile, never printed)."""
+    database = obj.database()
+    click.echo(database.url)
+
+
+# -- config ---------------------------------------------------------------------------------------
+@cli.group()
+def config():
+    """The configuration."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def config_show(obj, as_json):
+    """Print the effective configuration, secrets masked."""
+    import yaml
+
+    data = obj.config.masked()
+    if as_json:
+        _echo_json(data)
+    else:
+        source = obj.config.source or "(no file: defaults and KATASTER_* variables)"
+        click.echo(f"# effective configuration from {source}")
+        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+
+
+# -- import -----------------------------------------------------------------------------------------
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="auto", show_default=True,
+              help="Importer: auto, or one of the registered importers (see 'kataster versions').")
+@click.option("--profile", default="auto", show_default=True,
+              help="Mapping profile: auto, alkis-vereinfacht, or a YAML file.")
+@click.option("--srs", help="Coordinate system of the data, e.g. EPSG:31466 (overrides the file's).")
+@click.option("--encoding", help="Text encoding of the attributes, e.g. ISO-8859-1.")
+@click.option("--force", is_flag=True, help="Import even if these files were imported before.")
+@click.option("--no-history", is_flag=True, help="Replace changed objects instead of keeping versions.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary.")
+@click.pass_obj
+def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, as_json):
+    """Import source files into the database as one run (all or nothing)."""
+    from pipeline.runs import run_import
+
+    options = {"profile": profile}
+    if srs:
+        options["srs"] = srs
+    if encoding:
+        options["encoding"] = encoding
+    database = obj.database()
+    started = time.monotonic()
+    with _progress(obj, "importing") as advance:
+        try:
+            summary = run_import(database, obj.config, list(paths), fmt=fmt, options=options,
+                                 force=force, history=False if no_history else None,
+                                 notify=obj.say, progress=advance)
+        except KatasterError as err:
+            if as_json:
+                summary = getattr(err, "summary", None) or {
+                    "run_id": None, "files": [{"path": str(p), "sha256": None, "status": "failed"}
+                                              for p in paths],
+                    "objects": {}, "findings": {"error": 0, "warning": 0, "info": 0}}
+                summary.update(status="failed", error=str(err),
+                               seconds=round(time.monotonic() - started, 3))
+                _echo_json(summary)
+            raise
+    if as_json:
+        _echo_json(summary)
+        return
+    if summary["status"] == "skipped":
+        obj.say(f"already imported (run {summary['already_imported_in_run']}); nothing changed. "
+                "Use --force to import again.")
+        return
+    objects = ", ".join(f"{n} {k}" for k, n in summary["objects"].items())
+    f = summary["findings"]
+    obj.say(f"run {summary['run_id']} committed in {summary['seconds']:.1f} s: {objects}; "
+            f"findings: {f['error']} error, {f['warning']} warning, {f['info']} info")
+    for table, m in summary["merge"].items():
+        obj.say(f"  {table}: {m['inserted']} new or changed, {m['unchanged']} unchanged, "
+                f"{m['closed']} closed")
+
+
+class _progress:
+    """A progress counter on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, obj, label):
+        self.enabled = sys.stderr.isatty() and not obj.quiet
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                            TextColumn("{task.completed:,} objects"), TimeElapsedColumn(),
+                            transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.label, total=None)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.stop()
+        return False
+
+
+# -- runs -----------------------------------------------------------------------------------------
+@cli.command("runs")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def runs(obj, limit, as_json):
+    """List import runs with status and counts."""
+    from pipeline.runs import list_runs
+
+    rows = list_runs(obj.database(), limit)
+    if as_json:
+        _echo_json([{**r, "started": r["started"].isoformat(),
+                     "finished": r["finished"].isoformat() if r["finished"] else None}
+                    for r in rows])
+        return
+    for r in rows:
+        objects = ", ".join(f"{n} {k}" for k, n in r["counts"].get("objects", {}).items())
+        click.echo(f"{r['id']:>5}  {r['started']:%Y-%m-%d %H:%M:%S}  {r['status']:9}  "
+                   f"{r['importer']:5}  {objects or '-'}")
+        for path in r["files"]:
+            click.echo(f"       {path}")
+        if r["error"]:
+            click.echo(f"       error: {r['error']}")
+
+
+# -- export -----------------------------------------------------------------------------------------
+def _bbox(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        parts = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter("expected minx,miny,maxx,maxy in EPSG:25832") from None
+    if len(parts) != 4 or parts[0] >= parts[2] or parts[1] >= parts[3]:
+        raise click.BadParameter("expected minx,miny,maxx,maxy with min < max")
+    return tuple(parts)
+
+
+@cli.command("export")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["gpkg", "geojson", "csv", "parquet"]))
+@click.option("--layer", required=True,
+              type=click.Choice(["flurstueck", "gebaeude", "gemarkung", "flur", "befund"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--gemarkung", help="Gemarkungsnummer (4 digits).")
+@click.option("--flur", type=int, help="Flurnummer.")
+@click.option("--bbox", callback=_bbox, help="minx,miny,maxx,maxy in EPSG:25832.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
+    """Export a public view to a file."""
+    from pipeline import registry
+
+    writer = registry.load("exporter", fmt)
+    summary = writer(obj.database(), layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox)
+    if as_json:
+        _echo_json(summary)
+    else:
+        obj.say(f"wrote {summary['features']} {layer} features to {summary['out']}")
+
+
+# -- generate ---------------------------------------------------------------------------------------
+@cli.command("generate")
+@click.option("--parcels", type=click.IntRange(1), required=True, help="Number of parcels.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["gpkg", "shp", "geojson", "fgb", "gml"]),
+              default="gpkg", show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def generate(obj, parcels, seed, fmt, out, as_json):
+    """Write a deterministic synthetic Mülheim-like cadastre (ALKIS vereinfacht shape)."""
+    from pipeline.generator import generate as run
+
+    summary = run(parcels, out, fmt=fmt, seed=seed)
+    if as_json:
+        _echo_json(summary)
+    else:
+        obj.say(f"wrote {summary['parcels']} parcels, {summary['buildings']} buildings in "
+                f"{summary['gemarkungen']} Gemarkungen / {summary['fluren']} Fluren to "
+                f"{summary['out']} ({summary['seconds']:.1f} s)")
+
+
+# -- versions ---------------------------------------------------------------------------------------
+@cli.command("versions")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def versions(obj, as_json):
+    """Versions of Kataster, Python, GDAL, GEOS, PROJ, PostgreSQL and PostGIS."""
+    from importlib.metadata import version
+
+    import pyogrio
+    import pyproj
+    import shapely
+
+    from pipeline import registry
+    from pipeline.db import server_versions
+
+    data = {"kataster": version("kataster"), "Python": sys.version.split()[0],
+            "GDAL (pyogrio)": pyogrio.__gdal_version_string__,
+            "GEOS (shapely)": shapely.geos_version_string,
+            "PROJ (pyproj)": pyproj.proj_version_str}
+    data.update(server_versions(obj.database()))
+    data["importers"] = ", ".join(registry.names("importer"))
+    data["exporters"] = ", ".join(registry.names("exporter"))
+    if as_json:
+        _echo_json(data)
+    else:
+        for k, v in data.items():
+            click.echo(f"{k:16} {v}")
+
+
+# -- demo -----------------------------------------------------------------------------------------
+@cli.command("demo")
+@click.option("--parcels", default=3000, show_default=True)
+@click.pass_obj
+def demo(obj, parcels):
+    """The main job end to end on the embedded default: generate, import, export."""
+    from pipeline.demo import run_demo
+
+    run_demo(obj, parcels)
+
+
+def main():
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _err("aborted")
+        sys.exit(1)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2)
+    except KatasterError as err:
+        _err(mask_url(str(err)))
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted; nothing of the running import was committed")
+        sys.exit(1)
+    sys.exit(0)

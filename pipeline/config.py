@@ -1,0 +1,183 @@
+"""Configuration: one optional ``kataster.yaml``, environment overrides, one schema.
+
+Every setting is declared once, in ``schemas/config.schema.json`` (type, default, meaning).
+Precedence, lowest first: schema default, ``kataster.yaml``, ``KATASTER_<SECTION>_<KEY>``.
+String values in the file may use ``${VAR}`` and ``${VAR:-default}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from pipeline.errors import ConfigError
+from schemas import json_schema
+
+CONFIG_FILE = "kataster.yaml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_MASK = "********"
+
+
+def _leaves(schema, prefix=""):
+    """Yield (dotted key, leaf schema) for every setting the schema declares."""
+    for name, sub in schema.get("properties", {}).items():
+        key = f"{prefix}{name}"
+        if sub.get("type") == "object":
+            yield from _leaves(sub, key + ".")
+        else:
+            yield key, sub
+
+
+def settings():
+    """Return ``{dotted_key: leaf_schema}`` for every documented setting."""
+    return dict(_leaves(json_schema("config")))
+
+
+def env_name(key):
+    """Environment variable that overrides a dotted setting key."""
+    return "KATASTER_" + key.replace(".", "_").upper()
+
+
+def _interpolate(value):
+    if isinstance(value, str):
+        return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v) for v in value]
+    return value
+
+
+def _coerce(key, text, leaf):
+    """Turn an environment string into the type the schema declares."""
+    types = leaf["type"] if isinstance(leaf["type"], list) else [leaf["type"]]
+    if text == "" and "null" in types:
+        return None
+    try:
+        if "boolean" in types:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if "integer" in types:
+            return int(text)
+        if "number" in types:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{env_name(key)}={text!r} is not a valid {types[0]}") from None
+    return text
+
+
+def _set(tree, key, value):
+    parts = key.split(".")
+    for part in parts[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[parts[-1]] = value
+
+
+def _get(tree, key):
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration. Read values with ``config["database.url"]``."""
+
+    data: dict
+    source: Path | None = None
+
+    def __getitem__(self, key):
+        return _get(self.data, key)
+
+    def with_overrides(self, **dotted):
+        """Return a copy with some settings replaced (keys use ``__`` for dots)."""
+        data = copy.deepcopy(self.data)
+        for key, value in dotted.items():
+            _set(data, key.replace("__", "."), value)
+        return Config(data, self.source)
+
+    @property
+    def state_dir(self):
+        return Path(self["paths.state_dir"]).expanduser().resolve()
+
+    def masked(self):
+        """The configuration as a dict with secrets replaced by ``********``."""
+        data = copy.deepcopy(self.data)
+        for key, leaf in settings().items():
+            if leaf.get("secret") and _get(data, key):
+                _set(data, key, mask_url(_get(data, key)))
+        return data
+
+
+def mask_url(url):
+    """Hide the password in a database URL, keep the rest readable."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1" + _MASK + "@", str(url))
+
+
+def load_config(path=None, environ=None):
+    """Load the effective configuration.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A YAML file. Default: ``$KATASTER_CONFIG`` or ``./kataster.yaml`` if it exists.
+    environ : mapping, optional
+        Environment to read overrides from (default ``os.environ``).
+
+    Returns
+    -------
+    Config
+
+    Examples
+    --------
+    >>> cfg = load_config(environ={"KATASTER_HISTORY": "false"})
+    >>> cfg["history"]
+    False
+    """
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("KATASTER_CONFIG")
+    if path is None and Path(CONFIG_FILE).exists():
+        path = CONFIG_FILE
+    data = {}
+    for key, leaf in settings().items():
+        _set(data, key, copy.deepcopy(leaf.get("default")))
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read the configuration file: {err.strerror}") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the configuration must be a mapping of sections")
+        raw = _interpolate(raw)
+        _validate(raw, path)
+        for key in settings():
+            try:
+                _set(data, key, _get(raw, key))
+            except (KeyError, TypeError):
+                pass
+    for key, leaf in settings().items():
+        if env_name(key) in environ:
+            _set(data, key, _coerce(key, environ[env_name(key)], leaf))
+    _validate(data, "effective configuration (file and KATASTER_* variables)")
+    return Config(data, path)
+
+
+def _validate(data, where):
+    try:
+        jsonschema.validate(data, json_schema("config"))
+    except jsonschema.ValidationError as err:
+        at = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ConfigError(f"{where}: {at}: {err.message}") from None

@@ -1,0 +1,293 @@
+"""The project's own local PostgreSQL 15 cluster, used when no database URL is configured.
+
+Layout: the invoking user's state directory (``.kataster/`` by default) holds ``cluster.json``
+(port, data directory) and ``pgpass`` (mode 600, the generated password). The data directory
+lives where the server's operating-system user can reach it: inside the state directory for a
+normal user, and under ``/var/lib/kataster/`` when invoked as root, because PostgreSQL refuses
+to run as root and the unprivileged ``postgres`` user cannot enter a mode-700 home directory.
+
+The server listens on 127.0.0.1 only, has no Unix socket, and accepts only scram-sha-256
+password authentication. URLs carry ``passfile=`` instead of the password, so no secret is
+ever printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from pipeline.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+PG_MAJOR = "15"
+SUPERUSER = "kataster"
+DATABASE = "kataster"
+ROOT_CLUSTERS = Path("/var/lib/kataster/clusters")
+
+# Let the server notice a killed client even while it runs a long statement, so that a
+# kill -9 of an import releases its lock and transaction within seconds.
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "unix_socket_directories": "''",
+    "client_connection_check_interval": "'2s'",
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "shared_buffers": "'512MB'",
+    "maintenance_work_mem": "'512MB'",
+    "work_mem": "'64MB'",
+    "max_wal_size": "'4GB'",
+    "checkpoint_timeout": "'15min'",
+    "synchronous_commit": "off",
+    "max_connections": "100",
+    "log_min_messages": "warning",
+    "timezone": "'UTC'",
+}
+
+
+def pg_bindir():
+    """Directory of PostgreSQL 15's server programs (Debian layout first)."""
+    debian = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
+    if (debian / "initdb").exists():
+        return debian
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise DatabaseError(
+        f"PostgreSQL {PG_MAJOR} server programs not found "
+        f"(run 'make setup' to install postgresql-{PG_MAJOR} and postgresql-{PG_MAJOR}-postgis-3)"
+    )
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class EmbeddedCluster:
+    """A project-local PostgreSQL cluster.
+
+    Parameters
+    ----------
+    state_dir : Path
+        Directory owned by the invoking user; created if missing.
+    port : int, optional
+        Fixed port. Default: a free port chosen at creation and remembered.
+    """
+
+    state_dir: Path
+    port: int | None = None
+
+    def __post_init__(self):
+        self.state_dir = Path(self.state_dir).resolve()
+
+    # -- where things are ------------------------------------------------------------------
+    @property
+    def state_file(self):
+        return self.state_dir / "cluster.json"
+
+    @property
+    def passfile(self):
+        return self.state_dir / "pgpass"
+
+    @property
+    def as_root(self):
+        return os.geteuid() == 0
+
+    @property
+    def server_user(self):
+        """Operating-system user that runs the server (never root)."""
+        return "postgres" if self.as_root else pwd.getpwuid(os.geteuid()).pw_name
+
+    def _default_cluster_dir(self):
+        if self.as_root:
+            slug = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:12]
+            return ROOT_CLUSTERS / slug
+        return self.state_dir / "cluster"
+
+    def _state(self):
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return None
+
+    @property
+    def cluster_dir(self):
+        state = self._state()
+        return Path(state["cluster_dir"]) if state else self._default_cluster_dir()
+
+    @property
+    def data_dir(self):
+        return self.cluster_dir / "data"
+
+    @property
+    def logfile(self):
+        return self.cluster_dir / "server.log"
+
+    def exists(self):
+        return self._state() is not None and (self.data_dir / "PG_VERSION").exists()
+
+    # -- running programs as the server user ------------------------------------------------
+    def _run(self, args, check=True, timeout=120):
+        kwargs = {}
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        if self.as_root:
+            pw = pwd.getpwnam(self.server_user)
+            kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+            env["HOME"] = pw.pw_dir
+        else:
+            env["HOME"] = os.environ.get("HOME", "/")
+        proc = subprocess.run(
+            [str(pg_bindir() / args[0]), *args[1:]],
+            cwd="/", env=env, capture_output=True, text=True, timeout=timeout, **kwargs,
+        )
+        if check and proc.returncode != 0:
+            raise DatabaseError(
+                f"{args[0]} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}"
+                f" (server log: {self.logfile})"
+            )
+        return proc
+
+    def _chown_to_server(self, path):
+        if self.as_root:
+            pw = pwd.getpwnam(self.server_user)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def init(self):
+        """Create the cluster once: data directory, password, settings. Idempotent."""
+        if self.exists():
+            return False
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        cluster_dir = self._default_cluster_dir()
+        if self.as_root:
+            ROOT_CLUSTERS.mkdir(parents=True, exist_ok=True)
+            os.chmod(ROOT_CLUSTERS.parent, 0o755)
+            os.chmod(ROOT_CLUSTERS, 0o755)
+        if cluster_dir.exists():
+            shutil.rmtree(cluster_dir)  # a half-made cluster from an interrupted init
+        cluster_dir.mkdir(parents=True, mode=0o700)
+        self._chown_to_server(cluster_dir)
+        port = self.port or free_port()
+        password = secrets.token_urlsafe(24)
+
+        pwfile = cluster_dir / "initdb.pw"
+        pwfile.touch(mode=0o600)
+        self._chown_to_server(pwfile)
+        pwfile.write_text(password + "\n")
+        try:
+            self._run([
+                "initdb", "-D", str(cluster_dir / "data"), "--username", SUPERUSER,
+                f"--pwfile={pwfile}", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                "--encoding=UTF8", "--locale=C.UTF-8",
+            ], timeout=300)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        settings = dict(SERVER_SETTINGS, port=str(port))
+        conf = "\n".join(f"{k} = {v}" for k, v in settings.items())
+        with open(cluster_dir / "data" / "postgresql.conf", "a") as fh:
+            fh.write("\n# kataster embedded cluster\n" + conf + "\n")
+        (cluster_dir / "data" / "pg_hba.conf").write_text(
+            "# kataster: TCP on loopback only, passwords only, never trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        self.passfile.touch(mode=0o600)
+        os.chmod(self.passfile, 0o600)
+        self.passfile.write_text(f"127.0.0.1:{port}:*:{SUPERUSER}:{password}\n")
+        self.state_file.write_text(json.dumps(
+            {"port": port, "cluster_dir": str(cluster_dir), "server_user": self.server_user},
+            indent=2,
+        ))
+        return True
+
+    def read_port(self):
+        state = self._state()
+        if state is None:
+            raise DatabaseError(f"no embedded cluster in {self.state_dir} (run 'kataster db up')")
+        return int(state["port"])
+
+    def is_running(self):
+        if not self.exists():
+            return False
+        return self._run(["pg_ctl", "-D", str(self.data_dir), "status"], check=False).returncode == 0
+
+    def start(self):
+        """Start the server if it is not running. Returns False if it already ran."""
+        if self.is_running():
+            return False
+        port = self.read_port()
+        if _port_open(port):
+            raise DatabaseError(
+                f"port {port} of the embedded cluster is taken by another program "
+                f"(free it, or delete {self.state_file} to choose a new port)"
+            )
+        self._run(["pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60",
+                   "start"], timeout=90)
+        return True
+
+    def stop(self):
+        """Stop the server cleanly (fast shutdown). Returns False if it was not running."""
+        if not self.is_running():
+            return False
+        self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"],
+                  timeout=90)
+        return True
+
+    def destroy(self):
+        """Stop the server and delete the cluster and its state (used by the test harness)."""
+        if self.exists():
+            self.stop()
+            shutil.rmtree(self.cluster_dir, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+        self.passfile.unlink(missing_ok=True)
+
+    def url(self, database=DATABASE):
+        """libpq URI without the password; ``passfile=`` points at the mode-600 file."""
+        return (f"postgresql://{SUPERUSER}@127.0.0.1:{self.read_port()}/{database}"
+                f"?passfile={quote(str(self.passfile))}")
+
+    def ensure_database(self, name=DATABASE):
+        """Create a database on the cluster if it does not exist."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not found:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                return True
+        return False
+
+    def wait_ready(self, timeout=30):
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.url("postgres"), connect_timeout=3):
+                    return
+            except psycopg.OperationalError as err:
+                if time.monotonic() > deadline:
+                    raise DatabaseError(f"embedded cluster does not answer: {err}") from err
+                time.sleep(0.2)

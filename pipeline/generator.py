@@ -1,0 +1,237 @@
+"""A deterministic synthetic *Mülheim-like* cadastre in the shape of "ALKIS vereinfacht".
+
+It uses the real 14 Gemarkung keys and Flur numbers of Mülheim an der Ruhr (shipped in
+``schemas/data/nrw_gemarkungen.json``). Parcels are the cells of a Voronoi diagram of a jittered
+grid (about 18 m × 33 m lots), so they tile the city without gaps or overlaps and neighbours
+share their vertices exactly; Gemarkungen and Fluren are unions of whole parcels, so their
+borders follow parcel edges. Every parcel gets a Flurstückskennzeichen, a book area
+(amtliche Fläche) that differs from the computed area like real book values do, a street
+address, and most get a building inside them.
+
+The same seed always gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from pipeline.errors import UsageError
+from schemas import DATA_DIR
+
+ORIGIN = (344_000.0, 5_689_000.0)     # south-west corner, EPSG:25832 (Mülheim a.d. Ruhr)
+LOT = (18.0, 33.0)                    # grid spacing in metres: ~600 m² per parcel
+JITTER = 0.32
+AUTHORITY = "DENW36AL"               # DE + NW + authority + AL
+STREET_STEMS = ["Ahorn", "Birken", "Eichen", "Linden", "Mühlen", "Kirch", "Schul", "Berg",
+                "Wald", "Garten", "Bahnhof", "Ruhr", "Feld", "Rosen", "Tannen", "Buchen",
+                "Hof", "Brunnen", "Kamp", "Heide", "Weiden", "Schloss", "Markt", "Sonnen"]
+STREET_KINDS = ["straße", "weg", "allee", "ring", "gasse", "pfad"]
+USES = [("Wohnbaufläche", 0.62), ("Industrie- und Gewerbefläche", 0.1), ("Grünanlage", 0.1),
+        ("Landwirtschaft", 0.1), ("Wald", 0.08)]
+BUILDING_KINDS = [("Wohnen", 1000), ("Gewerbe und Industrie", 2000), ("Öffentliche Zwecke", 3000)]
+FORMATS = {"gpkg": ("GPKG", ".gpkg"), "shp": ("ESRI Shapefile", ".shp"),
+           "geojson": ("GeoJSON", ".geojson"), "fgb": ("FlatGeobuf", ".fgb"),
+           "gml": ("GML", ".gml")}
+LAYERS = ("Flurstueck", "GebaeudeBauwerk", "KatasterBezirk")
+
+
+def muelheim():
+    """Mülheim's Gemarkungen: list of (gemarkungsnummer, name, [flur numbers])."""
+    data = json.loads((DATA_DIR / "nrw_gemarkungen.json").read_text(encoding="utf-8"))
+    rows = [(g["gemarkungsnummer"], g["name"], g["fluren"]) for g in data["gemarkungen"]
+            if g["katasteramt"].startswith("Mülheim")]
+    return sorted(rows)
+
+
+def _nearest(points, seeds):
+    """Index of the nearest seed for every point (chunked, vectorised)."""
+    out = np.empty(len(points), dtype=np.int64)
+    step = max(1, 4_000_000 // max(len(seeds), 1))
+    for i in range(0, len(points), step):
+        p = points[i:i + step]
+        d = ((p[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=2)
+        out[i:i + step] = d.argmin(axis=1)
+    return out
+
+
+def build(n, seed=1):
+    """Build the synthetic cadastre in memory.
+
+    Returns
+    -------
+    dict of GeoDataFrame
+        ``Flurstueck``, ``GebaeudeBauwerk`` and ``KatasterBezirk`` in EPSG:25832.
+
+    Examples
+    --------
+    >>> layers = build(500, seed=3)
+    >>> len(layers["Flurstueck"])
+    500
+    """
+    rng = np.random.default_rng(seed)
+    gemarkungen = muelheim()
+    cols = int(np.ceil(np.sqrt(n * LOT[1] / LOT[0])))
+    rows = int(np.ceil(n / cols))
+    idx = np.arange(n)
+    gx, gy = idx % cols, idx // cols
+    x = ORIGIN[0] + (gx + 0.5 + rng.uniform(-JITTER, JITTER, n)) * LOT[0]
+    y = ORIGIN[1] + (gy + 0.5 + rng.uniform(-JITTER, JITTER, n)) * LOT[1]
+    pts = np.column_stack([x, y])
+    frame = shapely.box(ORIGIN[0], ORIGIN[1], ORIGIN[0] + cols * LOT[0], ORIGIN[1] + rows * LOT[1])
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=frame,
+                                                       ordered=True))
+    cells = shapely.intersection(cells, frame)
+    # Millimetre coordinates, as in real extracts; shared vertices round identically.
+    cells = shapely.transform(cells, lambda c: np.round(c, 3))
+
+    # Gemarkungen: nearest of 14 seeds on a jittered 4 x 4 grid; Fluren: nearest of seeds
+    # drawn from the Gemarkung's own parcels, so every Flur holds at least one parcel.
+    w, h = cols * LOT[0], rows * LOT[1]
+    gseed = np.array([[ORIGIN[0] + (i % 4 + 0.5 + rng.uniform(-0.25, 0.25)) * w / 4,
+                       ORIGIN[1] + (i // 4 + 0.5 + rng.uniform(-0.25, 0.25)) * h / 4]
+                      for i in range(len(gemarkungen))])
+    gem = _nearest(pts, gseed)
+    flur = np.zeros(n, dtype=np.int64)
+    for g, (_, _, fluren) in enumerate(gemarkungen):
+        members = np.flatnonzero(gem == g)
+        k = min(len(fluren), len(members))
+        if k == 0:
+            continue
+        seeds = pts[rng.choice(members, size=k, replace=False)]
+        flur[members] = np.asarray(fluren)[:k][_nearest(pts[members], seeds)]
+
+    df = pd.DataFrame({"g": gem, "flur": flur, "x": x, "y": y, "row": gy})
+    df["gemnr"] = [gemarkungen[g][0] for g in gem] if n < 50_000 else \
+        np.asarray([g[0] for g in gemarkungen])[gem]
+    df["gemname"] = np.asarray([g[1] for g in gemarkungen])[gem]
+    # Numbering: west to east, north to south within each Flur; ~15 % are split parcels
+    # that share their Zähler with the previous one and carry a Nenner.
+    df = df.sort_values(["gemnr", "flur", "y", "x"], ascending=[True, True, False, True])
+    first = ~df.duplicated(["gemnr", "flur"])
+    split = (rng.random(n) < 0.15) & ~first.to_numpy()
+    df["zaehler"] = (~pd.Series(split, index=df.index)).groupby(
+        [df["gemnr"], df["flur"]]).cumsum().astype(int)
+    grp = df.groupby(["gemnr", "flur", "zaehler"])
+    size = grp["x"].transform("size")
+    df["nenner"] = np.where(size > 1, grp.cumcount() + 1, 0)
+    df = df.sort_index()
+
+    area = shapely.area(cells)
+    book = np.maximum(1, np.round(area * (1 + rng.normal(0, 0.0015, n))))
+    gml = np.char.add(AUTHORITY, np.char.mod("%08X", idx + 0x100000))
+    nenner = df["nenner"].to_numpy()
+    fsk = (pd.Series("05", index=df.index) + df["gemnr"] + df["flur"].map("{:03d}".format)
+           + df["zaehler"].map("{:05d}".format)
+           + np.where(nenner > 0, pd.Series(nenner).map("{:04d}".format), "____") + "__")
+    # Streets: each grid row of a Flur is one street; house numbers run west to east.
+    street_id = (df["gemnr"].astype(int) * 7 + df["flur"] * 3 + df["row"] // 2) % (
+        len(STREET_STEMS) * len(STREET_KINDS))
+    street = (np.asarray(STREET_STEMS)[street_id // len(STREET_KINDS)]
+              + np.asarray(STREET_KINDS)[street_id % len(STREET_KINDS)])
+    house = df.assign(s=street).sort_values("x").groupby(["gemnr", "s"]).cumcount() + 1
+    address = pd.Series(street, index=df.index) + " " + house.sort_index().astype(str)
+    use = rng.choice(len(USES), size=n, p=[u[1] for u in USES])
+    use_name = np.asarray([u[0] for u in USES])[use]
+
+    parcels = gpd.GeoDataFrame({
+        "idflurst": gml,
+        "flstkennz": fsk.to_numpy(),
+        "land": "Nordrhein-Westfalen",
+        "landschl": "05",
+        "gemarkung": df["gemname"].to_numpy(),
+        "gemaschl": ("05" + df["gemnr"]).to_numpy(),
+        "flur": df["flur"].map("{:03d}".format).to_numpy(),
+        "flurschl": ("05" + df["gemnr"] + df["flur"].map("{:03d}".format)).to_numpy(),
+        "flstnrzae": df["zaehler"].astype(str).to_numpy(),
+        "flstnrnen": np.where(nenner > 0, nenner.astype(str), None),
+        "regbezirk": "Düsseldorf",
+        "regbezschl": "051",
+        "kreis": "Mülheim an der Ruhr",
+        "kreisschl": "05117",
+        "gemeinde": "Mülheim an der Ruhr",
+        "gmdschl": "05117000",
+        "oid": np.char.add(gml, "FL"),
+        "aktualit": "2026-01-15",
+        "flaeche": book,
+        "abwrecht": "Kein abweichender Rechtszustand",
+        "lagebeztxt": address.to_numpy(),
+        "tntxt": np.char.add(np.char.add(use_name.astype(str), ";"), book.astype(int).astype(str)),
+    }, geometry=gpd.GeoSeries(shapely.multipolygons(cells, indices=idx), crs=25832))
+
+    # Buildings: 70 % of parcels, the parcel shrunk to 45 % about its centroid (cells are
+    # convex, so the building lies inside its parcel).
+    built = np.flatnonzero((rng.random(n) < 0.7) & (use_name == "Wohnbaufläche")
+                           | (rng.random(n) < 0.3))
+    bcells = cells[built]
+    coords, which = shapely.get_coordinates(bcells, return_index=True)
+    centre = shapely.get_coordinates(shapely.centroid(bcells))[which]
+    coords = np.round(centre + (coords - centre) * 0.45, 3)
+    bgeoms = shapely.set_coordinates(bcells.copy(), coords)
+    kind = rng.choice(len(BUILDING_KINDS), size=len(built), p=[0.8, 0.15, 0.05])
+    buildings = gpd.GeoDataFrame({
+        "oid": np.char.add(np.char.add("DENW36AL", np.char.mod("%08X", built + 0x8000000)), "BW"),
+        "aktualit": "2026-01-15",
+        "gebnutzbez": np.asarray([k[0] for k in BUILDING_KINDS])[kind],
+        "gfkzshh": np.asarray([k[1] for k in BUILDING_KINDS])[kind],
+        "anzahlgs": rng.integers(1, 5, len(built)),
+        "lagebeztxt": address.to_numpy()[built],
+        "gemaschl": parcels["gemaschl"].to_numpy()[built],
+    }, geometry=gpd.GeoSeries(shapely.multipolygons(bgeoms, indices=np.arange(len(built))),
+                              crs=25832))
+
+    # Flur boundaries: the coverage union of each Flur's parcels.
+    keys = parcels["flurschl"].to_numpy()
+    order = np.argsort(keys, kind="stable")
+    uniq, starts = np.unique(keys[order], return_index=True)
+    bounds = np.split(order, starts[1:])
+    unions = [shapely.coverage_union_all(cells[b]) for b in bounds]
+    first_idx = [b[0] for b in bounds]
+    districts = gpd.GeoDataFrame({
+        "land": "Nordrhein-Westfalen", "landschl": "05",
+        "gemarkung": parcels["gemarkung"].to_numpy()[first_idx],
+        "gemaschl": parcels["gemaschl"].to_numpy()[first_idx],
+        "flur": parcels["flur"].to_numpy()[first_idx],
+        "flurschl": uniq, "aktualit": "2026-01-15",
+    }, geometry=gpd.GeoSeries([shapely.MultiPolygon(shapely.get_parts(u)) if u.geom_type ==
+                               "Polygon" else u for u in unions], crs=25832))
+    return {"Flurstueck": parcels, "GebaeudeBauwerk": buildings, "KatasterBezirk": districts}
+
+
+def generate(n, out, fmt="gpkg", seed=1):
+    """Write the synthetic cadastre with ``n`` parcels to ``out``.
+
+    ``gpkg`` and ``gml`` write one file with three layers; ``shp``, ``geojson`` and ``fgb``
+    write a directory with one file per layer.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    started = time.monotonic()
+    layers = build(n, seed)
+    driver, suffix = FORMATS[fmt]
+    out = Path(out)
+    if fmt in ("gpkg", "gml"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.unlink()
+        for name, gdf in layers.items():
+            pyogrio.write_dataframe(gdf, out, layer=name, driver=driver, append=out.exists())
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, gdf in layers.items():
+            target = out / f"{name}{suffix}"
+            opts = {"encoding": "UTF-8"} if fmt == "shp" else {}
+            pyogrio.write_dataframe(gdf, target, driver=driver, **opts)
+    flur_count = int(layers["KatasterBezirk"].shape[0])
+    return {"out": str(out), "format": fmt, "parcels": int(len(layers["Flurstueck"])),
+            "buildings": int(len(layers["GebaeudeBauwerk"])),
+            "gemarkungen": int(layers["Flurstueck"]["gemaschl"].nunique()),
+            "fluren": flur_count, "seed": seed,
+            "seconds": round(time.monotonic() - started, 3)}

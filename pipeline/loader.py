@@ -1,0 +1,298 @@
+"""The loading core every importer uses.
+
+Batches stream into temporary staging tables with COPY; :meth:`Loader.merge` then merges each
+staging table into its target table. The caller (``pipeline.runs``) wraps all of it in one
+transaction per import run, so a failure or a killed process leaves the previous state intact.
+
+Merge semantics (see DESIGN.md, "Merge semantics"):
+
+* versioned sources (NAS): objects are identified by (gml_id, beginnt). A version already
+  stored is kept once; a newer version closes the open one (``endet`` = its ``beginnt``) or,
+  without history, replaces it.
+* flat sources (Shapefile, GeoPackage, ...): the delivery replaces the objects of the same
+  source in the Gemarkungen it covers. Unchanged objects (same content hash) stay, changed ones
+  get a new version, objects missing from the delivery are closed (or deleted without history).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import shapely
+from psycopg import sql
+
+from pipeline.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+SRID = 25832
+# Columns the loader fills itself; importers never provide them.
+MANAGED = ("content_hash", "source", "run_id")
+
+
+@dataclass
+class TableInfo:
+    schema: str
+    name: str
+    columns: dict            # name -> udt_name (e.g. text, int4, _text, geometry, jsonb)
+    geometry_type: str | None = None
+
+    @property
+    def ident(self):
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def qualified(self):
+        return f"{self.schema}.{self.name}"
+
+
+def table_info(conn, qualified):
+    schema, name = qualified.split(".")
+    rows = conn.execute(
+        "SELECT column_name, udt_name FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        (schema, name),
+    ).fetchall()
+    if not rows:
+        raise KeyError(f"no table {qualified}")
+    geom = conn.execute(
+        "SELECT type FROM geometry_columns WHERE f_table_schema = %s AND f_table_name = %s",
+        (schema, name),
+    ).fetchone()
+    return TableInfo(schema, name, dict(rows), geom[0] if geom else None)
+
+
+def _pg_array(values):
+    if values is None or (isinstance(values, float) and np.isnan(values)):
+        return None
+    items = ['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]
+    return "{" + ",".join(items) + "}"
+
+
+def _geometry_hex(geoms, geometry_type):
+    """Hex EWKB (SRID 25832) for a geometry array; polygons promoted to MultiPolygon."""
+    geoms = np.asarray(geoms, dtype=object)
+    missing = pd.isna(geoms)
+    geoms = np.where(missing, None, geoms)
+    if geometry_type == "MULTIPOLYGON":
+        poly = shapely.get_type_id(geoms) == 3
+        if poly.any():
+            idx = np.flatnonzero(poly)
+            geoms[idx] = shapely.multipolygons(geoms[idx], indices=np.arange(len(idx)))
+    geoms = shapely.set_srid(geoms, SRID)
+    out = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    return np.where(missing, None, out)
+
+
+@dataclass
+class StagedTable:
+    info: TableInfo
+    stage: str
+    rows: int = 0
+    columns: list = field(default_factory=list)
+
+
+class Loader:
+    """Streams batches into staging tables and merges them, inside the caller's transaction."""
+
+    def __init__(self, conn, run_id, run_ts, source, versioned, history=True):
+        self.conn = conn
+        self.run_id = run_id
+        self.run_ts = run_ts
+        self.source = source
+        self.versioned = versioned
+        self.history = history
+        self.staged: dict[str, StagedTable] = {}
+        self.objects: dict[str, int] = {}
+
+    # -- staging ----------------------------------------------------------------------------
+    def _staging(self, table):
+        if table not in self.staged:
+            info = table_info(self.conn, table)
+            stage = f"stage_{info.schema}_{info.name}"
+            self.conn.execute(sql.SQL(
+                "CREATE TEMP TABLE {} (LIKE {}, src text) ON COMMIT DROP"
+            ).format(sql.Identifier(stage), info.ident))
+            self.staged[table] = StagedTable(info, stage)
+        return self.staged[table]
+
+    def add(self, batch):
+        """COPY one batch into its staging table."""
+        frame = batch.frame
+        if len(frame) == 0:
+            return
+        staged = self._staging(batch.table)
+        info = staged.info
+        unknown = set(frame.columns) - set(info.columns) - {"src"}
+        if unknown:
+            raise KeyError(f"{batch.table} has no columns {sorted(unknown)}")
+        data = {}
+        for col in frame.columns:
+            udt = info.columns.get(col)
+            values = frame[col]
+            if col == "geom":
+                data[col] = pa.array(_geometry_hex(values.to_numpy(), info.geometry_type),
+                                     type=pa.string())
+            elif udt == "jsonb":
+                data[col] = pa.array([None if v is None else json.dumps(v, ensure_ascii=False,
+                                                                        default=str)
+                                      for v in values], type=pa.string())
+            elif udt is not None and udt.startswith("_"):
+                data[col] = pa.array([_pg_array(v) for v in values], type=pa.string())
+            elif udt in ("timestamptz", "timestamp", "date"):
+                data[col] = pa.array(values.astype("string").to_numpy(na_value=None),
+                                     type=pa.string())
+            else:
+                data[col] = pa.array(values.to_numpy(), from_pandas=True)
+        if "beginnt" not in data:
+            data["beginnt"] = pa.array(np.full(len(frame), self.run_ts), type=pa.string())
+        else:
+            data["beginnt"] = pc.fill_null(data["beginnt"], self.run_ts)
+        table = pa.table(data)
+        # Content hash over everything the source delivered (not src, not bookkeeping).
+        hashed = pd.DataFrame({c: table.column(c).to_pandas() for c in table.column_names
+                               if c not in ("src", "beginnt")})
+        digest = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
+        table = table.append_column("content_hash", pa.array(np.char.mod("%016x", digest)))
+        table = table.append_column("source", pa.array(np.full(len(frame), self.source)))
+        table = table.append_column("run_id", pa.array(np.full(len(frame), self.run_id)))
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
+                                                       quoting_style="needed"))
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+        with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                sql.Identifier(staged.stage), cols)) as copy:
+            copy.write(buf.getbuffer())
+        staged.rows += len(frame)
+        staged.columns = [c for c in table.column_names if c != "src"]
+        if "objektart" in frame.columns:
+            for art, n in frame["objektart"].value_counts().items():
+                self.objects[art] = self.objects.get(art, 0) + int(n)
+        else:
+            self.objects[batch.objektart] = self.objects.get(batch.objektart, 0) + len(frame)
+
+    # -- checks on the whole delivery ----------------------------------------------------------
+    def duplicate_ids(self, staged):
+        """Objects delivered more than once: (gml_id, n, distinct contents, first src, last src)."""
+        return self.conn.execute(sql.SQL(
+            "SELECT gml_id, count(*), count(DISTINCT content_hash), min(src), max(src)"
+            " FROM {} GROUP BY gml_id, beginnt HAVING count(*) > 1 ORDER BY gml_id LIMIT 20"
+        ).format(sql.Identifier(staged.stage))).fetchall()
+
+    def _dedupe(self, staged):
+        """Keep exact repeats once (same object and version delivered twice)."""
+        dups = self.duplicate_ids(staged)
+        conflicting = [d for d in dups if d[2] > 1]
+        if conflicting:
+            lines = "; ".join(f"{g} in {a} and {b}" for g, _, _, a, b in conflicting[:5])
+            raise SourceError(
+                conflicting[0][3].split(":")[0] if conflicting[0][3] else "delivery",
+                f"the same object id is delivered more than once with different content: {lines}",
+                hint="an object id must be unique within one delivery; fix the source",
+            )
+        if dups:
+            stage = sql.Identifier(staged.stage)
+            self.conn.execute(sql.SQL(
+                "DELETE FROM {s} a USING {s} b WHERE a.gml_id = b.gml_id"
+                " AND a.beginnt = b.beginnt AND a.ctid > b.ctid").format(s=stage))
+
+    # -- merge ----------------------------------------------------------------------------------
+    def merge(self):
+        """Merge every staging table into its target; returns per-table statistics."""
+        stats = {}
+        scope = self._flat_scope() if not self.versioned else None
+        for name, staged in self.staged.items():
+            self._dedupe(staged)
+            if self.versioned:
+                stats[name] = self._merge_versioned(staged)
+            else:
+                stats[name] = self._merge_flat(staged, scope)
+        return stats
+
+    def _flat_scope(self):
+        """Gemarkungen (land, gemarkungsnummer) the flat delivery covers."""
+        parts = [sql.SQL("SELECT land, gemarkungsnummer FROM {}").format(sql.Identifier(s.stage))
+                 for s in self.staged.values()
+                 if {"land", "gemarkungsnummer"} <= set(s.info.columns)]
+        self.conn.execute("CREATE TEMP TABLE stage_scope (land text, gemarkungsnummer text)"
+                          " ON COMMIT DROP")
+        if parts:
+            self.conn.execute(sql.SQL("INSERT INTO stage_scope SELECT DISTINCT * FROM ({}) u"
+                                      " WHERE gemarkungsnummer IS NOT NULL").format(
+                sql.SQL(" UNION ").join(parts)))
+        return "stage_scope"
+
+    def _merge_flat(self, staged, scope):
+        info = staged.info
+        target, stage = info.ident, sql.Identifier(staged.stage)
+        has_scope = {"land", "gemarkungsnummer"} <= set(info.columns)
+        in_scope = sql.SQL(
+            "OR (t.land, t.gemarkungsnummer) IN (SELECT land, gemarkungsnummer FROM stage_scope)"
+        ) if has_scope else sql.SQL("")
+        # Superseded (changed) and vanished objects of this source lose their open version.
+        where = sql.SQL(
+            "t.endet IS NULL AND t.source = %(source)s"
+            " AND (t.gml_id IN (SELECT gml_id FROM {stage}) {in_scope})"
+            " AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.gml_id = t.gml_id"
+            "                 AND s.content_hash = t.content_hash)"
+        ).format(stage=stage, in_scope=in_scope)
+        if self.history:
+            closed = self.conn.execute(sql.SQL("UPDATE {} t SET endet = %(ts)s WHERE {}").format(
+                target, where), {"source": self.source, "ts": self.run_ts}).rowcount
+        else:
+            closed = self.conn.execute(sql.SQL("DELETE FROM {} t WHERE {}").format(target, where),
+                                       {"source": self.source}).rowcount
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in staged.columns)
+        inserted = self.conn.execute(sql.SQL(
+            "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} s"
+            " WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE t.gml_id = s.gml_id"
+            "                   AND t.endet IS NULL)"
+        ).format(target=target, cols=cols, stage=stage)).rowcount
+        return {"delivered": staged.rows, "inserted": inserted,
+                "unchanged": staged.rows - inserted, "closed": closed}
+
+    def _merge_versioned(self, staged):
+        info = staged.info
+        target, stage = info.ident, sql.Identifier(staged.stage)
+        # Versions already stored are kept once (exact re-sends, GID 7 repeats).
+        self.conn.execute(sql.SQL(
+            "DELETE FROM {stage} s USING {target} t"
+            " WHERE t.gml_id = s.gml_id AND t.beginnt = s.beginnt").format(
+            stage=stage, target=target))
+        # A staged version ends where the next known version (stored or staged) begins.
+        self.conn.execute(sql.SQL(
+            "UPDATE {stage} s SET endet = n.next FROM ("
+            "  SELECT s2.gml_id, s2.beginnt, least("
+            "    (SELECT min(t.beginnt) FROM {target} t WHERE t.gml_id = s2.gml_id"
+            "       AND t.beginnt > s2.beginnt),"
+            "    lead(s2.beginnt) OVER (PARTITION BY s2.gml_id ORDER BY s2.beginnt)) AS next"
+            "  FROM {stage} s2) n"
+            " WHERE n.gml_id = s.gml_id AND n.beginnt = s.beginnt AND n.next IS NOT NULL"
+            "   AND s.endet IS NULL").format(stage=stage, target=target))
+        first = sql.SQL("(SELECT gml_id, min(beginnt) AS first FROM {} GROUP BY gml_id)").format(
+            stage)
+        if self.history:
+            closed = self.conn.execute(sql.SQL(
+                "UPDATE {target} t SET endet = n.first FROM {first} n"
+                " WHERE t.gml_id = n.gml_id AND t.endet IS NULL AND t.beginnt < n.first").format(
+                target=target, first=first)).rowcount
+        else:
+            closed = self.conn.execute(sql.SQL(
+                "DELETE FROM {target} t USING {first} n"
+                " WHERE t.gml_id = n.gml_id AND t.beginnt < n.first").format(
+                target=target, first=first)).rowcount
+            self.conn.execute(sql.SQL("DELETE FROM {} WHERE endet IS NOT NULL").format(stage))
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in dict.fromkeys(staged.columns + ["endet"]))
+        inserted = self.conn.execute(sql.SQL(
+            "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}").format(
+            target=target, cols=cols, stage=stage)).rowcount
+        return {"delivered": staged.rows, "inserted": inserted,
+                "unchanged": staged.rows - inserted, "closed": closed}

@@ -1,0 +1,81 @@
+"""Rule registry and findings.
+
+Every finding names a rule by its stable dotted id. Importers record findings with the same
+ids that the validation stages use, so a problem found while importing and one found by
+``kataster validate`` are the same finding (same stable key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import shapely
+
+from pipeline.errors import PluginError
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    title: str
+    private: bool = False
+
+
+RULES = {
+    r.id: r
+    for r in (
+        Rule("geometry.invalid", "error", "Geometry is not valid (GEOS reason and location)"),
+        Rule("geometry.empty", "error", "Geometry is empty or missing"),
+        Rule("id.duplicate", "error", "Two current parcels carry one Flurstückskennzeichen"),
+        Rule("id.syntax", "error", "Flurstückskennzeichen malformed or disagreeing with its parts"),
+        Rule("crs.assumed", "info", "Coordinate system was not stated and had to be assumed"),
+        Rule("update.target_missing", "warning", "An update names an object that is not stored"),
+        Rule("owner.unbooked", "error", "Parcel without a booking, or its booking not found",
+             private=True),
+    )
+}
+
+
+def rule(rule_id):
+    """The registered rule ``rule_id``; unknown ids raise an error listing the valid ones."""
+    try:
+        return RULES[rule_id]
+    except KeyError:
+        raise PluginError(f"unknown rule {rule_id!r}; known rules: {', '.join(sorted(RULES))}") from None
+
+
+@dataclass
+class Finding:
+    """One problem, located and attributed to an object.
+
+    ``geom`` is a shapely geometry in EPSG:25832 (or None for findings without a place).
+    """
+
+    rule: str
+    object_id: str | None
+    message: str
+    geom: object = None
+    related: list = field(default_factory=list)
+    severity: str | None = None
+
+    def __post_init__(self):
+        self.severity = self.severity or rule(self.rule).severity
+
+    @property
+    def private(self):
+        return rule(self.rule).private
+
+    @property
+    def key(self):
+        """Stable key: rule + object + location, so re-runs recognise the same finding."""
+        where = ""
+        if self.geom is not None and not shapely.is_empty(self.geom):
+            p = shapely.point_on_surface(self.geom) if shapely.is_valid(self.geom) else (
+                shapely.centroid(self.geom))
+            where = f"{round(shapely.get_x(p), 1)},{round(shapely.get_y(p), 1)}"
+        raw = "|".join([self.rule, self.object_id or "", ",".join(sorted(self.related)), where])
+        return self.rule + ":" + hashlib.sha1(raw.encode()).hexdigest()[:20]

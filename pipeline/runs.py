@@ -1,0 +1,248 @@
+"""Import runs: the import lock, provenance records, one transaction per run.
+
+:func:`run_import` is the single entry point that the CLI, the Python API and the tests use.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import time
+from pathlib import Path
+
+import psycopg
+import shapely
+
+from pipeline import registry
+from pipeline.errors import KatasterError, LockTimeout, SourceError, UsageError
+from pipeline.loader import Loader
+
+log = logging.getLogger(__name__)
+
+# One advisory lock serialises all imports into a database ("KATASTER" as a number).
+IMPORT_LOCK = 0x4B41544153544552 & 0x7FFFFFFFFFFFFFFF
+
+
+def _holder(conn):
+    row = conn.execute(
+        "SELECT a.pid, a.client_addr::text, a.backend_start, a.application_name"
+        " FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE l.locktype = 'advisory' AND l.granted"
+        "   AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+        (IMPORT_LOCK,),
+    ).fetchone()
+    if not row:
+        return "another import"
+    return f"another import (server pid {row[0]}, connected since {row[2]:%Y-%m-%d %H:%M:%S})"
+
+
+def acquire_import_lock(conn, timeout, notify=None, poll=0.25):
+    """Take the import lock, waiting up to ``timeout`` seconds. Returns seconds waited."""
+    start = time.monotonic()
+    told = False
+    while True:
+        if conn.execute("SELECT pg_try_advisory_lock(%s)", (IMPORT_LOCK,)).fetchone()[0]:
+            waited = time.monotonic() - start
+            if told and notify:
+                notify(f"got the import lock after waiting {waited:.1f} s")
+            return waited
+        if not told and notify:
+            notify(f"waiting for the import lock held by {_holder(conn)} "
+                   f"(up to {timeout:g} s, database.lock_timeout)")
+            told = True
+        if time.monotonic() - start >= timeout:
+            raise LockTimeout(
+                f"gave up after {timeout:g} s waiting for the import lock held by "
+                f"{_holder(conn)}; nothing was imported (try again later, or raise "
+                "database.lock_timeout)"
+            )
+        time.sleep(poll)
+
+
+def choose_importer(paths, fmt="auto"):
+    """The importer for these paths: named by ``fmt``, or the first whose ``detect`` agrees."""
+    if fmt != "auto":
+        return registry.load("importer", fmt)()
+    for name in registry.names("importer"):
+        importer = registry.load("importer", name)()
+        if all(importer.detect(Path(p)) for p in paths):
+            return importer
+    raise SourceError(paths[0], "no importer recognises this input",
+                      hint=f"name one with --format ({', '.join(registry.names('importer'))})")
+
+
+def _already_imported(conn, sha256s):
+    rows = conn.execute(
+        "SELECT f.sha256, max(r.id) FROM kataster.import_file f"
+        " JOIN kataster.import_run r ON r.id = f.run_id"
+        " WHERE r.status = 'committed' AND f.status = 'imported' AND f.sha256 = ANY(%s)"
+        " GROUP BY f.sha256", (list(sha256s),)).fetchall()
+    return dict(rows)
+
+
+def _store_findings(conn, run_id, findings):
+    """Insert or refresh findings by their stable key (accepted ones stay accepted)."""
+    for schema in ("kataster", "kataster_privat"):
+        rows = [f for f in findings if f.private == (schema == "kataster_privat")]
+        if not rows:
+            continue
+        wkb = [None if f.geom is None else shapely.to_wkb(f.geom, hex=True) for f in rows]
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {schema}.finding"  # schema is one of two literals above
+                " (key, rule, severity, object_id, related, message, geom, first_run_id, run_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, ST_SetSRID(%s::geometry, 25832), %s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET run_id = EXCLUDED.run_id,"
+                "   message = EXCLUDED.message, severity = EXCLUDED.severity,"
+                "   status = CASE WHEN finding.status = 'fixed' THEN 'open' ELSE finding.status END",
+                [(f.key, f.rule, f.severity, f.object_id, list(f.related), f.message, g, run_id,
+                  run_id) for f, g in zip(rows, wkb, strict=True)],
+            )
+
+
+def run_import(db, config, paths, fmt="auto", options=None, force=False, history=None,
+               notify=None, progress=None):
+    """Import source files into the database as one run (all or nothing).
+
+    Parameters
+    ----------
+    db : pipeline.db.Database
+    config : pipeline.config.Config
+    paths : list of str or Path
+        Files (or directories, for importers that take them).
+    fmt : str
+        Importer name, or ``"auto"`` to detect it.
+    options : dict, optional
+        Importer options (``profile``, ``srs``, ...).
+    force : bool
+        Import even if every file was imported before (same sha256).
+    history : bool, optional
+        Keep old versions (default: configuration ``history``).
+    notify : callable, optional
+        Called with one-line progress messages (lock waits).
+    progress : callable, optional
+        Called with the number of objects after each batch.
+
+    Returns
+    -------
+    dict
+        The summary described by ``schemas/import-summary.schema.json``.
+    """
+    started = time.monotonic()
+    options = dict(options or {})
+    history = config["history"] if history is None else history
+    if not paths:
+        raise UsageError("no input files given")
+    importer = choose_importer(paths, fmt)
+    source = importer.open([Path(p) for p in paths], options, config)
+    summary = {"run_id": None, "status": None, "importer": importer.name,
+               "profile": source.options.get("profile"),
+               "ignored_layers": source.options.get("ignored_layers", []),
+               "transformation": source.transformation,
+               "files": [{"path": str(f.path), "sha256": f.sha256, "status": None}
+                         for f in source.files],
+               "objects": {}, "findings": {"error": 0, "warning": 0, "info": 0},
+               "merge": {}, "waited_for_lock": 0.0, "seconds": None}
+
+    try:
+        return _run(db, config, importer, source, summary, options, fmt, history, force, started,
+                    notify, progress)
+    except KatasterError as err:
+        err.summary = summary
+        raise
+    finally:
+        source.close()
+
+
+def _run(db, config, importer, source, summary, options, fmt, history, force, started, notify,
+         progress):
+    with db.connect(autocommit=True) as conn:
+        conn.execute("SET application_name = 'kataster import'")
+        try:  # let the server drop a dead client quickly (also for external servers)
+            conn.execute("SET client_connection_check_interval = '2s'")
+        except psycopg.Error:
+            pass
+        summary["waited_for_lock"] = round(
+            acquire_import_lock(conn, config["database.lock_timeout"], notify), 3)
+        # We hold the lock: any run still marked running belongs to a dead process.
+        conn.execute("UPDATE kataster.import_run SET status = 'aborted', finished = now(),"
+                     " error = 'the import process ended without committing (killed or crashed);"
+                     " nothing of it was kept' WHERE status = 'running'")
+        run_options = {**options, "format": fmt, "history": history, "force": force}
+        run_id, run_ts = conn.execute(
+            "INSERT INTO kataster.import_run (os_user, importer, options, transformation)"
+            " VALUES (%s, %s, %s, %s) RETURNING id, started",
+            (getpass.getuser(), importer.name, json.dumps(run_options, default=str),
+             source.transformation)).fetchone()
+        summary["run_id"] = run_id
+        done = _already_imported(conn, [f.sha256 for f in source.files])
+        if not force and len(done) == len(source.files):
+            for f in summary["files"]:
+                f["status"] = "skipped"
+            _finish(conn, run_id, "skipped", summary, source.files, None)
+            summary["status"] = "skipped"
+            summary["already_imported_in_run"] = max(done.values())
+            summary["seconds"] = round(time.monotonic() - started, 3)
+            return summary
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = on")
+                loader = Loader(conn, run_id, run_ts.isoformat(), source.source,
+                                source.versioned, history)
+                for batch in source.batches():
+                    loader.add(batch)
+                    if progress:
+                        progress(len(batch.frame))
+                for check in source.checks:
+                    source.findings.extend(check(loader))
+                summary["merge"] = {k.split(".")[1]: v for k, v in loader.merge().items()}
+                summary["objects"] = dict(sorted(loader.objects.items()))
+                for f in source.findings:
+                    summary["findings"][f.severity] += 1
+                _store_findings(conn, run_id, source.findings)
+                for f in summary["files"]:
+                    f["status"] = "imported"
+                _finish(conn, run_id, "committed", summary, source.files, None)
+        except (KatasterError, psycopg.Error) as err:
+            for f in summary["files"]:
+                f["status"] = "failed"
+            _finish(conn, run_id, "failed", summary, source.files, str(err))
+            raise
+        except BaseException as err:
+            # KeyboardInterrupt and unexpected bugs: record and re-raise unchanged.
+            for f in summary["files"]:
+                f["status"] = "failed"
+            _finish(conn, run_id, "failed", summary, source.files, repr(err))
+            raise
+    summary["status"] = "committed"
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    return summary
+
+
+def _finish(conn, run_id, status, summary, files, error):
+    conn.execute(
+        "UPDATE kataster.import_run SET status = %s, finished = clock_timestamp(), counts = %s,"
+        " findings = %s, error = %s WHERE id = %s",
+        (status, json.dumps({"objects": summary["objects"], "merge": summary["merge"]}),
+         json.dumps(summary["findings"]), error, run_id))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO kataster.import_file (run_id, path, size, sha256, status)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [(run_id, str(f.path.resolve()), f.size, f.sha256, s["status"])
+             for f, s in zip(files, summary["files"], strict=True)])
+
+
+def list_runs(db, limit=20):
+    """The newest import runs as dicts (id, started, status, importer, objects, files, error)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT r.id, r.started, r.finished, r.status, r.importer, r.os_user, r.counts,"
+            " r.findings, r.error, r.transformation,"
+            " coalesce((SELECT array_agg(f.path ORDER BY f.path) FROM kataster.import_file f"
+            "           WHERE f.run_id = r.id), '{}')"
+            " FROM kataster.import_run r ORDER BY r.id DESC LIMIT %s", (limit,)).fetchall()
+    keys = ("id", "started", "finished", "status", "importer", "os_user", "counts", "findings",
+            "error", "transformation", "files")
+    return [dict(zip(keys, r, strict=True)) for r in rows]

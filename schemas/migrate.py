@@ -1,0 +1,36 @@
+"""Alembic, configured in code: migrations live in ``schemas/migrations/versions``.
+
+Each revision runs one versioned SQL file from ``schemas/sql/``. The version table is
+``kataster.alembic_version``.
+"""
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+from schemas import MIGRATIONS_DIR
+
+
+def alembic_config(url):
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade(url, revision="head"):
+    """Bring the database at ``url`` to ``revision`` (default: the newest)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def current(url):
+    """The revision the database is at, or None."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT to_regclass('kataster.alembic_version') IS NOT NULL"
+        ).fetchone()
+        if not row[0]:
+            return None
+        row = conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()
+        return row[0] if row else None

@@ -1,0 +1,32 @@
+"""Data model: schemas, tables, indexes, the shipped NRW Gemarkung catalogue.
+
+Revision ID: 0001
+Revises:
+"""
+
+import json
+
+from alembic import op
+
+from schemas import DATA_DIR, sql_text
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    bind = op.get_bind()
+    bind.exec_driver_sql(sql_text("0001_model.sql"))
+    catalogue = json.loads((DATA_DIR / "nrw_gemarkungen.json").read_text(encoding="utf-8"))
+    rows = {}
+    for g in catalogue["gemarkungen"]:
+        rows[(catalogue["land"], g["gemarkungsnummer"])] = (
+            catalogue["land"], g["gemarkungsnummer"], g["name"], g["katasteramt"], g["fluren"])
+    cursor = bind.connection.driver_connection.cursor()
+    cursor.executemany(
+        "INSERT INTO kataster.gemarkung_katalog"
+        " (land, gemarkungsnummer, bezeichnung, katasteramt, fluren) VALUES (%s, %s, %s, %s, %s)",
+        list(rows.values()),
+    )
