@@ -44,13 +44,13 @@ def env_name(key):
     return "KATASTER_" + key.replace(".", "_").upper()
 
 
-def _interpolate(value):
+def _interpolate(value, environ):
     if isinstance(value, str):
-        return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+        return _VAR.sub(lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
     if isinstance(value, dict):
-        return {k: _interpolate(v) for k, v in value.items()}
+        return {k: _interpolate(v, environ) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v) for v in value]
+        return [_interpolate(v, environ) for v in value]
     return value
 
 
@@ -161,7 +161,7 @@ def load_config(path=None, environ=None):
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping of sections")
-        raw = _interpolate(raw)
+        raw = _interpolate(raw, environ)
         _validate(raw, path)
         for key in settings():
             try:

@@ -119,7 +119,7 @@ class Loader:
             info = table_info(self.conn, table)
             stage = f"stage_{info.schema}_{info.name}"
             self.conn.execute(sql.SQL(
-                "CREATE TEMP TABLE {} (LIKE {}, src text) ON COMMIT DROP"
+                "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, src text) ON COMMIT DROP"
             ).format(sql.Identifier(stage), info.ident))
             self.staged[table] = StagedTable(info, stage)
         return self.staged[table]
@@ -209,6 +209,10 @@ class Loader:
         """Merge every staging table into its target; returns per-table statistics."""
         stats = {}
         scope = self._flat_scope() if not self.versioned else None
+        for staged in self.staged.values():
+            # Temporary tables have no statistics until analysed; without them the planner
+            # picks nested loops over the whole delivery.
+            self.conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(staged.stage)))
         for name, staged in self.staged.items():
             self._dedupe(staged)
             if self.versioned:
@@ -235,21 +239,28 @@ class Loader:
         target, stage = info.ident, sql.Identifier(staged.stage)
         has_scope = {"land", "gemarkungsnummer"} <= set(info.columns)
         in_scope = sql.SQL(
-            "OR (t.land, t.gemarkungsnummer) IN (SELECT land, gemarkungsnummer FROM stage_scope)"
+            "OR (t2.land, t2.gemarkungsnummer) IN (SELECT land, gemarkungsnummer FROM stage_scope)"
         ) if has_scope else sql.SQL("")
         # Superseded (changed) and vanished objects of this source lose their open version.
-        where = sql.SQL(
-            "t.endet IS NULL AND t.source = %(source)s"
-            " AND (t.gml_id IN (SELECT gml_id FROM {stage}) {in_scope})"
-            " AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.gml_id = t.gml_id"
-            "                 AND s.content_hash = t.content_hash)"
-        ).format(stage=stage, in_scope=in_scope)
+        # (A join, not NOT EXISTS under OR: the latter makes PostgreSQL rescan the staging
+        # table for every stored row.)
+        gone = sql.SQL(
+            "SELECT t2.gml_id, t2.beginnt FROM {target} t2"
+            " LEFT JOIN {stage} s ON s.gml_id = t2.gml_id"
+            " WHERE t2.endet IS NULL AND t2.source = %(source)s"
+            "   AND (s.gml_id IS NOT NULL {in_scope})"
+            "   AND s.content_hash IS DISTINCT FROM t2.content_hash"
+        ).format(target=target, stage=stage, in_scope=in_scope)
         if self.history:
-            closed = self.conn.execute(sql.SQL("UPDATE {} t SET endet = %(ts)s WHERE {}").format(
-                target, where), {"source": self.source, "ts": self.run_ts}).rowcount
+            closed = self.conn.execute(sql.SQL(
+                "UPDATE {target} t SET endet = %(ts)s FROM ({gone}) g"
+                " WHERE t.gml_id = g.gml_id AND t.beginnt = g.beginnt").format(
+                target=target, gone=gone), {"source": self.source, "ts": self.run_ts}).rowcount
         else:
-            closed = self.conn.execute(sql.SQL("DELETE FROM {} t WHERE {}").format(target, where),
-                                       {"source": self.source}).rowcount
+            closed = self.conn.execute(sql.SQL(
+                "DELETE FROM {target} t USING ({gone}) g"
+                " WHERE t.gml_id = g.gml_id AND t.beginnt = g.beginnt").format(
+                target=target, gone=gone), {"source": self.source}).rowcount
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in staged.columns)
         inserted = self.conn.execute(sql.SQL(
             "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} s"

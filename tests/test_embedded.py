@@ -1,0 +1,131 @@
+"""The embedded cluster's lifecycle, driven through the real CLI, as the invoking user (root here)."""
+
+import json
+import os
+import pwd
+import stat
+import subprocess
+
+import jsonschema
+import psycopg
+import pytest
+from conftest import kataster
+
+from schemas import json_schema
+
+
+@pytest.fixture
+def home700(tmp_path):
+    """A checkout inside a home directory of mode 700 (like /root or /home/user)."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    os.chmod(home, 0o700)
+    project = home / "kataster"
+    project.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+    yield project, env
+    kataster("db", "down", env=env, cwd=project)
+    from pipeline.embedded import EmbeddedCluster
+
+    EmbeddedCluster(project / ".kataster").destroy()
+
+
+def test_lifecycle_in_mode_700_home(home700):
+    project, env = home700
+    up = kataster("db", "up", env=env, cwd=project, check=True)
+    assert "started the embedded database on 127.0.0.1:" in up.stderr
+
+    again = kataster("db", "up", env=env, cwd=project, check=True)
+    assert "already running" in again.stderr
+
+    status = kataster("db", "status", "--json", env=env, cwd=project, check=True)
+    data = json.loads(status.stdout)
+    jsonschema.validate(data, json_schema("db-status"))
+    assert data["mode"] == "embedded" and data["running"] and data["revision"] == "0002"
+
+    # The server never runs as root; its data directory is outside the mode-700 home.
+    state = project / ".kataster"
+    pidfile = os.path.join(data["data_dir"], "postmaster.pid")
+    pid = int(open(pidfile).read().split()[0])
+    owner = pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+    if os.geteuid() == 0:
+        assert owner == "postgres"
+        assert not data["data_dir"].startswith(str(project))
+    assert stat.S_IMODE(os.stat(state / "pgpass").st_mode) == 0o600
+
+    # The URL works with psql, carries no password, and listens on loopback only.
+    url = kataster("db", "url", env=env, cwd=project, check=True).stdout.strip()
+    password = (state / "pgpass").read_text().strip().rsplit(":", 1)[1]
+    assert password not in url and "passfile=" in url
+    out = subprocess.run(["psql", url, "-Atc", "SELECT inet_server_addr(), postgis_version()"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("127.0.0.1|3.")
+
+    # Password authentication: without the password the server refuses, never trusts.
+    no_pw = url.split("?")[0]
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(no_pw, passfile="/dev/null", connect_timeout=5)
+    hba = open(os.path.join(data["data_dir"], "pg_hba.conf")).read()
+    assert "trust" not in hba.replace("never trust", "") and "scram-sha-256" in hba
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(no_pw.replace("kataster@", "kataster:wrong@"), passfile="/dev/null",
+                        connect_timeout=5)
+
+    # The port is chosen once and remembered across restarts.
+    port = data["port"]
+    down = kataster("db", "down", env=env, cwd=project, check=True)
+    assert "stopped" in down.stderr
+    stopped = kataster("db", "status", "--json", env=env, cwd=project)
+    assert stopped.returncode == 1 and json.loads(stopped.stdout)["running"] is False
+    # Any other command starts the database on demand, on the same port.
+    runs = kataster("runs", "--json", env=env, cwd=project, check=True)
+    assert json.loads(runs.stdout) == []
+    assert json.loads(kataster("db", "status", "--json", env=env, cwd=project).stdout)[
+        "port"] == port
+
+
+def test_external_url_is_prepared_not_started(empty_db, tmp_path):
+    """With KATASTER_DATABASE_URL, db up only enables PostGIS and migrates; no cluster starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+    env["KATASTER_DATABASE_URL"] = empty_db.url
+    env["KATASTER_PATHS_STATE_DIR"] = str(tmp_path / "state")
+    up = kataster("db", "up", env=env, check=True)
+    assert "prepared" in up.stderr and "migrations applied" in up.stderr
+    assert not (tmp_path / "state" / "cluster.json").exists()
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT extname FROM pg_extension WHERE extname='postgis'").fetchone()
+        assert conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()[0] == "0002"
+    # db down never stops a server that is not ours.
+    down = kataster("db", "down", env=env, check=True)
+    assert "nothing to stop" in down.stderr
+    # An unreachable external server is an error naming it without the password.
+    env["KATASTER_DATABASE_URL"] = "postgresql://someone:s3cret@127.0.0.1:1/nowhere"
+    bad = kataster("runs", env=env)
+    assert bad.returncode == 1
+    assert "s3cret" not in bad.stderr and "127.0.0.1:1" in bad.stderr
+
+
+def test_tests_never_see_the_users_database_url(server, tmp_path):
+    """Run an inner test session with a poisoned KATASTER_DATABASE_URL: it must not be used."""
+    import sys
+    from pathlib import Path
+
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    root = Path(__file__).resolve().parent
+    (inner / "conftest.py").write_text((root / "conftest.py").read_text())
+    (inner / "test_inner.py").write_text(
+        "import os\n"
+        "def test_isolated(db, config):\n"
+        "    assert 'KATASTER_DATABASE_URL' not in os.environ\n"
+        "    assert config['database.url'] == db.url\n"
+        "    assert 'poison' not in db.url\n"
+        "    with db.connect() as c:\n"
+        "        assert c.execute('select 1').fetchone() == (1,)\n")
+    env = dict(os.environ, KATASTER_DATABASE_URL="postgresql://poison:x@127.0.0.1:1/poison",
+               KATASTER_TEST_DATABASE_URL=server)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(inner)], env=env, capture_output=True, text=True,
+                          cwd=root.parent, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout

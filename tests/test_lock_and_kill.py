@@ -1,0 +1,101 @@
+"""The import lock, and a real kill -9 in the middle of an import."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import kataster, query
+
+from pipeline.generator import generate
+from pipeline.runs import IMPORT_LOCK
+
+
+@pytest.fixture(scope="module")
+def big_gpkg(tmp_path_factory):
+    path = tmp_path_factory.mktemp("big") / "big.gpkg"
+    generate(60_000, path, fmt="gpkg", seed=11)
+    return path
+
+
+def test_waits_for_the_lock_then_times_out(db, cli_env, sample_gpkg):
+    holder = psycopg.connect(db.url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (IMPORT_LOCK,))
+    try:
+        env = dict(cli_env, KATASTER_DATABASE_LOCK_TIMEOUT="1")
+        started = time.monotonic()
+        proc = kataster("import", sample_gpkg, env=env)
+        assert proc.returncode == 3, proc.stderr
+        assert time.monotonic() - started >= 1
+        assert "waiting for the import lock held by another import (server pid" in proc.stderr
+        assert "gave up after 1 s" in proc.stderr and "nothing was imported" in proc.stderr
+        assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck")[0][0] == 0
+
+        # With a longer timeout the import waits, then proceeds once the lock is free.
+        env = dict(cli_env, KATASTER_DATABASE_LOCK_TIMEOUT="60")
+        exe = Path(sys.executable).with_name("kataster")
+        waiting = subprocess.Popen([str(exe), "import", str(sample_gpkg)], env=env,
+                                   stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        assert waiting.poll() is None
+        holder.execute("SELECT pg_advisory_unlock(%s)", (IMPORT_LOCK,))
+        _, err = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0, err
+        assert "got the import lock after waiting" in err and "committed" in err
+    finally:
+        holder.close()
+
+
+def _wait_for(db, sql, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if query(db, sql)[0][0]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _state(db):
+    return query(db, "SELECT count(*), count(*) FILTER (WHERE endet IS NULL),"
+                     " coalesce(sum(amtliche_flaeche), 0), max(run_id)"
+                     " FROM kataster.ax_flurstueck")[0]
+
+
+@pytest.mark.parametrize("moment", ["staging", "merge"])
+def test_kill_9_mid_import_keeps_previous_state(db, cli_env, sample_gpkg, big_gpkg, moment):
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    before = _state(db)
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "import", str(big_gpkg)], env=cli_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if moment == "staging":
+            assert _wait_for(db, "SELECT count(*) FROM pg_stat_activity"
+                                 " WHERE query ILIKE 'COPY%stage_%'")
+            time.sleep(0.3)
+        else:
+            assert _wait_for(db, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                                 " AND (query ILIKE 'INSERT INTO \"kataster\".\"ax_%'"
+                                 "      OR query ILIKE 'UPDATE \"kataster\".\"ax_%')")
+        assert proc.poll() is None, "the import finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    # The server notices the dead client and rolls its transaction back.
+    assert _wait_for(db, "SELECT count(*) = 0 FROM pg_stat_activity"
+                         " WHERE application_name = 'kataster import'", timeout=30)
+    assert _state(db) == before
+    # The next import needs no manual clean-up: it gets the lock at once and succeeds.
+    env = dict(cli_env, KATASTER_DATABASE_LOCK_TIMEOUT="5")
+    done = kataster("import", big_gpkg, env=env, check=True)
+    assert "waiting" not in done.stderr
+    runs = query(db, "SELECT status FROM kataster.import_run ORDER BY id")
+    assert [r[0] for r in runs] == ["committed", "aborted", "committed"]
+    assert _state(db)[1] == 60_000
