@@ -143,9 +143,7 @@ class OgrImporter:
         layers = []
         for origin, path in readable:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    names = pyogrio.list_layers(path, **_open_options(path))
+                names = _list_layers(path)
             except pyogrio.errors.DataSourceError as err:
                 raise SourceError(origin, f"GDAL cannot read it: {err}",
                                   hint="is it a GeoPackage, Shapefile, GeoJSON, FlatGeobuf "
@@ -202,6 +200,21 @@ class OgrImporter:
         raise SchemaError(layers[0][0], f"no built-in profile fits the layers: {seen}",
                           hint="write a mapping profile (see schemas/profiles/example-parcels.yaml)"
                                " and pass it with --profile FILE.yaml")
+
+
+def _list_layers(path):
+    """Layer names of a dataset (for GML through read_info, so GDAL writes no .gfs file)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not _open_options(path):
+            return [(name, gtype) for name, gtype in pyogrio.list_layers(path)]
+        names = []
+        while True:
+            try:
+                info = pyogrio.read_info(path, layer=len(names), **_open_options(path))
+            except pyogrio.errors.DataLayerError:
+                return names
+            names.append((info["layer_name"], info["geometry_type"]))
 
 
 def _open_options(path):

@@ -208,8 +208,8 @@ def build(n, seed=1):
 def generate(n, out, fmt="gpkg", seed=1):
     """Write the synthetic cadastre with ``n`` parcels to ``out``.
 
-    ``gpkg`` and ``gml`` write one file with three layers; ``shp``, ``geojson`` and ``fgb``
-    write a directory with one file per layer.
+    ``gpkg`` writes one file with three layers; ``shp``, ``geojson``, ``fgb`` and ``gml``
+    write a directory with one file per layer (GML as GML 3.2, like a WFS answer).
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -217,7 +217,7 @@ def generate(n, out, fmt="gpkg", seed=1):
     layers = build(n, seed)
     driver, suffix = FORMATS[fmt]
     out = Path(out)
-    if fmt in ("gpkg", "gml"):
+    if fmt == "gpkg":
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.unlink()
@@ -228,6 +228,8 @@ def generate(n, out, fmt="gpkg", seed=1):
         for name, gdf in layers.items():
             target = out / f"{name}{suffix}"
             opts = {"encoding": "UTF-8"} if fmt == "shp" else {}
+            if fmt == "gml":
+                opts = {"dataset_options": {"FORMAT": "GML3.2"}}
             pyogrio.write_dataframe(gdf, target, driver=driver, **opts)
     flur_count = int(layers["KatasterBezirk"].shape[0])
     return {"out": str(out), "format": fmt, "parcels": int(len(layers["Flurstueck"])),

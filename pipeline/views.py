@@ -1,0 +1,106 @@
+"""Reading the public views: one query builder for exports, the Python API and tests.
+
+Only public views are reachable here (``kataster.flurstueck`` and friends), so nothing read
+through this module can contain personal data.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+from psycopg import sql
+
+from pipeline.errors import UsageError
+
+LAYERS = {
+    "flurstueck": ("kataster", "flurstueck"),
+    "gebaeude": ("kataster", "gebaeude"),
+    "gemarkung": ("kataster", "gemarkung"),
+    "flur": ("kataster", "flur"),
+    "befund": ("kataster", "befund"),
+}
+ORDER = {"flurstueck": "flurstueckskennzeichen, gml_id", "gebaeude": "gml_id",
+         "gemarkung": "land, gemarkungsnummer", "flur": "land, gemarkungsnummer, flurnummer",
+         "befund": "id"}
+NO_DISTRICT = {"befund"}
+NO_FLUR = {"gemarkung", "gebaeude", "befund"}
+
+
+def query(layer, gemarkung=None, flur=None, bbox=None, at=None):
+    """Composed SQL and bound parameters selecting a public view with filters.
+
+    Parameters
+    ----------
+    layer : str
+        One of ``flurstueck``, ``gebaeude``, ``gemarkung``, ``flur``, ``befund``.
+    gemarkung : str or int, optional
+        Gemarkungsnummer (zero-padded to 4 digits).
+    flur : int, optional
+        Flurnummer.
+    bbox : tuple of 4 floats, optional
+        minx, miny, maxx, maxy in EPSG:25832; features intersecting it.
+    at : str or datetime, optional
+        Point in time (parcels only): the parcels as they were then.
+    """
+    if layer not in LAYERS:
+        raise UsageError(f"unknown layer {layer!r}; choose one of: {', '.join(LAYERS)}")
+    where, params = [], {}
+    if gemarkung is not None:
+        if layer in NO_DISTRICT:
+            raise UsageError(f"layer {layer} cannot be filtered by Gemarkung; use a bbox")
+        where.append(sql.SQL("gemarkungsnummer = %(gemarkung)s"))
+        params["gemarkung"] = str(gemarkung).zfill(4)
+    if flur is not None:
+        if layer in NO_FLUR:
+            raise UsageError(f"layer {layer} cannot be filtered by Flur")
+        where.append(sql.SQL("flurnummer = %(flur)s"))
+        params["flur"] = int(flur)
+    if bbox is not None:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+        where.append(sql.SQL(
+            "ST_Intersects(geom, ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832))"))
+        params.update(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+    if at is not None:
+        if layer != "flurstueck":
+            raise UsageError("only parcels can be read at a point in time")
+        source = sql.SQL("kataster.flurstueck_am(%(at)s)")
+        params["at"] = at
+    else:
+        source = sql.Identifier(*LAYERS[layer])
+    q = sql.SQL("SELECT *, ST_AsBinary(geom) AS _wkb FROM {} AS v").format(source)
+    if where:
+        q += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+    q += sql.SQL(" ORDER BY " + ORDER[layer])
+    return q, params
+
+
+def read_frames(db, layer, chunk=50_000, **filters):
+    """Yield GeoDataFrames (EPSG:25832) of a public view, ``chunk`` rows at a time."""
+    q, params = query(layer, **filters)
+    with db.connect() as conn:
+        with conn.cursor(name="kataster_read") as cur:
+            cur.itersize = chunk
+            cur.execute(q, params)
+            cols = [d.name for d in cur.description]
+            while True:
+                rows = cur.fetchmany(chunk)
+                if not rows and cur.rownumber:
+                    break
+                yield _frame(rows, cols)
+                if not rows:
+                    break
+
+
+def _frame(rows, cols):
+    df = pd.DataFrame(rows, columns=cols).drop(columns=["geom"])
+    wkb = df.pop("_wkb").map(lambda b: None if b is None else bytes(b))
+    df["geom"] = gpd.GeoSeries.from_wkb(wkb, crs="EPSG:25832").values
+    return gpd.GeoDataFrame(df, geometry="geom", crs="EPSG:25832")
+
+
+def read(db, layer, **filters):
+    """A whole public view (with filters) as one GeoDataFrame in EPSG:25832."""
+    frames = [f for f in read_frames(db, layer, **filters)]
+    frames = [f for f in frames if len(f)] or frames[:1]
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")
