@@ -1,0 +1,74 @@
+"""The command line: exit codes, JSON outputs against their schemas, registries documented."""
+
+import json
+import re
+
+import jsonschema
+from conftest import ROOT, kataster
+
+from pipeline import registry
+from pipeline.runs import IMPORT_LOCK
+from schemas import json_schema
+
+
+def test_exit_codes_and_json(cli_env, sample_gpkg, tmp_path, db):
+    ok = kataster("import", sample_gpkg, "--json", env=cli_env)
+    assert ok.returncode == 0
+    jsonschema.validate(json.loads(ok.stdout), json_schema("import-summary"))
+    again = kataster("import", sample_gpkg, "--json", env=cli_env)
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "skipped"
+    failed = kataster("import", tmp_path / "missing.gpkg", "--json", env=cli_env)
+    assert failed.returncode == 1
+    data = json.loads(failed.stdout)
+    jsonschema.validate(data, json_schema("import-summary"))
+    assert data["status"] == "failed" and "missing.gpkg" in data["error"]
+    assert kataster("import", env=cli_env).returncode == 2                  # no paths
+    assert kataster("import", sample_gpkg, "--bogus", env=cli_env).returncode == 2
+    assert kataster("import", sample_gpkg, "--format", "nope", env=cli_env).returncode == 2
+    assert kataster("export", "xls", "--layer", "flurstueck", "--out", "x", env=cli_env
+                    ).returncode == 2
+
+    import psycopg
+    with psycopg.connect(db.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (IMPORT_LOCK,))
+        locked = kataster("import", sample_gpkg, "--force", "--json",
+                          env=dict(cli_env, KATASTER_DATABASE_LOCK_TIMEOUT="0.5"))
+    assert locked.returncode == 3 and json.loads(locked.stdout)["status"] == "failed"
+
+    runs = kataster("runs", "--json", env=cli_env, check=True)
+    data = json.loads(runs.stdout)
+    jsonschema.validate(data, json_schema("runs"))
+    assert [r["status"] for r in data] == ["skipped", "committed"]
+    text = kataster("runs", env=cli_env, check=True).stdout
+    assert "committed" in text and "1200 AX_Flurstueck" in text
+
+    versions = json.loads(kataster("versions", "--json", env=cli_env, check=True).stdout)
+    jsonschema.validate(versions, json_schema("versions"))
+    assert versions["PostGIS"].startswith("3.") and versions["PostgreSQL"].startswith("15.")
+    assert re.match(r"\d+\.\d+", versions["GEOS (shapely)"])
+
+    gen = kataster("generate", "--parcels", "50", "--out", tmp_path / "g.gpkg", "--json",
+                   env=cli_env, check=True)
+    jsonschema.validate(json.loads(gen.stdout), json_schema("generate-summary"))
+
+
+def test_passwords_never_in_messages(tmp_path):
+    env = {"PATH": "/usr/bin:/bin",
+           "KATASTER_DATABASE_URL": "postgresql://u:Very$ecret@127.0.0.1:1/x",
+           "KATASTER_PATHS_STATE_DIR": str(tmp_path)}
+    for args in (["runs"], ["import", str(tmp_path / "x.gpkg")], ["db", "status"],
+                 ["versions"], ["db", "up"]):
+        proc = kataster(*args, env=env)
+        assert "Very$ecret" not in proc.stdout + proc.stderr, args
+
+
+def test_every_plugin_and_schema_is_documented():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    design = (ROOT / "DESIGN.md").read_text(encoding="utf-8")
+    for kind in ("importer", "exporter"):
+        for name in registry.names(kind):
+            assert f"`{name}`" in readme, f"{kind} {name} is not documented in README.md"
+    for schema in (ROOT / "schemas").glob("*.schema.json"):
+        assert schema.name in design, f"{schema.name} is not mentioned in DESIGN.md"
+    for code in range(5):
+        assert f"| {code} |" in readme, f"exit code {code} missing from the README table"
