@@ -68,6 +68,7 @@ class ImportSource:
     source: str                 # label stored with every row, e.g. "ogr:alkis-vereinfacht"
     versioned: bool             # True: objects carry beginnt; False: flat files (see DESIGN.md)
     batches: object             # callable returning an iterator of Batch
+    tables: list = field(default_factory=list)  # target tables the batches write to
     findings: list = field(default_factory=list)
     transformation: str | None = None
     options: dict = field(default_factory=dict)

@@ -8,6 +8,7 @@ Features are read as Arrow batches, so memory stays bounded whatever the file si
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 import yaml
@@ -134,7 +137,8 @@ class OgrImporter:
 
         return ImportSource(
             importer=self.name, files=files, source=f"ogr:{profile['name']}", versioned=False,
-            batches=batches, findings=findings, transformation="; ".join(transformations),
+            batches=batches, findings=findings,
+            tables=sorted({TARGETS[p.rule["target"]].table for p in plans}), transformation="; ".join(transformations),
             options={"profile": profile["name"], "ignored_layers": ignored},
             checks=[_duplicate_fsk_check], cleanup=unpacked.close,
         )
@@ -302,8 +306,7 @@ def _map_batch(rb, plan, geom_col, fid_col, findings):
     out["gml_id"] = _default_ids(out, target, geoms)
     rest = [c for c in df.columns if c not in mapped]
     if rest:
-        extra = df[rest].astype(object)
-        out["attrs"] = extra.where(extra.notna(), None).to_dict("records")
+        out["attrs"] = json_objects(attrs_tbl.select(rest)).to_numpy(zero_copy_only=False)
     for col in INTEGER & set(out.columns):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
     for col in FLOAT & set(out.columns):
@@ -315,6 +318,48 @@ def _map_batch(rb, plan, geom_col, fid_col, findings):
     keep = COLUMNS[target] | {"gml_id", "geom", "attrs", "src", "art"}
     out = out[[c for c in out.columns if c in keep]]
     return Batch(TARGETS[target].table, TARGETS[target].objektart, out)
+
+
+_CONTROL = r"[\x00-\x1f]"
+
+
+def json_objects(table):
+    """One JSON object text per row of an Arrow table, built column-wise (no row loop).
+
+    Strings are escaped; NaN, infinities and null become ``null``. Rows with rare control characters
+    other than newline, return and tab fall back to :func:`json.dumps`.
+    """
+    parts = []
+    for name in table.column_names:
+        col = table.column(name)
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        key = json.dumps(name, ensure_ascii=False) + ":"
+        if pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
+            val = pc.cast(col, pa.string())
+        elif pa.types.is_floating(col.type):
+            val = pc.if_else(pc.is_finite(col), pc.cast(col, pa.string()), None)
+        else:
+            text = pc.cast(col, pa.string())
+            for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"),
+                             ("\t", "\\t")):
+                text = pc.replace_substring(text, old, new)
+            val = pc.binary_join_element_wise('"', text, '"', "")
+        parts.append(pc.binary_join_element_wise(key, pc.fill_null(val, "null"), ""))
+    objects = pc.binary_join_element_wise("{", pc.binary_join_element_wise(*parts, ","), "}", "")
+    odd = np.array([], dtype=np.int64)
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            hit = pc.fill_null(pc.match_substring_regex(col, "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"),
+                               False).to_numpy(zero_copy_only=False)
+            odd = np.union1d(odd, np.flatnonzero(hit))
+    if len(odd):
+        values = objects.to_pylist()
+        rows = table.take(pa.array(odd)).to_pylist()
+        for i, row in zip(odd, rows, strict=True):
+            values[i] = json.dumps(row, ensure_ascii=False, default=str)
+        objects = pa.array(values, type=pa.string())
+    return objects
 
 
 def _derive_keys(out):

@@ -93,6 +93,15 @@ def _geometry_hex(geoms, geometry_type):
 
 
 @dataclass
+class Encoded:
+    table: str
+    columns: list
+    data: memoryview
+    rows: int
+    objects: dict
+
+
+@dataclass
 class StagedTable:
     info: TableInfo
     stage: str
@@ -124,12 +133,24 @@ class Loader:
             self.staged[table] = StagedTable(info, stage)
         return self.staged[table]
 
+    def prepare(self, tables):
+        """Create the staging tables up front (before batches are encoded in a thread)."""
+        for table in tables:
+            self._staging(table)
+
     def add(self, batch):
-        """COPY one batch into its staging table."""
+        """Encode one batch and COPY it into its staging table."""
+        self._staging(batch.table)
+        self.copy(self.encode(batch))
+
+    def encode(self, batch):
+        """Turn a batch into CSV bytes for COPY (no database access: safe in a thread)."""
         frame = batch.frame
         if len(frame) == 0:
-            return
-        staged = self._staging(batch.table)
+            return None
+        staged = self.staged.get(batch.table)
+        if staged is None:
+            raise KeyError(f"{batch.table} was not prepared for staging")
         info = staged.info
         unknown = set(frame.columns) - set(info.columns) - {"src"}
         if unknown:
@@ -142,8 +163,8 @@ class Loader:
                 data[col] = pa.array(_geometry_hex(values.to_numpy(), info.geometry_type),
                                      type=pa.string())
             elif udt == "jsonb":
-                data[col] = pa.array([None if v is None else json.dumps(v, ensure_ascii=False,
-                                                                        default=str)
+                data[col] = pa.array([v if v is None or isinstance(v, str)
+                                      else json.dumps(v, ensure_ascii=False, default=str)
                                       for v in values], type=pa.string())
             elif udt is not None and udt.startswith("_"):
                 data[col] = pa.array([_pg_array(v) for v in values], type=pa.string())
@@ -158,26 +179,34 @@ class Loader:
             data["beginnt"] = pc.fill_null(data["beginnt"], self.run_ts)
         table = pa.table(data)
         # Content hash over everything the source delivered (not src, not bookkeeping).
-        hashed = pd.DataFrame({c: table.column(c).to_pandas() for c in table.column_names
-                               if c not in ("src", "beginnt")})
-        digest = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
-        table = table.append_column("content_hash", pa.array(np.char.mod("%016x", digest)))
+        hashed = [c for c in table.column_names if c not in ("src", "beginnt")]
+        digest = pd.util.hash_pandas_object(table.select(hashed).to_pandas(), index=False)
+        table = table.append_column("content_hash",
+                                    pa.array(np.char.mod("%016x", digest.to_numpy())))
         table = table.append_column("source", pa.array(np.full(len(frame), self.source)))
         table = table.append_column("run_id", pa.array(np.full(len(frame), self.run_id)))
         buf = io.BytesIO()
         pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
                                                        quoting_style="needed"))
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+        if "objektart" in frame.columns:
+            objects = {k: int(v) for k, v in frame["objektart"].value_counts().items()}
+        else:
+            objects = {batch.objektart: len(frame)}
+        return Encoded(batch.table, table.column_names, buf.getbuffer(), len(frame), objects)
+
+    def copy(self, encoded):
+        """COPY an encoded batch into its staging table (on the loader's connection)."""
+        if encoded is None:
+            return
+        staged = self.staged[encoded.table]
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in encoded.columns)
         with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
                 sql.Identifier(staged.stage), cols)) as copy:
-            copy.write(buf.getbuffer())
-        staged.rows += len(frame)
-        staged.columns = [c for c in table.column_names if c != "src"]
-        if "objektart" in frame.columns:
-            for art, n in frame["objektart"].value_counts().items():
-                self.objects[art] = self.objects.get(art, 0) + int(n)
-        else:
-            self.objects[batch.objektart] = self.objects.get(batch.objektart, 0) + len(frame)
+            copy.write(encoded.data)
+        staged.rows += encoded.rows
+        staged.columns = [c for c in encoded.columns if c != "src"]
+        for art, n in encoded.objects.items():
+            self.objects[art] = self.objects.get(art, 0) + n
 
     # -- checks on the whole delivery ----------------------------------------------------------
     def duplicate_ids(self, staged):
@@ -234,6 +263,34 @@ class Loader:
                 sql.SQL(" UNION ").join(parts)))
         return "stage_scope"
 
+    def _indexes_if_empty(self, info):
+        """Indexes of an empty target, dropped for a bulk load; returns how to recreate them.
+
+        Building an index once over the loaded rows is much faster than maintaining it row by
+        row. Everything happens inside the run's transaction, so a failure restores them.
+        """
+        if self.conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
+                info.ident)).fetchone()[0]:
+            return []
+        rows = self.conn.execute(
+            "SELECT n.nspname, ic.relname, pg_get_indexdef(i.indexrelid), c.conname,"
+            "       pg_get_constraintdef(c.oid)"
+            " FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = ic.relnamespace"
+            " LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid"
+            " WHERE i.indrelid = %s::regclass", (info.qualified,)).fetchall()
+        recreate = []
+        for schema, name, indexdef, conname, condef in rows:
+            if conname:
+                self.conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    info.ident, sql.Identifier(conname)))
+                recreate.append(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+                    info.ident, sql.Identifier(conname)) + sql.SQL(condef))
+            else:
+                self.conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
+                recreate.append(sql.SQL(indexdef))
+        return recreate
+
     def _merge_flat(self, staged, scope):
         info = staged.info
         target, stage = info.ident, sql.Identifier(staged.stage)
@@ -262,11 +319,14 @@ class Loader:
                 " WHERE t.gml_id = g.gml_id AND t.beginnt = g.beginnt").format(
                 target=target, gone=gone), {"source": self.source}).rowcount
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in staged.columns)
+        recreate = self._indexes_if_empty(info)
         inserted = self.conn.execute(sql.SQL(
             "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} s"
             " WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE t.gml_id = s.gml_id"
             "                   AND t.endet IS NULL)"
         ).format(target=target, cols=cols, stage=stage)).rowcount
+        for statement in recreate:
+            self.conn.execute(statement)
         return {"delivered": staged.rows, "inserted": inserted,
                 "unchanged": staged.rows - inserted, "closed": closed}
 
@@ -302,8 +362,11 @@ class Loader:
                 target=target, first=first)).rowcount
             self.conn.execute(sql.SQL("DELETE FROM {} WHERE endet IS NOT NULL").format(stage))
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in dict.fromkeys(staged.columns + ["endet"]))
+        recreate = self._indexes_if_empty(info)
         inserted = self.conn.execute(sql.SQL(
             "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}").format(
             target=target, cols=cols, stage=stage)).rowcount
+        for statement in recreate:
+            self.conn.execute(statement)
         return {"delivered": staged.rows, "inserted": inserted,
                 "unchanged": staged.rows - inserted, "closed": closed}

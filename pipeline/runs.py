@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import getpass
+import queue
+import threading
 import json
 import logging
 import time
@@ -58,6 +60,53 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25):
                 "database.lock_timeout)"
             )
         time.sleep(poll)
+
+
+def pipelined(items, func, depth=2):
+    """Yield ``func(item)`` for each item, computed one step ahead in a worker thread.
+
+    Errors in the worker are raised here; if the consumer stops early, the worker stops and
+    the item iterator is closed (so importers release their temporary files).
+    """
+    results = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry):
+        while not stop.is_set():
+            try:
+                results.put(entry, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def work():
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if stop.is_set():
+                    break
+                put(("item", func(item)))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer and re-raised
+            put(("error", err))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close:
+                close()
+            put(("done", None))
+
+    worker = threading.Thread(target=work, name="kataster-encode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = results.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=30)
 
 
 def choose_importer(paths, fmt="auto"):
@@ -190,13 +239,20 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 conn.execute("SET LOCAL synchronous_commit = on")
                 loader = Loader(conn, run_id, run_ts.isoformat(), source.source,
                                 source.versioned, history)
-                for batch in source.batches():
-                    loader.add(batch)
-                    if progress:
-                        progress(len(batch.frame))
+                loader.prepare(source.tables)
+                # Reading and encoding run in a thread while this one COPYs: the server
+                # parses one batch while the next is being read (two cores busy).
+                for encoded in pipelined(source.batches(), loader.encode):
+                    loader.copy(encoded)
+                    if progress and encoded is not None:
+                        progress(encoded.rows)
+                log.info("staged %s objects in %.2f s", sum(loader.objects.values()),
+                         time.monotonic() - started)
                 for check in source.checks:
                     source.findings.extend(check(loader))
+                log.info("checks done at %.2f s", time.monotonic() - started)
                 summary["merge"] = {k.split(".")[1]: v for k, v in loader.merge().items()}
+                log.info("merged at %.2f s", time.monotonic() - started)
                 summary["objects"] = dict(sorted(loader.objects.items()))
                 for f in source.findings:
                     summary["findings"][f.severity] += 1
@@ -215,6 +271,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 f["status"] = "failed"
             _finish(conn, run_id, "failed", summary, source.files, repr(err))
             raise
+    log.info("committed at %.2f s", time.monotonic() - started)
     summary["status"] = "committed"
     summary["seconds"] = round(time.monotonic() - started, 3)
     return summary

@@ -142,3 +142,21 @@ def test_notebook_runs(loaded, monkeypatch):
     assert "Gemarkung Broich (3096):" in text
     assert any("image/png" in o.get("data", {}) for o in outputs), "the map was not drawn"
     assert any("text/html" in o.get("data", {}) for o in outputs), "the size table is missing"
+
+
+def test_api_docstring_examples_run(loaded, monkeypatch, tmp_path):
+    """The numpydoc examples are real: run them against the loaded sample."""
+    import doctest
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.setenv("KATASTER_DATABASE_URL", loaded.url)
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(api, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 10 and result.failed == 0
+
+
+def test_config_show_json_matches_the_config_schema(cli_env, tmp_path):
+    data = json.loads(kataster("config", "show", "--json", env=cli_env, check=True).stdout)
+    jsonschema.validate(data, json_schema("config"))

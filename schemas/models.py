@@ -1,0 +1,267 @@
+"""SQLAlchemy 2 / GeoAlchemy2 models of the Kataster tables.
+
+The SQL files in ``schemas/sql`` (run by the Alembic migrations) create the tables; these
+models describe the same tables for Python code that wants the ORM or SQLAlchemy Core
+(e.g. ``select(Flurstueck).where(...)``). ``tests/test_models.py`` compares them with a migrated
+database, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, Numeric, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TS = TIMESTAMP(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _geom(kind):
+    return mapped_column(Geometry(kind, srid=25832, spatial_index=False), nullable=True)
+
+
+class ImportRun(Base):
+    __tablename__ = "import_run"
+    __table_args__ = {"schema": "kataster"}
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    started: Mapped[datetime] = mapped_column(TS)
+    finished: Mapped[datetime | None] = mapped_column(TS)
+    os_user: Mapped[str] = mapped_column(Text)
+    db_user: Mapped[str] = mapped_column(Text)
+    importer: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(Text)
+    counts: Mapped[dict] = mapped_column(JSONB)
+    findings: Mapped[dict] = mapped_column(JSONB)
+    transformation: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportFile(Base):
+    __tablename__ = "import_file"
+    __table_args__ = {"schema": "kataster"}
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("kataster.import_run.id"),
+                                        primary_key=True)
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+
+
+class GemarkungKatalog(Base):
+    __tablename__ = "gemarkung_katalog"
+    __table_args__ = {"schema": "kataster"}
+    land: Mapped[str] = mapped_column(Text, primary_key=True)
+    gemarkungsnummer: Mapped[str] = mapped_column(Text, primary_key=True)
+    bezeichnung: Mapped[str] = mapped_column(Text)
+    katasteramt: Mapped[str] = mapped_column(Text)
+    fluren: Mapped[list] = mapped_column(ARRAY(Integer))
+
+
+class _Object:
+    """Identity, history and provenance that every ALKIS object table has."""
+
+    gml_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    beginnt: Mapped[datetime] = mapped_column(TS, primary_key=True)
+    endet: Mapped[datetime | None] = mapped_column(TS)
+    attrs: Mapped[dict] = mapped_column(JSONB)
+    content_hash: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class Flurstueck(_Object, Base):
+    __tablename__ = "ax_flurstueck"
+    __table_args__ = {"schema": "kataster"}
+    flurstueckskennzeichen: Mapped[str] = mapped_column(Text)
+    land: Mapped[str | None] = mapped_column(Text)
+    gemarkungsnummer: Mapped[str | None] = mapped_column(Text)
+    flurnummer: Mapped[int | None] = mapped_column(Integer)
+    zaehler: Mapped[int | None] = mapped_column(Integer)
+    nenner: Mapped[str | None] = mapped_column(Text)
+    amtliche_flaeche: Mapped[float | None] = mapped_column(Float)
+    lage: Mapped[str | None] = mapped_column(Text)
+    gemarkung_name: Mapped[str | None] = mapped_column(Text)
+    gemeinde_name: Mapped[str | None] = mapped_column(Text)
+    gemeindekennzeichen: Mapped[str | None] = mapped_column(Text)
+    ist_gebucht: Mapped[list | None] = mapped_column(ARRAY(Text))
+    weist_auf: Mapped[list | None] = mapped_column(ARRAY(Text))
+    zeigt_auf: Mapped[list | None] = mapped_column(ARRAY(Text))
+    geom = _geom("MULTIPOLYGON")
+
+
+class Gebaeude(_Object, Base):
+    __tablename__ = "ax_gebaeude"
+    __table_args__ = {"schema": "kataster"}
+    gebaeudefunktion: Mapped[int | None] = mapped_column(Integer)
+    bezeichnung: Mapped[str | None] = mapped_column(Text)
+    lage: Mapped[str | None] = mapped_column(Text)
+    land: Mapped[str | None] = mapped_column(Text)
+    gemarkungsnummer: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("MULTIPOLYGON")
+
+
+class Lagebezeichnung(_Object, Base):
+    __tablename__ = "ax_lagebezeichnung"
+    __table_args__ = {"schema": "kataster"}
+    objektart: Mapped[str] = mapped_column(Text)
+    land: Mapped[str | None] = mapped_column(Text)
+    regierungsbezirk: Mapped[str | None] = mapped_column(Text)
+    kreis: Mapped[str | None] = mapped_column(Text)
+    gemeinde: Mapped[str | None] = mapped_column(Text)
+    lage: Mapped[str | None] = mapped_column(Text)
+    hausnummer: Mapped[str | None] = mapped_column(Text)
+    unverschluesselt: Mapped[str | None] = mapped_column(Text)
+
+
+class Katalog(_Object, Base):
+    __tablename__ = "ax_katalog"
+    __table_args__ = {"schema": "kataster"}
+    objektart: Mapped[str] = mapped_column(Text)
+    schluessel: Mapped[str] = mapped_column(Text)
+    bezeichnung: Mapped[str | None] = mapped_column(Text)
+
+
+class Bezirk(_Object, Base):
+    __tablename__ = "bezirk"
+    __table_args__ = {"schema": "kataster"}
+    art: Mapped[str] = mapped_column(Text)
+    land: Mapped[str] = mapped_column(Text)
+    gemarkungsnummer: Mapped[str] = mapped_column(Text)
+    flurnummer: Mapped[int | None] = mapped_column(Integer)
+    bezeichnung: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("MULTIPOLYGON")
+
+
+class Nutzung(_Object, Base):
+    __tablename__ = "ax_nutzung"
+    __table_args__ = {"schema": "kataster"}
+    objektart: Mapped[str] = mapped_column(Text)
+    geom = _geom("MULTIPOLYGON")
+
+
+class Objekt(_Object, Base):
+    __tablename__ = "ax_objekt"
+    __table_args__ = {"schema": "kataster"}
+    objektart: Mapped[str] = mapped_column(Text)
+    geom = _geom("GEOMETRY")
+
+
+class PrivatObjekt(_Object, Base):
+    __tablename__ = "ax_objekt"
+    __table_args__ = {"schema": "kataster_privat"}
+    objektart: Mapped[str] = mapped_column(Text)
+    geom = _geom("GEOMETRY")
+
+
+class _Finding:
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    rule: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    object_id: Mapped[str | None] = mapped_column(Text)
+    related: Mapped[list] = mapped_column(ARRAY(Text))
+    message: Mapped[str] = mapped_column(Text)
+    geom = _geom("GEOMETRY")
+    first_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(Text)
+    status_by: Mapped[str | None] = mapped_column(Text)
+    status_at: Mapped[datetime | None] = mapped_column(TS)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Finding(_Finding, Base):
+    __tablename__ = "finding"
+    __table_args__ = {"schema": "kataster"}
+
+
+class PrivatFinding(_Finding, Base):
+    __tablename__ = "finding"
+    __table_args__ = {"schema": "kataster_privat"}
+
+
+class Buchungsblatt(_Object, Base):
+    __tablename__ = "ax_buchungsblatt"
+    __table_args__ = {"schema": "kataster_privat"}
+    buchungsblattkennzeichen: Mapped[str | None] = mapped_column(Text)
+    land: Mapped[str | None] = mapped_column(Text)
+    bezirk: Mapped[str | None] = mapped_column(Text)
+    buchungsblattnummer: Mapped[str | None] = mapped_column(Text)
+    blattart: Mapped[int | None] = mapped_column(Integer)
+
+
+class Buchungsstelle(_Object, Base):
+    __tablename__ = "ax_buchungsstelle"
+    __table_args__ = {"schema": "kataster_privat"}
+    buchungsart: Mapped[int | None] = mapped_column(Integer)
+    laufende_nummer: Mapped[str | None] = mapped_column(Text)
+    anteil_zaehler: Mapped[float | None] = mapped_column(Numeric)
+    anteil_nenner: Mapped[float | None] = mapped_column(Numeric)
+    ist_bestandteil_von: Mapped[str | None] = mapped_column(Text)
+    an: Mapped[list | None] = mapped_column(ARRAY(Text))
+
+
+class Namensnummer(_Object, Base):
+    __tablename__ = "ax_namensnummer"
+    __table_args__ = {"schema": "kataster_privat"}
+    laufende_nummer_din1421: Mapped[str | None] = mapped_column(Text)
+    anteil_zaehler: Mapped[float | None] = mapped_column(Numeric)
+    anteil_nenner: Mapped[float | None] = mapped_column(Numeric)
+    art_der_rechtsgemeinschaft: Mapped[int | None] = mapped_column(Integer)
+    eigentuemerart: Mapped[int | None] = mapped_column(Integer)
+    ist_bestandteil_von: Mapped[str | None] = mapped_column(Text)
+    benennt: Mapped[str | None] = mapped_column(Text)
+
+
+class Person(_Object, Base):
+    __tablename__ = "ax_person"
+    __table_args__ = {"schema": "kataster_privat"}
+    nachname_oder_firma: Mapped[str | None] = mapped_column(Text)
+    vorname: Mapped[str | None] = mapped_column(Text)
+    geburtsname: Mapped[str | None] = mapped_column(Text)
+    geburtsdatum: Mapped[date | None] = mapped_column()
+    anrede: Mapped[int | None] = mapped_column(Integer)
+    akademischer_grad: Mapped[str | None] = mapped_column(Text)
+    hat: Mapped[list | None] = mapped_column(ARRAY(Text))
+
+
+class Anschrift(_Object, Base):
+    __tablename__ = "ax_anschrift"
+    __table_args__ = {"schema": "kataster_privat"}
+    strasse: Mapped[str | None] = mapped_column(Text)
+    hausnummer: Mapped[str | None] = mapped_column(Text)
+    postleitzahl: Mapped[str | None] = mapped_column(Text)
+    ort: Mapped[str | None] = mapped_column(Text)
+    bestimmungsland: Mapped[str | None] = mapped_column(Text)
+
+
+class EigentumAufgeloest(Base):
+    __tablename__ = "eigentum_aufgeloest"
+    __table_args__ = {"schema": "kataster_privat"}
+    # The table has no primary key; the ORM needs one to map it.
+    flurstueck_gml_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    flurstueckskennzeichen: Mapped[str] = mapped_column(Text)
+    buchungsblatt: Mapped[str | None] = mapped_column(Text)
+    buchungsart: Mapped[int | None] = mapped_column(Integer)
+    person_gml_id: Mapped[str | None] = mapped_column(Text, primary_key=True)
+    anteil_zaehler: Mapped[float | None] = mapped_column(Numeric)
+    anteil_nenner: Mapped[float | None] = mapped_column(Numeric)
+    rechtsgemeinschaft: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = {"schema": "kataster_privat"}
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TS)
+    db_user: Mapped[str] = mapped_column(Text)
+    flurstueckskennzeichen: Mapped[str] = mapped_column(Text)
+    aktenzeichen: Mapped[str] = mapped_column(Text)
