@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := python3 python3-venv postgresql-15 postgresql-15-postgis-3 postgresql-contrib \
-	gdal-bin proj-data proj-bin
+	gdal-bin proj-data proj-bin chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test notebook bench lint clean

@@ -28,6 +28,7 @@ from pyogrio.raw import open_arrow
 from importers import crs as crsmod
 from importers.base import Batch, ImportSource, SourceFile
 from importers.sources import unpack
+from pipeline import checks
 from pipeline.errors import CRSError, SchemaError, SourceError, UsageError
 from pipeline.rules import Finding
 from schemas import SCHEMAS_DIR, json_schema
@@ -304,6 +305,10 @@ def _map_batch(rb, plan, geom_col, fid_col, findings):
     geoms = _geometries(wkb, plan, src, target, findings)
     out["geom"] = geoms
     out["gml_id"] = _default_ids(out, target, geoms)
+    if target == "flurstueck":
+        ids = out["gml_id"].to_numpy()
+        findings.extend(checks.empty_geometries(ids, geoms, src))
+        findings.extend(checks.invalid_geometries(ids, geoms, src))
     rest = [c for c in df.columns if c not in mapped]
     if rest:
         out["attrs"] = json_objects(attrs_tbl.select(rest)).to_numpy(zero_copy_only=False)
@@ -414,25 +419,7 @@ def _geometries(wkb, plan, src, target, findings):
                           f"geometry where a polygon is required ({target})",
                           feature=src[i].rsplit(":", 1)[-1] + f" in layer {plan.layer}",
                           hint="a parcel layer must hold polygons or multipolygons")
-    geoms = crsmod.to_target(geoms, plan.transformer[0])
-    for i in np.flatnonzero(missing):
-        findings.append(Finding("geometry.empty", None, f"{src[i]}: feature has no geometry; "
-                                "kept without one"))
-    invalid = np.flatnonzero(~missing & ~shapely.is_valid(geoms))
-    if len(invalid):
-        reasons = shapely.is_valid_reason(geoms[invalid])
-        for i, reason in zip(invalid, reasons, strict=True):
-            findings.append(Finding("geometry.invalid", src[i],
-                                    f"{src[i]}: {reason}; kept as delivered",
-                                    geom=_reason_point(reason, geoms[i])))
-    return geoms
-
-
-def _reason_point(reason, geom):
-    m = re.search(r"\[([-\d.eE+]+) ([-\d.eE+]+)", reason or "")
-    if m:
-        return shapely.Point(float(m.group(1)), float(m.group(2)))
-    return shapely.centroid(geom)
+    return crsmod.to_target(geoms, plan.transformer[0])
 
 
 def _duplicate_fsk_check(loader):
@@ -442,7 +429,8 @@ def _duplicate_fsk_check(loader):
         return []
     rows = loader.conn.execute(sql.SQL(
         "SELECT flurstueckskennzeichen, array_agg(gml_id ORDER BY gml_id),"
-        " array_agg(src ORDER BY gml_id), ST_AsBinary(ST_PointOnSurface(ST_Collect(geom)))"
+        " array_agg(src ORDER BY gml_id),"
+        " ST_AsBinary(ST_PointOnSurface(ST_Collect(geom ORDER BY gml_id)))"
         " FROM {} GROUP BY flurstueckskennzeichen"
         " HAVING count(DISTINCT gml_id) > 1 ORDER BY 1").format(sql.Identifier(staged.stage))
     ).fetchall()

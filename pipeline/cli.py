@@ -190,9 +190,11 @@ def config_show(obj, as_json):
 @click.option("--encoding", help="Text encoding of the attributes, e.g. ISO-8859-1.")
 @click.option("--force", is_flag=True, help="Import even if these files were imported before.")
 @click.option("--no-history", is_flag=True, help="Replace changed objects instead of keeping versions.")
+@click.option("--no-validate", is_flag=True,
+              help="Skip the validation that runs after a committed import (validation.after_import).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary.")
 @click.pass_obj
-def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, as_json):
+def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, no_validate, as_json):
     """Import source files into the database as one run (all or nothing)."""
     from pipeline.runs import run_import
 
@@ -218,6 +220,13 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, as_json)
                                seconds=round(time.monotonic() - started, 3))
                 _echo_json(summary)
             raise
+    if summary["status"] == "committed" and obj.config["validation.after_import"] \
+            and not no_validate:
+        from pipeline.validation import validate
+
+        result = validate(database, obj.config)
+        summary["validation"] = {"run_id": result.run_id, **result.counts["by_severity"],
+                                 "fixed": result.fixed}
     if as_json:
         _echo_json(summary)
         return
@@ -232,6 +241,10 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, as_json)
     for table, m in summary["merge"].items():
         obj.say(f"  {table}: {m['inserted']} new or changed, {m['unchanged']} unchanged, "
                 f"{m['closed']} closed")
+    if "validation" in summary:
+        v = summary["validation"]
+        obj.say(f"validation run {v['run_id']}: {v['error']} error, {v['warning']} warning, "
+                f"{v['info']} info findings ('kataster findings list' shows them)")
 
 
 class _progress:
@@ -340,6 +353,132 @@ def generate(obj, parcels, seed, fmt, out, as_json):
         obj.say(f"wrote {summary['parcels']} parcels, {summary['buildings']} buildings in "
                 f"{summary['gemarkungen']} Gemarkungen / {summary['fluren']} Fluren to "
                 f"{summary['out']} ({summary['seconds']:.1f} s)")
+
+
+# -- validate and findings ------------------------------------------------------------------------
+@cli.command("validate")
+@click.option("--rules", help="Comma-separated rule ids (default: all validation rules).")
+@click.option("--gemarkung", help="Only this Gemarkungsnummer (its borders included).")
+@click.option("--strict", is_flag=True, help="Exit with code 4 if any open error finding remains.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an HTML report (one file, German labels).")
+@click.option("--findings", "findings_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the findings to a GeoPackage.")
+@click.option("--scheduler", help="Dask scheduler: tcp://HOST:PORT, 'processes' (default) or "
+                                  "'synchronous'.")
+@click.pass_obj
+def validate_cmd(obj, rules, gemarkung, strict, as_json, report, findings_out, scheduler):
+    """Check the stored cadastre; store, report and locate the findings."""
+    from pipeline.errors import ValidationFailed
+    from pipeline.validation import summary_json, validate
+
+    database = obj.database()
+    result = validate(database, obj.config, rules=rules.split(",") if rules else None,
+                      gemarkung=gemarkung, scheduler=scheduler)
+    if report:
+        from exporters.findings import write_report
+
+        write_report(database, result, report, gemarkung)
+        obj.say(f"report: {report}")
+    if findings_out:
+        from exporters.findings import write_gpkg
+
+        layers = write_gpkg(result.findings, findings_out)
+        obj.say(f"findings GeoPackage: {findings_out} ({', '.join(f'{k} {v}' for k, v in layers.items() if v)})")
+    if as_json:
+        _echo_json(summary_json(result))
+    else:
+        sev = result.counts["by_severity"]
+        obj.say(f"validation run {result.run_id} in {result.seconds:.1f} s: {sev['error']} error, "
+                f"{sev['warning']} warning, {sev['info']} info; {result.fixed} earlier findings "
+                "fixed")
+        for rule_id, n in sorted(result.counts["by_rule"].items()):
+            obj.say(f"  {rule_id:24} {n}")
+    open_errors = [f for f in result.findings if f.severity == "error" and f.status == "open"]
+    if strict and open_errors:
+        raise ValidationFailed(f"{len(open_errors)} open error findings (--strict)")
+
+
+@cli.group()
+def findings():
+    """Work with stored findings: list, accept, reopen."""
+
+
+def _finding_filter(ids, rule, status):
+    where, args = ["TRUE"], []
+    if ids:
+        where.append("id = ANY(%s)")
+        args.append(list(ids))
+    if rule:
+        where.append("rule = %s")
+        args.append(rule)
+    if status:
+        where.append("status = %s")
+        args.append(status)
+    return " AND ".join(where), args
+
+
+@findings.command("list")
+@click.option("--rule")
+@click.option("--status", type=click.Choice(["open", "accepted", "fixed"]))
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def findings_list(obj, rule, status, limit, as_json):
+    """List public findings."""
+    where, args = _finding_filter(None, rule, status)
+    with obj.database().connect() as conn:
+        rows = conn.execute(
+            "SELECT id, rule, severity, status, object_id, message, status_by, status_reason"
+            " FROM kataster.finding WHERE " + where + " ORDER BY id LIMIT %s",  # noqa: S608
+            (*args, limit)).fetchall()
+    keys = ("id", "rule", "severity", "status", "object", "message", "status_by", "reason")
+    data = [dict(zip(keys, r, strict=True)) for r in rows]
+    if as_json:
+        _echo_json(data)
+        return
+    for d in data:
+        click.echo(f"{d['id']:>6}  {d['severity']:7}  {d['status']:8}  {d['rule']:20}  "
+                   f"{d['object'] or '-':18}  {d['message']}")
+
+
+def _set_status(obj, ids, rule, reason, new, old):
+    import getpass
+
+    where, args = _finding_filter(ids, rule, None)
+    if not ids and not rule:
+        raise click.UsageError("name finding ids or --rule")
+    with obj.database().connect() as conn:
+        n = conn.execute(
+            "UPDATE kataster.finding SET status = %s, status_by = %s, status_at = now(),"
+            " status_reason = %s WHERE status = ANY(%s) AND " + where,  # noqa: S608
+            (new, getpass.getuser(), reason, old, *args)).rowcount
+        conn.commit()
+    obj.say(f"{n} findings {STATUS_WORD[new]}")
+
+
+STATUS_WORD = {"accepted": "accepted", "open": "reopened"}
+
+
+@findings.command("accept")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--rule", help="All open findings of this rule.")
+@click.option("--reason", required=True, help="Why this is an accepted exception.")
+@click.pass_obj
+def findings_accept(obj, ids, rule, reason):
+    """Accept findings as known exceptions (they stay accepted on re-runs)."""
+    _set_status(obj, ids, rule, reason, "accepted", ["open"])
+
+
+@findings.command("reopen")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--rule")
+@click.option("--reason", default="reopened", show_default=True)
+@click.pass_obj
+def findings_reopen(obj, ids, rule, reason):
+    """Reopen accepted or fixed findings."""
+    _set_status(obj, ids, rule, reason, "open", ["accepted", "fixed"])
 
 
 # -- versions ---------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ import click
 
 
 def run_demo(obj, parcels=3000):
+    import pyogrio
+
     from pipeline import registry
-    from pipeline.generator import generate
+    from pipeline.generator import build, plant_errors
     from pipeline.runs import run_import
 
     cfg = obj.config
@@ -24,9 +26,15 @@ def run_demo(obj, parcels=3000):
     say(f"1. database: {where} at {database.url}")
 
     sample = out / "muelheim_sample.gpkg"
-    gen = generate(parcels, sample, fmt="gpkg", seed=1)
-    say(f"2. generated a Mülheim-like sample: {gen['parcels']} parcels, {gen['buildings']} "
-        f"buildings, {gen['gemarkungen']} Gemarkungen, {gen['fluren']} Fluren -> {sample}")
+    layers, planted = plant_errors(build(parcels, seed=1), per_kind=1, seed=1)
+    if sample.exists():
+        sample.unlink()
+    for name, gdf in layers.items():
+        pyogrio.write_dataframe(gdf, sample, layer=name, driver="GPKG", append=sample.exists())
+    say(f"2. generated a Mülheim-like sample: {len(layers['Flurstueck'])} parcels, "
+        f"{len(layers['GebaeudeBauwerk'])} buildings, 14 Gemarkungen, "
+        f"{len(layers['KatasterBezirk'])} Fluren, with {len(planted)} planted errors "
+        f"({', '.join(sorted({r for r, _ in planted}))}) -> {sample}")
 
     summary = run_import(database, cfg, [sample], notify=obj.say)
     if summary["status"] == "skipped":
@@ -36,18 +44,30 @@ def run_demo(obj, parcels=3000):
         objects = ", ".join(f"{n} {k}" for k, n in summary["objects"].items())
         say(f"3. imported in run {summary['run_id']} ({summary['seconds']:.1f} s): {objects}")
 
+    from exporters.findings import write_report
+    from pipeline.validation import validate
+
+    result = validate(database, cfg)
+    report = out / "pruefbericht.html"
+    write_report(database, result, report)
+    sev = result.counts["by_severity"]
+    say(f"4. validated in run {result.run_id} ({result.seconds:.1f} s): {sev['error']} error, "
+        f"{sev['warning']} warning, {sev['info']} info findings; report: {report}")
+
     exports = []
     for layer in ("flurstueck", "gebaeude", "flur", "gemarkung"):
         target = out / "kataster.gpkg"
         res = registry.load("exporter", "gpkg")(database, layer, target)
         exports.append(f"{layer} ({res['features']})")
-    say(f"4. exported a GeoPackage for departments: {out / 'kataster.gpkg'} with layers "
+    say(f"5. exported a GeoPackage for departments: {out / 'kataster.gpkg'} with layers "
         + ", ".join(exports))
 
     say(f"\nDone in {time.monotonic() - started:.1f} s.")
     say(f"  Open {out / 'kataster.gpkg'} in QGIS, or query the views with:")
-    say(f"    psql \"$(.venv/bin/kataster db url)\" -c 'SELECT count(*) FROM kataster.flurstueck'")
+    say("    psql \"$(.venv/bin/kataster db url)\" -c 'SELECT count(*) FROM kataster.flurstueck'")
     say("  Import runs:        .venv/bin/kataster runs")
+    say("  Findings:           .venv/bin/kataster findings list   (report: "
+        f"{report})")
     say("  Analyst notebook:   make notebook   (notebooks/01_flurstuecke.ipynb)")
     say("  Map server (WMS):   not part of this release yet; departments use the GeoPackage "
         "or SQL meanwhile")

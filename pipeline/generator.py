@@ -237,3 +237,84 @@ def generate(n, out, fmt="gpkg", seed=1):
             "gemarkungen": int(layers["Flurstueck"]["gemaschl"].nunique()),
             "fluren": flur_count, "seed": seed,
             "seconds": round(time.monotonic() - started, 3)}
+
+
+PLANTED = ("coverage.overlap", "coverage.gap", "coverage.hole", "geometry.invalid", "id.duplicate",
+           "area.deviation", "district.outside", "id.syntax", "geometry.sliver")
+
+
+def plant_errors(layers, per_kind=3, seed=1):
+    """Plant known errors into generated layers (for validation tests and benchmarks).
+
+    Each victim is an interior parcel in its own Flur, so planted errors do not touch each
+    other. Returns ``(layers, expected)``: the changed layers and a list of
+    ``(rule, gml_id)`` that validation must report (the parcel is the finding's object or
+    among its related objects). ``coverage.hole`` is reported as ``coverage.gap``.
+    """
+    rng = np.random.default_rng(seed)
+    parcels = layers["Flurstueck"].copy()
+    geoms = parcels.geometry.values
+    frame = shapely.box(*shapely.total_bounds(geoms))
+    interior = ~shapely.intersects(shapely.buffer(geoms, 1.0), frame.boundary)
+    candidates = parcels.index[interior].to_numpy()
+    by_flur = pd.Series(candidates).groupby(parcels.loc[candidates, "flurschl"].to_numpy()).first()
+    victims = rng.permutation(by_flur.to_numpy())
+    need = per_kind * len(PLANTED)
+    if len(victims) < need:
+        raise UsageError(f"need at least {need} Fluren with interior parcels to plant errors")
+    expected, drop, add = [], [], []
+    flurs = parcels["flurschl"].unique()
+    for k, kind in enumerate(PLANTED):
+        for i in victims[k * per_kind:(k + 1) * per_kind]:
+            gml = parcels.at[i, "idflurst"]
+            g = parcels.geometry.at[i]
+            if kind == "coverage.overlap":
+                parcels.loc[i, "geometry"] = _multi(shapely.buffer(g, 0.5, join_style="mitre"))
+            elif kind == "coverage.gap":
+                parcels.loc[i, "geometry"] = _multi(shapely.buffer(g, -0.2, join_style="mitre"))
+            elif kind == "coverage.hole":
+                drop.append(i)
+                neighbour = parcels.index[shapely.touches(geoms, g)][0]
+                expected.append(("coverage.gap", parcels.at[neighbour, "idflurst"]))
+                continue
+            elif kind == "geometry.invalid":
+                x0, y0, x1, y1 = g.bounds
+                parcels.loc[i, "geometry"] = shapely.MultiPolygon([shapely.Polygon(
+                    [(x0, y0), (x1, y1), (x1, y0), (x0, y1)])])
+            elif kind == "id.duplicate":
+                j = parcels.index[shapely.touches(geoms, g)][0]
+                parcels.loc[i, "flstkennz"] = parcels.at[j, "flstkennz"]
+            elif kind == "area.deviation":
+                parcels.loc[i, "flaeche"] = round(parcels.at[i, "flaeche"] * 1.25)
+            elif kind == "district.outside":
+                other = next(f for f in rng.permutation(flurs) if f != parcels.at[i, "flurschl"])
+                fsk = parcels.at[i, "flstkennz"]
+                parcels.loc[i, "flstkennz"] = "05" + other[2:6] + other[6:9] + "9" + fsk[10:]
+                parcels.loc[i, ["gemaschl", "flurschl", "flur"]] = [other[:6], other, other[6:9]]
+            elif kind == "id.syntax":
+                parcels.loc[i, "flstkennz"] = parcels.at[i, "flstkennz"][:-3] + "X"
+            elif kind == "geometry.sliver":
+                ring = shapely.get_exterior_ring(shapely.get_geometry(g, 0))
+                a, b = shapely.get_coordinates(ring)[:2]
+                edge = shapely.LineString([a, b])
+                strip = shapely.intersection(g, shapely.buffer(edge, 0.3, cap_style="flat"))
+                rest = shapely.difference(g, strip)
+                parcels.loc[i, "geometry"] = _multi(rest)
+                new = parcels.loc[[i]].copy()
+                new["idflurst"] = gml[:8] + "S" + gml[9:]
+                new["flstkennz"] = parcels.at[i, "flstkennz"][:14] + "0099__"
+                new["flaeche"] = max(1, round(strip.area))
+                new["geometry"] = [_multi(strip)]
+                add.append(new)
+                expected.append((kind, new["idflurst"].iat[0]))
+                continue
+            expected.append((kind, gml))
+    parcels = pd.concat([parcels.drop(index=drop), *add], ignore_index=True)
+    out = dict(layers)
+    out["Flurstueck"] = gpd.GeoDataFrame(parcels, geometry="geometry", crs=25832)
+    return out, expected
+
+
+def _multi(geom):
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
+    return shapely.MultiPolygon(parts)

@@ -30,8 +30,24 @@ RULES = {
     for r in (
         Rule("geometry.invalid", "error", "Geometry is not valid (GEOS reason and location)"),
         Rule("geometry.empty", "error", "Geometry is empty or missing"),
+        Rule("geometry.sliver", "warning",
+             "Parcel is a sliver: smaller than validation.sliver_max_area or thinner than "
+             "validation.sliver_min_width"),
+        Rule("coverage.overlap", "error",
+             "Two current parcels overlap by more than validation.overlap_min_area"),
+        Rule("coverage.gap", "error",
+             "A hole enclosed by parcels (any size), or an open gap narrower than "
+             "validation.gap_max_width"),
+        Rule("district.outside", "warning",
+             "Parcel lies mainly inside another Flur or Gemarkung than its identifier says"),
+        Rule("id.syntax", "error",
+             "Flurstückskennzeichen malformed or disagreeing with land/Gemarkung/Flur/Zähler/Nenner"),
         Rule("id.duplicate", "error", "Two current parcels carry one Flurstückskennzeichen"),
-        Rule("id.syntax", "error", "Flurstückskennzeichen malformed or disagreeing with its parts"),
+        Rule("history.open_versions", "error", "More than one open version of an object"),
+        Rule("history.order", "error", "A version ends before it begins, or lifetimes overlap"),
+        Rule("area.deviation", "warning",
+             "amtliche Fläche and computed area differ by more than "
+             "validation.area_abs + validation.area_rel × amtliche Fläche"),
         Rule("crs.assumed", "info", "Coordinate system was not stated and had to be assumed"),
         Rule("update.target_missing", "warning", "An update names an object that is not stored"),
         Rule("owner.unbooked", "error", "Parcel without a booking, or its booking not found",
@@ -61,6 +77,8 @@ class Finding:
     geom: object = None
     related: list = field(default_factory=list)
     severity: str | None = None
+    status: str = "open"          # as stored: open, accepted or fixed
+    id: int | None = None         # database id once stored
 
     def __post_init__(self):
         self.severity = self.severity or rule(self.rule).severity

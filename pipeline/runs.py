@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import getpass
-import queue
-import threading
 import json
 import logging
+import queue
+import threading
 import time
 from pathlib import Path
 

@@ -29,7 +29,6 @@ for _name in [n for n in os.environ if n.startswith("KATASTER_")]:
 from pipeline.config import load_config  # noqa: E402
 from pipeline.db import Database, libpq_url  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
-from schemas.migrate import upgrade  # noqa: E402
 
 TEMPLATE = "kataster_test_template"
 
@@ -124,7 +123,10 @@ def cli_env(db, tmp_path):
     """Environment for running the ``kataster`` command against the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
     env.update(KATASTER_DATABASE_URL=db.url, KATASTER_PATHS_STATE_DIR=str(tmp_path / "state"),
-               KATASTER_PATHS_OUTPUT_DIR=str(tmp_path / "out"))
+               KATASTER_PATHS_OUTPUT_DIR=str(tmp_path / "out"),
+               # Import tests check the import alone; tests/test_validation.py covers the
+               # validation that follows an import by default.
+               KATASTER_VALIDATION_AFTER_IMPORT="false")
     return env
 
 

@@ -1,8 +1,6 @@
 """Exports round-trip, the analyst API, and the notebook runs against the test database."""
 
 import json
-import os
-from pathlib import Path
 
 import geopandas as gpd
 import jsonschema

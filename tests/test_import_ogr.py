@@ -8,7 +8,6 @@ import zipfile
 import geopandas as gpd
 import jsonschema
 import numpy as np
-import pyogrio
 import pyproj
 import pytest
 import shapely
@@ -268,7 +267,8 @@ def test_invalid_polygon_is_kept_as_delivered(tmp_path, cli_env, db):
     rule, obj, message, x, y = query(db, "SELECT rule, object_id, message, ST_X(geom), ST_Y(geom)"
                                          " FROM kataster.befund")[0]
     assert rule == "geometry.invalid" and "Self-intersection" in message
-    assert "invalid.gpkg" in obj and (round(x), round(y)) == (350005, 5700005)
+    assert obj == parcels.loc[3, "idflurst"] and "invalid.gpkg" in message
+    assert (round(x), round(y)) == (350005, 5700005)
     assert query(db, "SELECT count(*) FROM kataster.flurstueck")[0][0] == 20
 
 

@@ -4,8 +4,8 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
-
 from conftest import query
+
 from importers.base import Batch
 from pipeline.loader import Loader
 from pipeline.runs import run_import

@@ -1,0 +1,518 @@
+"""Validation: rules with stable ids, run as stages per spatial partition and as set-based SQL.
+
+* Geometry and coverage rules run vectorised in shapely (GEOS) per partition: one Gemarkung's
+  current parcels plus the neighbouring parcels around it, so that overlaps, gaps and district
+  errors along Gemarkung borders are found too. Partitions run in parallel with Dask (local
+  processes by default, or an existing cluster given by ``scheduler``).
+* Identifier, history and area rules run as SQL inside PostGIS.
+* Findings are stored with their stable key: a re-run keeps ``accepted`` findings accepted,
+  marks vanished ones ``fixed`` and reopens a ``fixed`` finding only if it appears again.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from psycopg import sql
+
+from pipeline import checks
+from pipeline.errors import UsageError
+from pipeline.rules import Finding
+from pipeline.stages import Pipeline, Stage
+
+log = logging.getLogger(__name__)
+MARGIN = 1.0   # metres around a partition from which neighbouring parcels are loaded
+
+
+# -- partition stages (shapely) --------------------------------------------------------------
+def _stage_empty_invalid(ctx, params):
+    p = ctx["parcels"]
+    ids, geoms = p["gml_id"].to_numpy(), p.geometry.values
+    return {"findings": checks.empty_geometries(ids, geoms) + checks.invalid_geometries(ids, geoms)}
+
+
+def _stage_sliver(ctx, params):
+    p = ctx["parcels"]
+    geoms = p.geometry.values
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    area = shapely.area(geoms)
+    perimeter = shapely.length(geoms)
+    width = np.divide(2 * area, perimeter, out=np.zeros_like(area), where=perimeter > 0)
+    hit = np.flatnonzero(ok & ((area < params["sliver_max_area"])
+                               | (width < params["sliver_min_width"])))
+    return {"findings": [
+        Finding("geometry.sliver", p["gml_id"].iat[i],
+                f"parcel {p['flurstueckskennzeichen'].iat[i]} is a sliver: {area[i]:.2f} m², "
+                f"mean width {width[i]:.2f} m", geom=shapely.point_on_surface(geoms[i]))
+        for i in hit]}
+
+
+def _owned(keys, partition):
+    """A finding involving parcels of several Gemarkungen belongs to the smallest key."""
+    return min(keys) == partition
+
+
+def _stage_coverage(ctx, params):
+    """coverage.overlap and coverage.gap with GEOS coverage validation."""
+    context = ctx["context"]
+    part = ctx["partition"]
+    geoms = context.geometry.values
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    idx = np.flatnonzero(usable)
+    g = geoms[idx]
+    ids = context["gml_id"].to_numpy()[idx]
+    gkey = (context["land"].fillna("") + context["gemarkungsnummer"].fillna("")).to_numpy()[idx]
+    findings = []
+    width = params["gap_max_width"]
+    edges = shapely.coverage_invalid_edges(g, gap_width=width)
+    cand = np.flatnonzero(~shapely.is_empty(edges))
+    # Overlaps: only polygons with invalid edges can overlap; compare those pairwise.
+    if len(cand):
+        tree = shapely.STRtree(g[cand])
+        a, b = tree.query(g[cand], predicate="intersects")
+        keep = a < b
+        a, b = cand[a[keep]], cand[b[keep]]
+        inter = shapely.intersection(g[a], g[b])
+        polys = shapely.get_parts(inter, return_index=True)
+        area = np.bincount(polys[1], weights=shapely.area(polys[0]) *
+                           (shapely.get_dimensions(polys[0]) == 2), minlength=len(a))
+        for k in np.flatnonzero(area > params["overlap_min_area"]):
+            i, j = a[k], b[k]
+            if not _owned([gkey[i], gkey[j]], part):
+                continue
+            first, second = sorted([ids[i], ids[j]])
+            findings.append(Finding(
+                "coverage.overlap", first, f"parcels {first} and {second} overlap by "
+                f"{area[k]:.2f} m²", geom=_polygonal(inter[k]), related=[second]))
+    # Holes enclosed by parcels, whatever their size (a missing parcel).
+    union = shapely.coverage_union_all(g) if not len(cand) else shapely.union_all(g)
+    tree_all = shapely.STRtree(g)
+    holes = []
+    for poly in shapely.get_parts(union):
+        for ring in poly.interiors:
+            hole = shapely.Polygon(ring)
+            inside = tree_all.query(hole, predicate="contains_properly")
+            if len(inside):    # islands: parcels inside the hole are not part of the gap
+                hole = shapely.difference(hole, shapely.union_all(g[inside]))
+                if hole.area < 1e-6:
+                    continue
+            holes.append(hole)
+            touching = tree_all.query(hole, predicate="intersects")
+            if len(touching) == 0 or not _owned(list(gkey[touching]), part):
+                continue
+            if not ctx["verify_hole"](hole):
+                continue
+            tids = sorted(ids[touching])
+            findings.append(Finding(
+                "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
+                f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",
+                geom=hole, related=tids[1:]))
+    if len(cand):
+        # Open gaps narrower than the width: closing of the candidates minus all parcels.
+        near = shapely.union_all(g[cand])
+        closed = shapely.buffer(shapely.buffer(near, width / 2, join_style="mitre"),
+                                -width / 2, join_style="mitre")
+        around = tree_all.query(closed, predicate="intersects")
+        gaps = shapely.difference(closed, shapely.union_all([*g[around], *holes]))
+        for gap in shapely.get_parts(gaps):
+            if gap.geom_type != "Polygon" or gap.area < 1e-6:
+                continue
+            touching = tree_all.query(shapely.buffer(gap, 1e-6), predicate="intersects")
+            if len(touching) == 0 or not _owned(list(gkey[touching]), part):
+                continue
+            tids = sorted(ids[touching])
+            findings.append(Finding(
+                "coverage.gap", tids[0], f"gap of {gap.area:.3f} m² narrower than {width} m "
+                f"between parcels {', '.join(tids[:6])}", geom=gap, related=tids[1:]))
+    return {"findings": _dedupe(findings)}
+
+
+def _polygonal(geom):
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_dimensions(p) == 2]
+    return shapely.union_all(parts) if parts else geom
+
+
+def _dedupe(findings):
+    seen, out = set(), []
+    for f in findings:
+        if f.key not in seen:
+            seen.add(f.key)
+            out.append(f)
+    return out
+
+
+def _stage_district(ctx, params):
+    """district.outside against imported Flur boundaries, or boundaries derived from parcels."""
+    p = ctx["parcels"]
+    context = ctx["context"]
+    share_min = params["outside_min_share"]
+    geoms = p.geometry.values
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    own = (p["land"].fillna("") + p["gemarkungsnummer"].fillna("") + ":"
+           + p["flurnummer"].astype("Int64").astype(str)).to_numpy()
+    districts = ctx["districts"]
+    if len(districts):
+        keys = (districts["land"] + districts["gemarkungsnummer"] + ":"
+                + districts["flurnummer"].astype("Int64").astype(str)).to_numpy()
+        shapes = districts.geometry.values
+        how = "imported"
+    else:
+        cg = context.geometry.values
+        cok = ~(shapely.is_missing(cg) | shapely.is_empty(cg)) & shapely.is_valid(cg)
+        ckeys = (context["land"].fillna("") + context["gemarkungsnummer"].fillna("") + ":"
+                 + context["flurnummer"].astype("Int64").astype(str)).to_numpy()
+        keys, shapes = [], []
+        for key in np.unique(ckeys[cok]):
+            union = shapely.union_all(cg[cok & (ckeys == key)])
+            filled = shapely.union_all([shapely.Polygon(q.exterior)
+                                        for q in shapely.get_parts(union)])
+            keys.append(key)
+            shapes.append(filled)
+        keys, shapes = np.asarray(keys), np.asarray(shapes, dtype=object)
+        how = "derived from the other parcels"
+    tree = shapely.STRtree(shapes)
+    pi, di = tree.query(geoms[ok], predicate="intersects")
+    pi = np.flatnonzero(ok)[pi]
+    other = keys[di] != own[pi]
+    pi, di = pi[other], di[other]
+    share = shapely.area(shapely.intersection(geoms[pi], shapes[di])) / shapely.area(geoms[pi])
+    findings = []
+    for k in np.flatnonzero(share > share_min):
+        i = pi[k]
+        land_gem, flur = keys[di[k]].split(":")
+        findings.append(Finding(
+            "district.outside", p["gml_id"].iat[i],
+            f"parcel {p['flurstueckskennzeichen'].iat[i]} says Gemarkung "
+            f"{p['gemarkungsnummer'].iat[i]} Flur {p['flurnummer'].iat[i]} but "
+            f"{share[k]:.0%} of it lies in Gemarkung {land_gem[2:]} Flur {flur} ({how})",
+            geom=shapely.point_on_surface(geoms[i]), related=[keys[di[k]]]))
+    return {"findings": findings}
+
+
+PARTITION_STAGES = [
+    Stage("geometry", ("parcels",), (), _stage_empty_invalid,
+          ("geometry.empty", "geometry.invalid")),
+    Stage("sliver", ("parcels",), (), _stage_sliver, ("geometry.sliver",)),
+    Stage("coverage", ("context", "partition", "verify_hole"), (), _stage_coverage,
+          ("coverage.overlap", "coverage.gap")),
+    Stage("district", ("parcels", "context", "districts"), (), _stage_district,
+          ("district.outside",)),
+]
+PARTITION_INPUTS = ("parcels", "context", "districts", "partition", "verify_hole")
+
+
+# -- SQL rules (set-based in PostGIS) ------------------------------------------------------------
+FSK_RE = r"^[0-9]{2}[0-9]{4}[0-9]{3}[0-9]{5}([0-9]{4}|_{4})([0-9]{2}|_{2})$"
+
+SQL_RULES = {
+    "id.syntax": """
+        SELECT gml_id, ARRAY[]::text[], 'Flurstückskennzeichen ' || coalesce(flurstueckskennzeichen, 'NULL')
+               || CASE WHEN flurstueckskennzeichen !~ %(fsk_re)s THEN ' is malformed'
+                       ELSE ' disagrees with land ' || coalesce(land, '?') || ', Gemarkung '
+                            || coalesce(gemarkungsnummer, '?') || ', Flur ' || coalesce(flurnummer::text, '?')
+                            || ', Zähler ' || coalesce(zaehler::text, '?') || ', Nenner '
+                            || coalesce(nenner, '-') END,
+               ST_PointOnSurface(geom)
+        FROM kataster.ax_flurstueck
+        WHERE endet IS NULL AND {scope}
+          AND (flurstueckskennzeichen IS NULL OR flurstueckskennzeichen !~ %(fsk_re)s
+               OR land IS DISTINCT FROM substr(flurstueckskennzeichen, 1, 2)
+               OR gemarkungsnummer IS DISTINCT FROM substr(flurstueckskennzeichen, 3, 4)
+               OR flurnummer IS DISTINCT FROM substr(flurstueckskennzeichen, 7, 3)::int
+               OR zaehler IS DISTINCT FROM substr(flurstueckskennzeichen, 10, 5)::int
+               OR coalesce(nenner, '') <> coalesce(nullif(ltrim(replace(
+                      substr(flurstueckskennzeichen, 15, 4), '_', ''), '0'), ''), ''))""",
+    "id.duplicate": """
+        SELECT d.gml_id, array_remove(g.ids, d.gml_id),
+               'Flurstückskennzeichen ' || g.fsk || ' is also carried by '
+               || array_to_string(array_remove(g.ids, d.gml_id), ', ') || '; both kept',
+               g.where_
+        FROM (SELECT flurstueckskennzeichen AS fsk, array_agg(gml_id ORDER BY gml_id) AS ids,
+                     ST_PointOnSurface(ST_Collect(geom ORDER BY gml_id)) AS where_
+              FROM kataster.ax_flurstueck WHERE endet IS NULL
+              GROUP BY flurstueckskennzeichen HAVING count(*) > 1) g
+        CROSS JOIN LATERAL unnest(g.ids) AS d(gml_id)
+        WHERE EXISTS (SELECT 1 FROM kataster.ax_flurstueck f WHERE f.gml_id = d.gml_id
+                      AND f.endet IS NULL AND {scope})""",
+    "area.deviation": """
+        SELECT gml_id, ARRAY[]::text[],
+               'amtliche Fläche ' || amtliche_flaeche || ' m², computed '
+               || round(computed::numeric, 2) || ' m² (difference '
+               || round((computed - amtliche_flaeche)::numeric, 2) || ' m², tolerance '
+               || round((%(area_abs)s + %(area_rel)s * amtliche_flaeche)::numeric, 2) || ' m²)',
+               ST_PointOnSurface(geom)
+        FROM (SELECT gml_id, amtliche_flaeche, geom,
+                     ST_Area(geom) / CASE WHEN %(utm)s
+                         THEN power(0.9996 * (1 + power(ST_X(ST_Centroid(geom)) - 500000, 2)
+                                              / (2 * power(6381000, 2))), 2)
+                         ELSE 1 END AS computed
+              FROM kataster.ax_flurstueck
+              WHERE endet IS NULL AND amtliche_flaeche IS NOT NULL AND geom IS NOT NULL
+                AND NOT ST_IsEmpty(geom) AND {scope}) a
+        WHERE abs(computed - amtliche_flaeche) > %(area_abs)s + %(area_rel)s * amtliche_flaeche""",
+}
+HISTORY_TABLES = ["kataster.ax_flurstueck", "kataster.ax_gebaeude", "kataster.ax_lagebezeichnung",
+                  "kataster.ax_katalog", "kataster.bezirk", "kataster.ax_nutzung",
+                  "kataster.ax_objekt"]
+HISTORY_SQL = {
+    "history.open_versions": """
+        SELECT gml_id, ARRAY[]::text[], {label} || ' ' || gml_id || ' has ' || count(*)
+               || ' open versions (beginnt ' || string_agg(beginnt::text, ', ' ORDER BY beginnt) || ')',
+               NULL::geometry
+        FROM {table} t WHERE endet IS NULL AND {scope} GROUP BY gml_id HAVING count(*) > 1""",
+    "history.order": """
+        SELECT gml_id, ARRAY[]::text[], {label} || ' ' || gml_id || ': version beginning '
+               || beginnt || CASE WHEN endet IS NOT NULL AND beginnt >= endet
+                                  THEN ' ends before it begins (' || endet || ')'
+                                  ELSE ' overlaps the previous version (ends '
+                                       || coalesce(prev_endet::text, 'never') || ')' END,
+               NULL::geometry
+        FROM (SELECT gml_id, beginnt, endet,
+                     lag(beginnt) OVER w AS prev_beginnt, lag(endet) OVER w AS prev_endet
+              FROM {table} t WHERE {scope}
+              WINDOW w AS (PARTITION BY gml_id ORDER BY beginnt)) v
+        WHERE (endet IS NOT NULL AND beginnt >= endet)
+           OR (prev_beginnt IS NOT NULL AND (prev_endet IS NULL OR prev_endet > beginnt))""",
+}
+
+
+def _sql_findings(conn, rule_ids, params, gemarkung):
+    scope = sql.SQL("TRUE")
+    args = {"fsk_re": FSK_RE, "area_abs": params["area_abs"], "area_rel": params["area_rel"],
+            "utm": params["area_utm_correction"]}
+    if gemarkung:
+        scope = sql.SQL("gemarkungsnummer = %(gemarkung)s")
+        args["gemarkung"] = gemarkung
+    findings = []
+    for rule_id in rule_ids:
+        statements = []
+        if rule_id in SQL_RULES:
+            statements.append(sql.SQL(SQL_RULES[rule_id]).format(scope=scope))
+        elif rule_id in HISTORY_SQL:
+            for table in HISTORY_TABLES:
+                if gemarkung and table != "kataster.ax_flurstueck":
+                    continue
+                label = sql.Literal(table.split(".")[1])
+                statements.append(sql.SQL(HISTORY_SQL[rule_id]).format(
+                    table=sql.Identifier(*table.split(".")), scope=scope, label=label))
+        for statement in statements:
+            for obj, related, message, wkb in conn.execute(
+                    sql.SQL("SELECT gml_id, related, message, ST_AsBinary(g)"
+                            " FROM ({}) AS r(gml_id, related, message, g)").format(statement),
+                    args):
+                findings.append(Finding(rule_id, obj, message, related=list(related or []),
+                                        geom=shapely.from_wkb(bytes(wkb)) if wkb else None))
+    return findings
+
+
+# -- partitions ----------------------------------------------------------------------------------
+def _read_parcels(conn, where, args):
+    rows = conn.execute(sql.SQL(
+        "SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,"
+        " ST_AsBinary(geom) FROM kataster.ax_flurstueck WHERE endet IS NULL AND ") + where,
+        args).fetchall()
+    df = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "land",
+                                     "gemarkungsnummer", "flurnummer", "wkb"])
+    geom = shapely.from_wkb(df.pop("wkb").map(lambda b: None if b is None else bytes(b)).to_numpy())
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=25832))
+
+
+def validate_partition(url, partition, stage_names, params):
+    """Run the partition stages for one Gemarkung; returns findings (runs in a Dask worker)."""
+    from pipeline.db import Database
+
+    land, gem = partition
+    db = Database(url)
+    with db.connect() as conn:
+        parcels = _read_parcels(conn, sql.SQL("land = %s AND gemarkungsnummer = %s"), (land, gem))
+        bbox = conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e"
+            " FROM kataster.ax_flurstueck WHERE endet IS NULL AND land = %s"
+            " AND gemarkungsnummer = %s) x", (land, gem)).fetchone()
+        if bbox[0] is None:
+            return []
+        env = (bbox[0] - MARGIN, bbox[1] - MARGIN, bbox[2] + MARGIN, bbox[3] + MARGIN)
+        neighbours = _read_parcels(conn, sql.SQL(
+            "geom && ST_MakeEnvelope(%s, %s, %s, %s, 25832)"
+            " AND NOT (land = %s AND gemarkungsnummer = %s)"), (*env, land, gem))
+        drows = conn.execute(
+            "SELECT land, gemarkungsnummer, flurnummer, ST_AsBinary(geom) FROM kataster.bezirk"
+            " WHERE art = 'flur' AND endet IS NULL AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 25832)",
+            env).fetchall()
+    districts = gpd.GeoDataFrame(
+        pd.DataFrame(drows, columns=["land", "gemarkungsnummer", "flurnummer", "wkb"]).drop(
+            columns="wkb"),
+        geometry=gpd.GeoSeries(shapely.from_wkb([bytes(r[3]) for r in drows]), crs=25832))
+    if len(districts) and not (districts["gemarkungsnummer"] == gem).any():
+        districts = districts.iloc[:0]     # imported boundaries only where present for this one
+    context = pd.concat([parcels, neighbours], ignore_index=True)
+
+    def verify_hole(hole):
+        """True if no stored parcel fills the hole (neighbours far outside were not loaded)."""
+        with db.connect() as conn:
+            filled = conn.execute(
+                "SELECT coalesce(sum(ST_Area(ST_Intersection(geom, h))), 0) FROM"
+                " kataster.ax_flurstueck, ST_GeomFromWKB(%s, 25832) h"
+                " WHERE endet IS NULL AND geom && h AND ST_IsValid(geom)",
+                (shapely.to_wkb(hole),)).fetchone()[0]
+        return filled < 0.5 * hole.area
+
+    stages = [s for s in PARTITION_STAGES if s.name in stage_names]
+    pipeline = Pipeline(stages, provided=PARTITION_INPUTS)
+    out = pipeline.run({"parcels": parcels, "context": context, "districts": districts,
+                        "partition": land + gem, "verify_hole": verify_hole}, params)
+    return out["findings"]
+
+
+@dataclass
+class ValidationResult:
+    run_id: int
+    findings: list
+    counts: dict
+    fixed: int
+    seconds: float
+
+
+def _params(config):
+    keys = ("sliver_max_area", "sliver_min_width", "overlap_min_area", "gap_max_width",
+            "outside_min_share", "area_abs", "area_rel", "area_utm_correction")
+    return {k: config[f"validation.{k}"] for k in keys}
+
+
+def run_partitions(url, partitions, stage_names, params, scheduler=None):
+    """Findings of all partitions, in parallel with Dask.
+
+    ``scheduler``: None → local processes (or in-process for a single partition);
+    ``"synchronous"`` → in this process; ``"tcp://host:port"`` → an existing Dask cluster.
+    """
+    if not partitions or not stage_names:
+        return []
+    import dask
+
+    tasks = [dask.delayed(validate_partition)(url, p, stage_names, params) for p in partitions]
+    if scheduler and scheduler.startswith(("tcp://", "tls://")):
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            results = dask.compute(*tasks, scheduler=client)
+    elif scheduler == "synchronous" or len(partitions) == 1:
+        results = dask.compute(*tasks, scheduler="synchronous")
+    else:
+        results = dask.compute(*tasks, scheduler=scheduler or "processes")
+    return _dedupe([f for part in results for f in part])
+
+
+def validate(db, config, rules=None, gemarkung=None, scheduler=None):
+    """Run validation rules and store their findings.
+
+    Parameters
+    ----------
+    db : pipeline.db.Database
+    config : pipeline.config.Config
+    rules : list of str, optional
+        Rule ids (default: all validation rules).
+    gemarkung : str, optional
+        Only parcels of this Gemarkungsnummer (with their borders to the neighbours).
+    scheduler : str, optional
+        Dask scheduler (see :func:`run_partitions`).
+
+    Returns
+    -------
+    ValidationResult
+    """
+    started = time.monotonic()
+    available = {r for s in PARTITION_STAGES for r in s.rules} | set(SQL_RULES) | set(HISTORY_SQL)
+    rules = list(rules or sorted(available))
+    unknown = [r for r in rules if r not in available]
+    if unknown:
+        raise UsageError(f"unknown or non-validation rules {', '.join(unknown)}; choose from "
+                         f"{', '.join(sorted(available))}")
+    gemarkung = str(gemarkung).zfill(4) if gemarkung else None
+    params = _params(config)
+    stage_names = [s.name for s in PARTITION_STAGES if set(s.rules) & set(rules)]
+    with db.connect(autocommit=True) as conn:
+        run_id = conn.execute(
+            "INSERT INTO kataster.import_run (os_user, importer, options) VALUES (%s, 'validate', %s)"
+            " RETURNING id", (getpass.getuser(), json.dumps({"rules": rules, "gemarkung": gemarkung,
+                                                             "params": params}))).fetchone()[0]
+        partitions = conn.execute(
+            "SELECT DISTINCT land, gemarkungsnummer FROM kataster.ax_flurstueck"
+            " WHERE endet IS NULL AND gemarkungsnummer IS NOT NULL"
+            " AND (%(g)s::text IS NULL OR gemarkungsnummer = %(g)s) ORDER BY 1, 2",
+            {"g": gemarkung}).fetchall()
+        try:
+            findings = run_partitions(db.url, [tuple(p) for p in partitions], stage_names, params,
+                                      scheduler)
+            findings += _sql_findings(conn, [r for r in rules if r in SQL_RULES or r in HISTORY_SQL],
+                                      params, gemarkung)
+            findings = [f for f in _dedupe(findings) if f.rule in rules]
+            with conn.transaction():
+                fixed = store_findings(conn, run_id, findings, rules, gemarkung)
+                stored = {}
+                for schema in ("kataster", "kataster_privat"):
+                    stored.update({k: (i, st) for k, i, st in conn.execute(sql.SQL(
+                        "SELECT key, id, status FROM {}.finding WHERE key = ANY(%s)").format(
+                        sql.Identifier(schema)), ([f.key for f in findings],))})
+                for f in findings:
+                    f.id, f.status = stored[f.key]
+                counts = {"by_rule": {}, "by_severity": {s: 0 for s in ("error", "warning", "info")}}
+                for f in findings:
+                    counts["by_rule"][f.rule] = counts["by_rule"].get(f.rule, 0) + 1
+                    counts["by_severity"][f.severity] += 1
+                conn.execute("UPDATE kataster.import_run SET status = 'committed', finished ="
+                             " clock_timestamp(), counts = %s, findings = %s WHERE id = %s",
+                             (json.dumps(counts), json.dumps(counts["by_severity"]), run_id))
+        except BaseException as err:
+            conn.execute("UPDATE kataster.import_run SET status = 'failed', finished ="
+                         " clock_timestamp(), error = %s WHERE id = %s", (str(err), run_id))
+            raise
+    return ValidationResult(run_id, findings, counts, fixed, round(time.monotonic() - started, 3))
+
+
+def store_findings(conn, run_id, findings, rules, gemarkung=None):
+    """Upsert findings by stable key; mark vanished ones of these rules ``fixed``.
+
+    Returns the number of findings marked fixed.
+    """
+    from pipeline.runs import _store_findings
+
+    _store_findings(conn, run_id, findings)
+    fixed = 0
+    for schema in ("kataster", "kataster_privat"):
+        scope = sql.SQL("")
+        args = {"run": run_id, "rules": list(rules)}
+        if gemarkung:
+            scope = sql.SQL(" AND object_id IN (SELECT gml_id FROM kataster.ax_flurstueck"
+                            " WHERE gemarkungsnummer = %(gem)s)")
+            args["gem"] = gemarkung
+        fixed += conn.execute(sql.SQL(
+            "UPDATE {}.finding SET status = 'fixed', status_by = 'kataster validate',"
+            " status_at = now(), status_reason = 'not found again in run ' || %(run)s"
+            " WHERE rule = ANY(%(rules)s) AND status <> 'fixed'"
+            " AND coalesce(run_id, -1) <> %(run)s").format(sql.Identifier(schema)) + scope,
+            args).rowcount
+    return fixed
+
+
+def summary_json(result):
+    """The ``--json`` summary (schema: ``schemas/validate-summary.schema.json``)."""
+    out = []
+    for f in result.findings:
+        loc = None
+        if f.geom is not None and not shapely.is_empty(f.geom):
+            p = shapely.point_on_surface(f.geom) if shapely.is_valid(f.geom) else \
+                shapely.centroid(f.geom)
+            loc = [round(p.x, 3), round(p.y, 3)]
+        out.append({"id": f.id, "rule": f.rule, "severity": f.severity, "status": f.status,
+                    "object": f.object_id, "related": list(f.related), "message": f.message,
+                    "location": loc})
+    return {"run_id": result.run_id, "findings": out, "counts": result.counts,
+            "fixed": result.fixed, "seconds": result.seconds}

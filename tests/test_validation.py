@@ -1,0 +1,193 @@
+"""Validation rules with planted errors, finding workflow, Dask, report in a real browser."""
+
+import json
+import shutil
+import subprocess
+
+import jsonschema
+import pyogrio
+import pytest
+import shapely
+from conftest import kataster, query
+
+from pipeline.errors import PluginError
+from pipeline.generator import build, plant_errors
+from pipeline.stages import Pipeline, Stage
+from pipeline.validation import validate
+from schemas import json_schema
+
+
+def _write(layers, path):
+    for name, gdf in layers.items():
+        pyogrio.write_dataframe(gdf, path, layer=name, driver="GPKG", append=path.exists())
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    clean = build(6000, seed=21)
+    layers, expected = plant_errors(clean, per_kind=2, seed=21)
+    path = tmp_path_factory.mktemp("planted") / "planted.gpkg"
+    _write(layers, path)
+    clean_path = path.with_name("clean.gpkg")
+    _write(clean, clean_path)
+    victims = clean["Flurstueck"].set_index("idflurst").geometry
+    return path, clean_path, expected, victims
+
+
+def _involved(f):
+    return {f["object"], *f["related"]}
+
+
+def test_planted_errors_found_exactly(planted, cli_env, db):
+    path, _, expected, victims = planted
+    imp = kataster("import", path, "--no-validate", env=cli_env)
+    assert imp.returncode == 0, imp.stderr
+    proc = kataster("validate", "--json", "--strict", env=cli_env)
+    assert proc.returncode == 4, proc.stderr          # error findings under --strict
+    data = json.loads(proc.stdout)
+    jsonschema.validate(data, json_schema("validate-summary"))
+    found = data["findings"]
+    for rule, gml_id in expected:
+        assert any(f["rule"] == rule and gml_id in _involved(f) for f in found), (rule, gml_id)
+    # Nothing on the clean part: every finding lies at a planted error.
+    planted_ids = {g for _, g in expected}
+    planted_ids |= {g[:8] + "0" + g[9:] for g in planted_ids}   # a sliver was cut from this one
+    near = shapely.union_all([victims[g].buffer(3) for g in planted_ids if g in victims.index] +
+                             [shapely.Point(f["location"]).buffer(0.1) for f in found
+                              if f["object"] in planted_ids and f["location"]])
+    for f in found:
+        assert f["location"] is None or near.contains(shapely.Point(f["location"])), f
+        assert f["rule"] in {r for r, _ in expected} | {"coverage.gap", "coverage.overlap"}, f
+    rules = {f["rule"] for f in found}
+    assert rules == {r for r, _ in expected}
+    assert data["counts"]["by_severity"]["error"] == sum(f["severity"] == "error" for f in found)
+
+
+def test_clean_data_has_no_findings(planted, cli_env, db):
+    _, clean_path, _, _ = planted
+    kataster("import", clean_path, "--no-validate", env=cli_env, check=True)
+    proc = kataster("validate", "--json", "--strict", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["findings"] == []
+
+
+def test_rerun_keeps_accepted_and_marks_fixed(planted, cli_env, db):
+    path, clean_path, expected, _ = planted
+    kataster("import", path, "--no-validate", env=cli_env, check=True)
+    first = json.loads(kataster("validate", "--json", env=cli_env).stdout)["findings"]
+    sliver = next(f for f in first if f["rule"] == "geometry.sliver")
+    kataster("findings", "accept", sliver["id"], "--reason", "Weg-Streifen, bekannt",
+             env=cli_env, check=True)
+    second = json.loads(kataster("validate", "--json", env=cli_env).stdout)["findings"]
+    assert {f["id"] for f in second} == {f["id"] for f in first}       # same stable keys
+    assert next(f for f in second if f["id"] == sliver["id"])["status"] == "accepted"
+    listed = json.loads(kataster("findings", "list", "--status", "accepted", "--json",
+                                 env=cli_env, check=True).stdout)
+    assert [f["id"] for f in listed] == [sliver["id"]] and listed[0]["reason"].startswith("Weg")
+    # The clean delivery fixes everything but the sliver parcel pair, which stays in the
+    # clean data as an extra parcel? No: the flat merge closes parcels missing from it.
+    kataster("import", clean_path, "--no-validate", env=cli_env, check=True)
+    third = json.loads(kataster("validate", "--json", env=cli_env).stdout)
+    assert third["findings"] == [] and third["fixed"] == len(first)
+    statuses = query(db, "SELECT status, count(*) FROM kataster.finding GROUP BY 1")
+    assert dict(statuses) == {"fixed": len(first)}
+    kataster("findings", "reopen", sliver["id"], env=cli_env, check=True)
+    assert query(db, "SELECT status FROM kataster.finding WHERE id = %s",
+                 (sliver["id"],))[0][0] == "open"
+
+
+def test_dask_cluster_matches_single_process(planted, config, db):
+    from distributed import LocalCluster
+
+    from pipeline.runs import run_import
+
+    run_import(db, config, [planted[0]])
+    local = validate(db, config, scheduler="synchronous")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        distributed = validate(db, config, scheduler=cluster.scheduler_address)
+    assert sorted(f.key for f in distributed.findings) == sorted(f.key for f in local.findings)
+    assert len(local.findings) > 0
+
+
+def test_one_gemarkung_and_rule_selection(planted, config, db):
+    from pipeline.runs import run_import
+
+    run_import(db, config, [planted[0]])
+    full = validate(db, config, rules=["area.deviation", "coverage.overlap"])
+    assert {f.rule for f in full.findings} == {"area.deviation", "coverage.overlap"}
+    gem = query(db, "SELECT gemarkungsnummer FROM kataster.ax_flurstueck WHERE gml_id = %s",
+                (full.findings[0].object_id,))[0][0]
+    one = validate(db, config, rules=["area.deviation", "coverage.overlap"], gemarkung=gem)
+    assert 0 < len(one.findings) <= len(full.findings)
+    in_gem = {r[0] for r in query(db, "SELECT gml_id FROM kataster.ax_flurstueck"
+                                      " WHERE gemarkungsnummer = %s", (gem,))}
+    assert all(f.object_id in in_gem or set(f.related) & in_gem for f in one.findings)
+    with pytest.raises(Exception, match="unknown or non-validation rules"):
+        validate(db, config, rules=["no.such.rule"])
+
+
+def test_history_rules(db, config, sample_gpkg):
+    from pipeline.runs import run_import
+
+    run_import(db, config, [sample_gpkg])
+    a, b = [r[0] for r in query(db, "SELECT gml_id FROM kataster.ax_flurstueck ORDER BY gml_id"
+                                    " LIMIT 2")]
+    with db.connect() as conn:   # plant what the schema's own constraints normally prevent
+        conn.execute("DROP INDEX kataster.ax_flurstueck_open_idx")
+        conn.execute("INSERT INTO kataster.ax_flurstueck SELECT gml_id, beginnt + interval '1 day',"
+                     " endet, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer, zaehler,"
+                     " nenner, amtliche_flaeche, lage, gemarkung_name, gemeinde_name,"
+                     " gemeindekennzeichen, ist_gebucht, weist_auf, zeigt_auf, attrs, geom,"
+                     " content_hash, source, run_id FROM kataster.ax_flurstueck WHERE gml_id = %s",
+                     (a,))
+        conn.execute("UPDATE kataster.ax_flurstueck SET endet = beginnt - interval '1 day'"
+                     " WHERE gml_id = %s", (b,))
+        conn.commit()
+    res = validate(db, config, rules=["history.open_versions", "history.order"])
+    got = sorted((f.rule, f.object_id) for f in res.findings)
+    assert got == [("history.open_versions", a), ("history.order", a), ("history.order", b)]
+
+
+def test_pipeline_is_checked_when_assembled():
+    stage = Stage("owners", ("eigentum",), (), lambda ctx, p: {})
+    with pytest.raises(PluginError, match="consumes eigentum"):
+        Pipeline([stage], provided=("parcels",))
+    ok = Stage("make", ("parcels",), ("eigentum",), lambda ctx, p: {"eigentum": 1})
+    assert Pipeline([ok, stage], provided=("parcels",))
+
+
+def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_path):
+    kataster("import", planted[0], "--no-validate", env=cli_env, check=True)
+    report, gpkg = tmp_path / "bericht.html", tmp_path / "befunde.gpkg"
+    kataster("validate", "--report", report, "--findings", gpkg, env=cli_env, check=True)
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert {"befund_punkt", "befund_flaeche"} <= set(layers)
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is required (make setup installs it)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    assert "Prüfbericht Kataster" in dom and 'id="karte"' in dom
+    assert "data:image/png;base64," in dom and "Zusammenfassung nach Regel" in dom
+    assert "coverage.overlap" in dom and "Fehler" in dom
+    shot = tmp_path / "bericht.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600",
+                    report.as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_validation_runs_after_import_by_default(planted, cli_env, db):
+    env = dict(cli_env)
+    del env["KATASTER_VALIDATION_AFTER_IMPORT"]     # the default: on
+    proc = kataster("import", planted[0], "--json", env=env)
+    assert proc.returncode == 0, proc.stderr        # findings never fail the import
+    summary = json.loads(proc.stdout)
+    jsonschema.validate(summary, json_schema("import-summary"))
+    assert summary["validation"]["error"] > 0
+    runs = query(db, "SELECT importer, status FROM kataster.import_run ORDER BY id")
+    assert runs == [("ogr", "committed"), ("validate", "committed")]
+    assert query(db, "SELECT count(*) FROM kataster.finding WHERE run_id = %s",
+                 (summary["validation"]["run_id"],))[0][0] > 0
