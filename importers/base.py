@@ -74,6 +74,8 @@ class ImportSource:
     options: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)  # callables(loader) -> findings, after staging
     cleanup: object = None                      # callable releasing temporary files
+    after_merge: list = field(default_factory=list)  # callables(loader) -> findings
+    describe_transformation: object = None      # callable, for sources that learn CRSs late
 
     def close(self):
         if self.cleanup is not None:

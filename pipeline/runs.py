@@ -251,7 +251,11 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for check in source.checks:
                     source.findings.extend(check(loader))
                 log.info("checks done at %.2f s", time.monotonic() - started)
-                summary["merge"] = {k.split(".")[1]: v for k, v in loader.merge().items()}
+                summary["merge"] = {k: v for k, v in loader.merge().items()}
+                for hook in source.after_merge:
+                    source.findings.extend(hook(loader))
+                if source.describe_transformation:
+                    summary["transformation"] = source.describe_transformation()
                 log.info("merged at %.2f s", time.monotonic() - started)
                 summary["objects"] = dict(sorted(loader.objects.items()))
                 for f in source.findings:
@@ -280,9 +284,9 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
 def _finish(conn, run_id, status, summary, files, error):
     conn.execute(
         "UPDATE kataster.import_run SET status = %s, finished = clock_timestamp(), counts = %s,"
-        " findings = %s, error = %s WHERE id = %s",
+        " findings = %s, error = %s, transformation = %s WHERE id = %s",
         (status, json.dumps({"objects": summary["objects"], "merge": summary["merge"]}),
-         json.dumps(summary["findings"]), error, run_id))
+         json.dumps(summary["findings"]), error, summary.get("transformation"), run_id))
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO kataster.import_file (run_id, path, size, sha256, status)"

@@ -50,7 +50,7 @@ def test_flat_redelivery(db, config, sample_gpkg, tmp_path):
     redelivery = tmp_path / "redelivery.gpkg"
     _write(layers, redelivery)
     res = run_import(db, config, [redelivery])
-    m = res["merge"]["ax_flurstueck"]
+    m = res["merge"]["kataster.ax_flurstueck"]
     assert (m["inserted"], m["closed"], m["unchanged"]) == (1, 2, n - 2)
     assert counts(db) == (n - 1, n + 1)
     rows = query(db, "SELECT gml_id, amtliche_flaeche, endet IS NULL FROM kataster.ax_flurstueck"
@@ -79,7 +79,7 @@ def test_flat_redelivery(db, config, sample_gpkg, tmp_path):
     partial = tmp_path / "one_gemarkung.gpkg"
     _write(layers_one, partial)
     res = run_import(db, config, [partial])
-    assert res["merge"]["ax_flurstueck"]["closed"] == 1
+    assert res["merge"]["kataster.ax_flurstueck"]["closed"] == 1
     assert query(db, "SELECT count(*) FROM kataster.flurstueck")[0][0] == n - 2
 
 
@@ -92,7 +92,7 @@ def test_no_history_replaces(db, config, sample_gpkg, tmp_path):
     changed = tmp_path / "changed.gpkg"
     _write(layers, changed)
     res = run_import(db, config, [changed], history=False)
-    assert res["merge"]["ax_flurstueck"]["closed"] == 2
+    assert res["merge"]["kataster.ax_flurstueck"]["closed"] == 2
     assert counts(db) == (n - 1, n - 1)
 
 

@@ -1,0 +1,694 @@
+"""ALKIS NAS importer: GeoInfoDok 6.0 and 7.1, extracts, NBA updates, WFS answers, bare features.
+
+The reader streams with lxml ``iterparse`` and frees every feature after it is converted, so
+memory stays bounded whatever the file size. Parsing is safe: no network, no DTD, no entity
+expansion (a document with a DOCTYPE is refused), libxml2's limits on text node size stay on.
+
+Every object is stored: typed tables for the types the product uses, a generic table
+(attributes as JSONB + geometry) for every other type; owner-group types go to
+``kataster_privat``. See DESIGN.md, "NAS import".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from lxml import etree
+
+from importers import crs as crsmod
+from importers.base import Batch, ImportSource, SourceFile
+from importers.nas_geometry import GEOMETRY_NAMES, GML, GeometryError, to_shapely
+from importers.sources import unpack
+from pipeline.errors import CRSError, SourceError
+from pipeline.rules import Finding
+
+XLINK = "{http://www.w3.org/1999/xlink}href"
+GML_ID = "{%s}id" % GML
+ADV = re.compile(r"^\{http://www\.adv-online\.de/namespaces/adv/gid/(6\.0|7\.1)[^}]*\}")
+SUFFIXES = {".xml", ".gml", ".nas"}
+SNIFF = 256 * 1024
+BATCH = 20_000
+
+CRS_URNS = {
+    "urn:adv:crs:ETRS89_UTM32": 25832, "urn:adv:crs:ETRS89_UTM33": 25833,
+    "urn:adv:crs:DE_DHDN_3GK2": 31466, "urn:adv:crs:DE_DHDN_3GK3": 31467,
+    "urn:adv:crs:DE_DHDN_3GK4": 31468, "urn:adv:crs:DE_DHDN_3GK5": 31469,
+}
+WEST = {"NW", "BW", "BY", "HE", "NI", "RP", "SL", "SH", "HB", "HH"}
+EAST = {"BB", "BE", "MV", "SN", "ST", "TH"}
+
+NUTZUNG = {
+    "AX_Wohnbauflaeche", "AX_IndustrieUndGewerbeflaeche", "AX_Halde", "AX_Bergbaubetrieb",
+    "AX_TagebauGrubeSteinbruch", "AX_FlaecheGemischterNutzung",
+    "AX_FlaecheBesondererFunktionalerPraegung", "AX_SportFreizeitUndErholungsflaeche",
+    "AX_Friedhof", "AX_Strassenverkehr", "AX_Weg", "AX_Platz", "AX_Bahnverkehr",
+    "AX_Flugverkehr", "AX_Schiffsverkehr", "AX_Landwirtschaft", "AX_Wald", "AX_Gehoelz",
+    "AX_Heide", "AX_Moor", "AX_Sumpf", "AX_UnlandVegetationsloseFlaeche", "AX_Fliessgewaesser",
+    "AX_Hafenbecken", "AX_StehendesGewaesser", "AX_Meer",
+}
+CATALOGUES = {"AX_Gemarkung", "AX_Gemeinde", "AX_Dienststelle", "AX_LagebezeichnungKatalogeintrag",
+              "AX_Buchungsblattbezirk", "AX_Kreis", "AX_Regierungsbezirk", "AX_Bundesland",
+              "AX_Gemarkungsteil_Flur", "AX_Gemeindeteil", "AX_Lagebezeichnung"}
+# The owner group ("Eigentümer"): personal and land-register data, kept in kataster_privat.
+PRIVATE = {"AX_Person", "AX_Anschrift", "AX_Namensnummer", "AX_Buchungsblatt",
+           "AX_Buchungsstelle", "AX_Vertretung", "AX_Verwaltung", "AX_Personengruppe",
+           "AX_Benutzer", "AX_Benutzergruppe", "AX_BenutzergruppeMitZugriffskontrolle",
+           "AX_BenutzergruppeNBA", "AX_Empfaenger"}
+TYPED = {
+    "AX_Flurstueck": "kataster.ax_flurstueck",
+    "AX_Gebaeude": "kataster.ax_gebaeude",
+    "AX_LagebezeichnungMitHausnummer": "kataster.ax_lagebezeichnung",
+    "AX_LagebezeichnungOhneHausnummer": "kataster.ax_lagebezeichnung",
+    "AX_LagebezeichnungMitPseudonummer": "kataster.ax_lagebezeichnung",
+    "AX_Buchungsblatt": "kataster_privat.ax_buchungsblatt",
+    "AX_Buchungsstelle": "kataster_privat.ax_buchungsstelle",
+    "AX_Namensnummer": "kataster_privat.ax_namensnummer",
+    "AX_Person": "kataster_privat.ax_person",
+    "AX_Anschrift": "kataster_privat.ax_anschrift",
+}
+POLYGON_TABLES = {"kataster.ax_flurstueck", "kataster.ax_gebaeude", "kataster.ax_nutzung"}
+
+
+def table_for(objektart):
+    if objektart in TYPED:
+        return TYPED[objektart]
+    if objektart in NUTZUNG:
+        return "kataster.ax_nutzung"
+    if objektart in CATALOGUES:
+        return "kataster.ax_katalog"
+    if objektart in PRIVATE:
+        return "kataster_privat.ax_objekt"
+    return "kataster.ax_objekt"
+
+
+def local(tag):
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def oid(value):
+    """The 16-character object id of an ``urn:adv:oid:…`` reference or versioned id."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("urn:adv:oid:"):
+        value = value[12:]
+    return value[:16]
+
+
+def code(value):
+    """A code value given plainly or as a registry URL (…/AA_Anlassart/010704)."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value.rsplit("/", 1)[-1] if value.startswith(("http://", "https://")) else value
+
+
+def timestamp(value, where):
+    """ISO timestamp of NAS (``2014-02-14T11:31:00Z``) or a versioned id suffix."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d{8}T\d{6}Z", value):
+        value = f"{value[:4]}-{value[4:6]}-{value[6:8]}T{value[9:11]}:{value[11:13]}:{value[13:15]}Z"
+    try:
+        return pd.Timestamp(value).tz_convert("UTC") if pd.Timestamp(value).tzinfo else \
+            pd.Timestamp(value).tz_localize("UTC")
+    except ValueError:
+        raise SourceError(where, f"invalid timestamp {value!r}") from None
+
+
+# -- generic conversion of a feature element ----------------------------------------------------
+def to_value(el):
+    """Property element → JSON-like value (text, code, reference, nested dict, list)."""
+    href = el.get(XLINK)
+    children = [c for c in el if isinstance(c.tag, str)]
+    if href is not None and not children:
+        return href.strip()
+    if not children:
+        text = el.text.strip() if el.text else None
+        return text
+    if len(children) == 1 and local(children[0].tag)[:3] in ("AX_", "AA_", "AP_", "AU_", "AG_"):
+        return to_dict(children[0])
+    return to_dict(el)
+
+
+def to_dict(el):
+    out = {}
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        name = local(child.tag)
+        value = to_value(child)
+        if name in out:
+            if not isinstance(out[name], list):
+                out[name] = [out[name]]
+            out[name].append(value)
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass
+class Record:
+    objektart: str
+    gml_id: str
+    beginnt: object
+    endet: object
+    attrs: dict
+    geom: object
+    srs: object
+    src: str
+    refs: dict = field(default_factory=dict)
+
+
+def _srs_of(el, inherited):
+    return el.get("srsName") or inherited
+
+
+def parse_feature(el, default_srs, max_dev, src):
+    """One NAS feature element → Record (geometry in the file's CRS, CRS URN alongside)."""
+    objektart = local(el.tag)
+    full_id = el.get(GML_ID) or ""
+    gml_id = full_id[:16]
+    where = f"{src}: {objektart} {full_id or '(no gml:id)'}"
+    if len(gml_id) != 16:
+        raise SourceError(src, f"{objektart} has no valid gml:id ({full_id!r})",
+                          hint="NAS object ids have 16 characters")
+    attrs, refs = {}, defaultdict(list)
+    geom, srs = None, None
+    beginnt = endet = None
+    for prop in el:
+        if not isinstance(prop.tag, str):
+            continue
+        name = local(prop.tag)
+        if prop.tag.startswith("{" + GML):
+            continue                                # gml:identifier, boundedBy
+        if name == "lebenszeitintervall":
+            lz = prop.find(".//{*}AA_Lebenszeitintervall")
+            if lz is not None:
+                b, e = lz.find("{*}beginnt"), lz.find("{*}endet")
+                beginnt = timestamp(b.text if b is not None else None, where)
+                endet = timestamp(e.text if e is not None else None, where)
+            continue
+        children = [c for c in prop if isinstance(c.tag, str)]
+        if children and children[0].tag.startswith("{" + GML) and \
+                local(children[0].tag) in GEOMETRY_NAMES:
+            try:
+                g = to_shapely(children[0], max_dev)
+            except (GeometryError, ValueError, IndexError) as err:
+                raise SourceError(src, f"geometry {name} cannot be read: {err}",
+                                  feature=f"{objektart} {full_id}") from None
+            s = _srs_of(children[0], default_srs)
+            if geom is None:
+                geom, srs = g, s
+            else:
+                attrs.setdefault("_weitere_geometrien", []).append(
+                    {"property": name, "wkt": shapely.to_wkt(g, rounding_precision=3)})
+            continue
+        href = prop.get(XLINK)
+        if href is not None and not children:
+            refs[name].append(oid(href) if href.startswith("urn:adv:oid:") else href)
+        value = to_value(prop)
+        if name in attrs:
+            if not isinstance(attrs[name], list):
+                attrs[name] = [attrs[name]]
+            attrs[name].append(value)
+        else:
+            attrs[name] = value
+    if beginnt is None:
+        raise SourceError(src, "lebenszeitintervall/beginnt is missing",
+                          feature=f"{objektart} {full_id}",
+                          hint="every NAS object version needs its start time")
+    return Record(objektart, gml_id, beginnt, endet, attrs, geom, srs, src, dict(refs))
+
+
+# -- typed columns ---------------------------------------------------------------------------------
+def _get(attrs, *path):
+    v = attrs
+    for p in path:
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if not isinstance(v, dict):
+            return None
+        v = v.get(p)
+    if isinstance(v, list):
+        v = v[0] if v else None
+    return v
+
+
+def _int(v):
+    try:
+        return int(float(v)) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _num(v):
+    try:
+        return float(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _key(d, *parts):
+    if not isinstance(d, dict):
+        return None
+    values = [d.get(p) for p in parts]
+    return "".join(str(v) for v in values if v is not None) or None
+
+
+def typed_columns(r):
+    a = r.attrs
+    t = r.objektart
+    if t == "AX_Flurstueck":
+        nenner = _get(a, "flurstuecksnummer", "nenner")
+        return {"flurstueckskennzeichen": _get(a, "flurstueckskennzeichen"),
+                "land": _get(a, "gemarkung", "land"),
+                "gemarkungsnummer": _get(a, "gemarkung", "gemarkungsnummer"),
+                "flurnummer": _int(_get(a, "flurnummer")),
+                "zaehler": _int(_get(a, "flurstuecksnummer", "zaehler")),
+                "nenner": str(int(nenner)) if nenner and nenner.isdigit() else nenner,
+                "amtliche_flaeche": _num(_get(a, "amtlicheFlaeche")),
+                "gemeindekennzeichen": _key(a.get("gemeindezugehoerigkeit"), "land",
+                                            "regierungsbezirk", "kreis", "gemeinde"),
+                "ist_gebucht": r.refs.get("istGebucht"), "weist_auf": r.refs.get("weistAuf"),
+                "zeigt_auf": r.refs.get("zeigtAuf")}
+    if t == "AX_Gebaeude":
+        return {"gebaeudefunktion": _int(code(_get(a, "gebaeudefunktion"))),
+                "bezeichnung": _get(a, "name")}
+    if t.startswith("AX_Lagebezeichnung") and t in TYPED:
+        lage = a.get("lagebezeichnung") or {}
+        inner = lage.get("AX_VerschluesselteLagebezeichnung", lage) if isinstance(lage, dict) \
+            else {}
+        return {"objektart": t, "land": _get(inner, "land"),
+                "regierungsbezirk": _get(inner, "regierungsbezirk"),
+                "kreis": _get(inner, "kreis"), "gemeinde": _get(inner, "gemeinde"),
+                "lage": _get(inner, "lage"),
+                "hausnummer": a.get("hausnummer") or a.get("pseudonummer"),
+                "unverschluesselt": lage.get("unverschluesselt") if isinstance(lage, dict)
+                else None}
+    if t == "AX_Buchungsblatt":
+        bez = a.get("buchungsblattbezirk") or {}
+        return {"buchungsblattkennzeichen": _get(a, "buchungsblattkennzeichen"),
+                "land": _get(bez, "land"), "bezirk": _get(bez, "bezirk"),
+                "buchungsblattnummer": _get(a, "buchungsblattnummerMitBuchstabenerweiterung"),
+                "blattart": _int(code(_get(a, "blattart")))}
+    if t == "AX_Buchungsstelle":
+        return {"buchungsart": _int(code(_get(a, "buchungsart"))),
+                "laufende_nummer": _get(a, "laufendeNummer"),
+                "anteil_zaehler": _get(a, "anteil", "zaehler"),
+                "anteil_nenner": _get(a, "anteil", "nenner"),
+                "ist_bestandteil_von": (r.refs.get("istBestandteilVon") or [None])[0],
+                "an": r.refs.get("an")}
+    if t == "AX_Namensnummer":
+        return {"laufende_nummer_din1421": _get(a, "laufendeNummerNachDIN1421"),
+                "anteil_zaehler": _get(a, "anteil", "zaehler"),
+                "anteil_nenner": _get(a, "anteil", "nenner"),
+                "art_der_rechtsgemeinschaft": _int(code(_get(a, "artDerRechtsgemeinschaft"))),
+                "eigentuemerart": _int(code(_get(a, "eigentuemerart"))),
+                "ist_bestandteil_von": (r.refs.get("istBestandteilVon") or [None])[0],
+                "benennt": (r.refs.get("benennt") or [None])[0]}
+    if t == "AX_Person":
+        return {"nachname_oder_firma": _get(a, "nachnameOderFirma"), "vorname": _get(a, "vorname"),
+                "geburtsname": _get(a, "geburtsname"), "geburtsdatum": _get(a, "geburtsdatum"),
+                "anrede": _int(code(_get(a, "anrede"))),
+                "akademischer_grad": _get(a, "akademischerGrad"), "hat": r.refs.get("hat")}
+    if t == "AX_Anschrift":
+        return {"strasse": _get(a, "strasse"), "hausnummer": _get(a, "hausnummer"),
+                "postleitzahl": _get(a, "postleitzahlPostzustellung"), "ort": _get(a, "ort_Post"),
+                "bestimmungsland": _get(a, "bestimmungsland")}
+    if t in CATALOGUES:
+        key = None
+        for prop in ("schluessel", "gemeindekennzeichen", "schluesselGesamt", "kennung"):
+            v = a.get(prop)
+            if isinstance(v, dict):
+                key = "".join(str(x) for x in v.values() if isinstance(x, str))
+                break
+            if isinstance(v, str):
+                key = v
+                break
+        return {"objektart": t, "schluessel": key or r.gml_id, "bezeichnung": _get(a, "bezeichnung")}
+    return {"objektart": t}
+
+
+# -- documents ----------------------------------------------------------------------------------------
+CONTAINERS = {"featureMember", "member"}
+DOCTYPE = re.compile(rb"<!(DOCTYPE|ENTITY)", re.I)
+
+
+def _check_prolog(path, origin):
+    """Refuse DTDs and entity declarations before the parser sees them."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF)
+    m = re.search(rb"<[A-Za-z_]", re.sub(rb"<!--.*?-->", b"", head, flags=re.S))
+    prolog = head if m is None else re.sub(rb"<!--.*?-->", b"", head, flags=re.S)[:m.start()]
+    if DOCTYPE.search(prolog):
+        raise SourceError(origin, "the document declares a DTD or entities; refused "
+                                  "(NAS files never need them, and they can hide entity-"
+                                  "expansion bombs)")
+
+
+def sniff(path):
+    """True if the file looks like NAS (an AdV GID 6.0/7.1 namespace near the start)."""
+    import gzip
+    import zipfile
+
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return any(sniff(p) for p in sorted(path.rglob("*"))
+                       if p.is_file() and p.suffix.lower() in SUFFIXES | {".gz", ".zip"})
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(SNIFF)
+        elif path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if Path(n).suffix.lower() in SUFFIXES]
+                if not names:
+                    return False
+                with z.open(names[0]) as fh:
+                    head = fh.read(SNIFF)
+        elif path.suffix.lower() in SUFFIXES:
+            with open(path, "rb") as fh:
+                head = fh.read(SNIFF)
+        else:
+            return False
+    except (OSError, EOFError, zipfile.BadZipFile):
+        return False
+    return b"adv-online.de/namespaces/adv/gid/" in head
+
+
+@dataclass
+class Operation:
+    kind: str            # delete | replace
+    objektart: str
+    target: str          # versioned id (OID + beginnt) or OID
+    safe: bool
+    src: str
+
+
+class NasDocument:
+    """Streams the objects and update operations of one NAS document."""
+
+    def __init__(self, path, origin, max_dev):
+        self.path = Path(path)
+        self.origin = str(origin)
+        self.max_dev = max_dev
+        self.operations = []
+        self.portion_date = None
+        self.default_srs = None
+        self.counts = defaultdict(int)
+
+    def records(self):
+        _check_prolog(self.path, self.origin)
+        context = etree.iterparse(
+            str(self.path), events=("start", "end"), resolve_entities=False, no_network=True,
+            load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
+        root = None
+        depth = 0
+        try:
+            for event, el in context:
+                if event == "start":
+                    depth += 1
+                    if root is None:
+                        root = el
+                    continue
+                depth -= 1
+                name = local(el.tag)
+                parent = el.getparent()
+                pname = local(parent.tag) if parent is not None else ""
+                if name == "Envelope" and self.default_srs is None and el.get("srsName"):
+                    self.default_srs = el.get("srsName")
+                elif name == "AA_Koordinatenreferenzsystemangaben":
+                    std = el.find("{*}standard")
+                    ref = el.find("{*}crs")
+                    if std is not None and (std.text or "").strip() == "true" and ref is not None:
+                        self.default_srs = ref.get(XLINK) or self.default_srs
+                elif name == "AX_Portionskennung":
+                    d = el.find("{*}datum")
+                    if d is not None and d.text:
+                        self.portion_date = timestamp(d.text, self.origin)
+                if pname in CONTAINERS or pname == "Insert" or \
+                        (el is root and el.get(GML_ID) and ADV.match(el.tag)):
+                    yield self._feature(el)
+                    _free(el)
+                elif name == "Replace":
+                    feature = next((c for c in el if isinstance(c.tag, str)
+                                    and local(c.tag) != "Filter"), None)
+                    target = el.find(".//{*}FeatureId")
+                    if feature is None or target is None:
+                        raise SourceError(self.origin, "wfsext:Replace without a feature or "
+                                                       "ogc:FeatureId")
+                    self.operations.append(Operation(
+                        "replace", local(feature.tag), target.get("fid"),
+                        el.get("safeToIgnore") == "true", self.origin))
+                    yield self._feature(feature)
+                    _free(el)
+                elif name == "Delete":
+                    for target in el.iterfind(".//{*}FeatureId"):
+                        self.operations.append(Operation(
+                            "delete", el.get("typeName", "").split(":")[-1], target.get("fid"),
+                            el.get("safeToIgnore") == "true", self.origin))
+                    _free(el)
+        except etree.XMLSyntaxError as err:
+            line, col = err.position if err.position else (err.lineno, 0)
+            raise SourceError(self.origin, f"not well-formed XML at line {line}, column {col}: "
+                                           f"{err.msg}", hint="the file is truncated or damaged; "
+                                                             "nothing was imported") from None
+
+    def _feature(self, el):
+        record = parse_feature(el, self.default_srs, self.max_dev, self.origin)
+        self.counts[record.objektart] += 1
+        return record
+
+
+def _free(el):
+    el.clear()
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+# -- CRS -------------------------------------------------------------------------------------------------
+def epsg_of(srs, record, forced):
+    if forced:
+        return forced, None
+    if srs:
+        s = srs.strip()
+        if s in CRS_URNS:
+            return CRS_URNS[s], None
+        m = re.match(r"^urn:adv:crs:DE_DHDN_3GK([2-5])", s)
+        if m:
+            return 31464 + int(m.group(1)), None
+        m = re.search(r"EPSG(?::|::|/0/)(\d+)$", s)
+        if m:
+            return int(m.group(1)), None
+        raise CRSError(record.src, f"unknown srsName {s!r}",
+                       hint="map it to an EPSG code, or give --srs")
+    state = record.gml_id[2:4]
+    if state in WEST:
+        epsg = 25832
+    elif state in EAST:
+        epsg = 25833
+    else:
+        raise CRSError(record.src, f"{record.objektart} {record.gml_id} has no srsName and its "
+                                   "id names no German state", hint="give --srs")
+    return epsg, Finding("crs.assumed", record.gml_id,
+                         f"{record.objektart} {record.gml_id}: geometry without srsName; "
+                         f"assumed EPSG:{epsg} from the state in its id ({state})")
+
+
+# -- the importer -----------------------------------------------------------------------------------
+class NasImporter:
+    """Importer ``nas``: ALKIS NAS (GID 6.0 and 7.1) extracts, NBA updates and WFS answers."""
+
+    name = "nas"
+
+    def detect(self, path):
+        return sniff(path)
+
+    def open(self, paths, options, config):
+        files = []
+        for p in paths:
+            p = Path(p)
+            if p.is_dir():
+                files.extend(SourceFile.of(f) for f in sorted(p.rglob("*"))
+                             if f.is_file() and f.suffix.lower() in SUFFIXES | {".gz", ".zip"})
+            else:
+                files.append(SourceFile.of(p))
+        unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
+                          config["import.max_compression_ratio"])
+        max_dev = config["tolerances.arc_max_deviation"]
+        forced = None
+        if options.get("srs"):
+            forced = crsmod.parse_crs(options["srs"], "--srs").to_epsg()
+        findings, documents, transformations = [], [], set()
+
+        def batches():
+            try:
+                pending = defaultdict(list)
+                for origin, path in unpacked.files:
+                    doc = NasDocument(path, origin, max_dev)
+                    documents.append(doc)
+                    for record in doc.records():
+                        table = table_for(record.objektart)
+                        pending[table].append(record)
+                        if len(pending[table]) >= BATCH:
+                            yield self._batch(table, pending.pop(table), forced, findings,
+                                              transformations)
+                for table, records in pending.items():
+                    yield self._batch(table, records, forced, findings, transformations)
+            finally:
+                unpacked.close()
+
+        source = ImportSource(
+            importer=self.name, files=files, source="nas", versioned=True, batches=batches,
+            findings=findings, tables=sorted(set(TYPED.values()) | {
+                "kataster.ax_nutzung", "kataster.ax_katalog", "kataster.ax_objekt",
+                "kataster_privat.ax_objekt"}),
+            options={"srs": options.get("srs")}, cleanup=unpacked.close)
+        source.checks = [lambda loader: _check_operations(loader, documents)]
+        source.after_merge = [lambda loader: _apply_deletes(loader, documents),
+                              lambda loader: _lage_text(loader)]
+        source.describe_transformation = lambda: "; ".join(sorted(transformations)) or None
+        return source
+
+    def _batch(self, table, records, forced, findings, transformations):
+        geoms = np.empty(len(records), dtype=object)
+        by_epsg = defaultdict(list)
+        for i, r in enumerate(records):
+            if r.geom is None:
+                continue
+            epsg, finding = epsg_of(r.srs, r, forced)
+            if finding:
+                findings.append(finding)
+            by_epsg[epsg].append(i)
+        for epsg, idx in by_epsg.items():
+            crs = crsmod.parse_crs(f"EPSG:{epsg}", records[idx[0]].src)
+            tr, description = crsmod.transformer(crs, records[idx[0]].src)
+            transformations.add(description)
+            geoms[idx] = crsmod.to_target(np.array([records[i].geom for i in idx], dtype=object), tr)
+        rows = []
+        for r, g in zip(records, geoms, strict=True):
+            row = {"gml_id": r.gml_id, "beginnt": r.beginnt.isoformat(),
+                   "endet": r.endet.isoformat() if r.endet is not None else None,
+                   "attrs": r.attrs, "src": f"{r.src}: {r.objektart} {r.gml_id}"}
+            row.update(typed_columns(r) if table != "kataster.ax_objekt" and
+                       table != "kataster_privat.ax_objekt" else {"objektart": r.objektart})
+            if table in POLYGON_TABLES or table in ("kataster.ax_objekt",
+                                                    "kataster_privat.ax_objekt"):
+                row["geom"] = g
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        if table in POLYGON_TABLES:
+            polygonal = np.isin(shapely.get_type_id(frame["geom"].to_numpy()), [3, 6, -1]) | \
+                frame["geom"].isna().to_numpy()
+            if not polygonal.all():
+                bad = frame.index[~polygonal][0]
+                raise SourceError(records[bad].src, "geometry is not a polygon",
+                                  feature=f"{records[bad].objektart} {records[bad].gml_id}")
+        if table == "kataster.ax_flurstueck":
+            ids, geoms_ = frame["gml_id"].to_numpy(), frame["geom"].to_numpy()
+            from pipeline import checks
+
+            findings.extend(checks.empty_geometries(ids, geoms_))
+            findings.extend(checks.invalid_geometries(ids, geoms_))
+        return Batch(table, records[0].objektart, frame)
+
+
+def _target(op):
+    """(table, gml_id, beginnt) an operation names."""
+    fid = op.target or ""
+    beginnt = timestamp(fid[16:], op.src) if len(fid) > 16 else None
+    return table_for(op.objektart), fid[:16], beginnt
+
+
+def _check_operations(loader, documents):
+    """Every Replace/Delete target must exist (stored or in this delivery)."""
+    from psycopg import sql
+
+    ops = [op for doc in documents for op in doc.operations]
+    if not ops:
+        return []
+    conn = loader.conn
+    conn.execute("CREATE TEMP TABLE nas_ops (n int, tbl text, gml_id text, beginnt timestamptz,"
+                 " safe bool) ON COMMIT DROP")
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO nas_ops VALUES (%s, %s, %s, %s, %s)",
+                        [(i, *_target(op), op.safe) for i, op in enumerate(ops)])
+    missing = []
+    for (tbl,) in conn.execute("SELECT DISTINCT tbl FROM nas_ops").fetchall():
+        target = sql.Identifier(*tbl.split("."))
+        staged = loader.staged.get(tbl)
+        in_stage = sql.SQL(" OR EXISTS (SELECT 1 FROM {} s WHERE s.gml_id = o.gml_id AND"
+                           " (o.beginnt IS NULL OR s.beginnt = o.beginnt))").format(
+            sql.Identifier(staged.stage)) if staged else sql.SQL("")
+        rows = conn.execute(sql.SQL(
+            "SELECT n FROM nas_ops o WHERE tbl = %s AND NOT (EXISTS (SELECT 1 FROM {} t"
+            " WHERE t.gml_id = o.gml_id AND (o.beginnt IS NULL OR t.beginnt = o.beginnt))"
+            + "{})").format(target, in_stage), (tbl,)).fetchall()
+        missing.extend(ops[n] for (n,) in rows)
+    findings, fatal = [], []
+    for op in missing:
+        if op.safe:
+            findings.append(Finding("update.target_missing", op.target[:16],
+                                    f"{op.src}: {op.kind} of {op.objektart} {op.target}: the "
+                                    "target is not stored; ignored (safeToIgnore=true)"))
+        else:
+            fatal.append(op)
+    if fatal:
+        listed = ", ".join(f"{op.kind} {op.objektart} {op.target}" for op in fatal[:20])
+        more = f" and {len(fatal) - 20} more" if len(fatal) > 20 else ""
+        raise SourceError(fatal[0].src, f"{len(fatal)} update targets are not in the database: "
+                                        f"{listed}{more}",
+                          hint="import the earlier deliveries first; nothing was committed, so "
+                               "the database stays in step with the authority")
+    return findings
+
+
+def _apply_deletes(loader, documents):
+    """wfs:Delete closes the named version (history) or removes it."""
+    from psycopg import sql
+
+    for doc in documents:
+        when = (doc.portion_date.isoformat() if doc.portion_date is not None else loader.run_ts)
+        for op in doc.operations:
+            if op.kind != "delete":
+                continue
+            tbl, gml_id, beginnt = _target(op)
+            target = sql.Identifier(*tbl.split("."))
+            version = sql.SQL(" AND beginnt = %(b)s") if beginnt is not None else \
+                sql.SQL(" AND endet IS NULL")
+            args = {"g": gml_id, "b": beginnt, "t": when}
+            if loader.history:
+                loader.conn.execute(sql.SQL("UPDATE {} SET endet = %(t)s WHERE gml_id = %(g)s"
+                                            " AND endet IS NULL").format(target) + version, args)
+            else:
+                loader.conn.execute(sql.SQL("DELETE FROM {} WHERE gml_id = %(g)s").format(target)
+                                    + version, args)
+    return []
+
+
+def _lage_text(loader):
+    """Address text of the parcels of this run from their Lagebezeichnungen."""
+    loader.conn.execute(
+        "UPDATE kataster.ax_flurstueck f SET lage = l.text FROM ("
+        "  SELECT f2.gml_id, f2.beginnt, string_agg(coalesce(l.unverschluesselt, k.bezeichnung,"
+        "         l.lage) || coalesce(' ' || l.hausnummer, ''), ', ' ORDER BY l.lage, l.hausnummer)"
+        "         AS text"
+        "  FROM kataster.ax_flurstueck f2"
+        "  JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL"
+        "   AND l.gml_id = ANY(coalesce(f2.weist_auf, '{}') || coalesce(f2.zeigt_auf, '{}'))"
+        "  LEFT JOIN kataster.ax_katalog k ON k.endet IS NULL"
+        "   AND k.objektart = 'AX_LagebezeichnungKatalogeintrag'"
+        "   AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage"
+        "  WHERE f2.run_id = %s GROUP BY f2.gml_id, f2.beginnt) l"
+        " WHERE f.gml_id = l.gml_id AND f.beginnt = l.beginnt", (loader.run_id,))
+    return []
