@@ -491,6 +491,7 @@ def epsg_of(srs, record, forced):
         if m:
             return int(m.group(1)), None
         raise CRSError(record.src, f"unknown srsName {s!r}",
+                       feature=f"{record.objektart} {record.gml_id}",
                        hint="map it to an EPSG code, or give --srs")
     state = record.gml_id[2:4]
     if state in WEST:

@@ -1,0 +1,196 @@
+"""Writing NAS documents (GeoInfoDok 6.0 or 7.1): Bestandsdatenauszug and NBA updates.
+
+Used by the generator and by tests that need NAS input. Features are plain dicts:
+
+``{"type": "AX_Flurstueck", "id": "DENW36AL00000001", "beginnt": "2020-01-01T00:00:00Z",
+"props": [("flurstueckskennzeichen", "05…"), ("gemarkung", {"AX_Gemarkung_Schluessel":
+{"land": "05", "gemarkungsnummer": "3096"}}), ("istGebucht", Ref("DENW36AL0000000B"))],
+"geom": ("position", polygon), "arcs": [...]}``
+
+Geometry is written like real extracts: rings of one ``gml:Curve`` per boundary segment, with
+``gml:Arc`` segments where the feature lists arcs (three points each).
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from xml.sax.saxutils import escape, quoteattr
+
+import shapely
+
+NS = {"6.0": "http://www.adv-online.de/namespaces/adv/gid/6.0",
+      "7.1": "http://www.adv-online.de/namespaces/adv/gid/7.1"}
+GML = "http://www.opengis.net/gml/3.2"
+XLINK = "http://www.w3.org/1999/xlink"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An xlink reference to another object (``urn:adv:oid:…``)."""
+
+    oid: str
+
+
+def _fmt(v):
+    return f"{v:.3f}"
+
+
+def _poslist(coords):
+    return " ".join(f"{_fmt(x)} {_fmt(y)}" for x, y in coords)
+
+
+class Writer:
+    def __init__(self, version="6.0", srs="urn:adv:crs:ETRS89_UTM32", prefix=None):
+        self.version = version
+        self.srs = srs
+        self.p = (prefix + ":") if prefix else ""
+        self._gid = 0
+
+    def _id(self):
+        self._gid += 1
+        return f"G{self._gid}"
+
+    def ring(self, coords, arcs):
+        """A gml:Ring of one curve per segment; ``arcs`` maps a segment start index to a
+        middle point, making that segment a gml:Arc."""
+        out = []
+        n = len(coords) - 1
+        for i in range(n):
+            a, b = coords[i], coords[i + 1]
+            if i in arcs:
+                seg = f"<gml:Arc><gml:posList>{_poslist([a, arcs[i], b])}</gml:posList></gml:Arc>"
+            else:
+                seg = (f"<gml:LineStringSegment><gml:posList>{_poslist([a, b])}</gml:posList>"
+                       "</gml:LineStringSegment>")
+            out.append(f'<gml:curveMember><gml:Curve gml:id="{self._id()}"><gml:segments>{seg}'
+                       "</gml:segments></gml:Curve></gml:curveMember>")
+        return "<gml:Ring>" + "".join(out) + "</gml:Ring>"
+
+    def geometry(self, geom, arcs=None, srs=True):
+        arcs = arcs or {}
+        srs_attr = f' srsName="{self.srs}"' if srs and self.srs else ""
+        kind = geom.geom_type
+        if kind in ("Polygon", "MultiPolygon"):
+            patches = []
+            for k, poly in enumerate(shapely.get_parts(geom)):
+                ext = self.ring(list(poly.exterior.coords), arcs.get(k, {}))
+                holes = "".join(f"<gml:interior>{self.ring(list(r.coords), {})}</gml:interior>"
+                                for r in poly.interiors)
+                patches.append(f"<gml:PolygonPatch><gml:exterior>{ext}</gml:exterior>{holes}"
+                               "</gml:PolygonPatch>")
+            return (f'<gml:Surface gml:id="{self._id()}"{srs_attr}><gml:patches>'
+                    + "".join(patches) + "</gml:patches></gml:Surface>")
+        if kind == "Point":
+            return (f'<gml:Point gml:id="{self._id()}"{srs_attr}><gml:pos>{_fmt(geom.x)} '
+                    f"{_fmt(geom.y)}</gml:pos></gml:Point>")
+        if kind == "LineString":
+            return (f'<gml:LineString gml:id="{self._id()}"{srs_attr}><gml:posList>'
+                    f"{_poslist(geom.coords)}</gml:posList></gml:LineString>")
+        raise ValueError(f"cannot write {kind}")
+
+    def value(self, name, v):
+        p = self.p
+        if isinstance(v, Ref):
+            return f'<{p}{name} xlink:href="urn:adv:oid:{v.oid}"/>'
+        if isinstance(v, dict):
+            inner = "".join(self.value(k, x) for k, x in v.items())
+            return f"<{p}{name}>{inner}</{p}{name}>"
+        if isinstance(v, (list, tuple)):
+            return "".join(self.value(name, x) for x in v)
+        return f"<{p}{name}>{escape(str(v))}</{p}{name}>"
+
+    def feature(self, f, srs=True):
+        p = self.p
+        fid = f.get("gml_id", f["id"])
+        parts = [f'<{p}{f["type"]} gml:id="{fid}">',
+                 f'<gml:identifier codeSpace="http://www.adv-online.de/">urn:adv:oid:{fid}'
+                 "</gml:identifier>",
+                 f"<{p}lebenszeitintervall><{p}AA_Lebenszeitintervall><{p}beginnt>{f['beginnt']}"
+                 f"</{p}beginnt>"
+                 + (f"<{p}endet>{f['endet']}</{p}endet>" if f.get("endet") else "")
+                 + f"</{p}AA_Lebenszeitintervall></{p}lebenszeitintervall>",
+                 f"<{p}modellart><{p}AA_Modellart><{p}advStandardModell>DLKM</{p}advStandardModell>"
+                 f"</{p}AA_Modellart></{p}modellart>"]
+        props = list(f.get("props", []))
+        geom = f.get("geom")
+        if geom is not None:
+            name, shape = geom
+            props.insert(0, (name, _Raw(self.geometry(shape, f.get("arcs"), srs=srs))))
+        for name, v in props:
+            if isinstance(v, _Raw):
+                parts.append(f"<{p}{name}>{v.text}</{p}{name}>")
+            elif isinstance(v, Amount):
+                parts.append(f"<{p}{name} uom={quoteattr(v.uom)}>{escape(str(v.value))}</{p}{name}>")
+            else:
+                parts.append(self.value(name, v))
+        parts.append(f"</{p}{f['type']}>")
+        return "".join(parts)
+
+    def _open(self, root, extra=""):
+        ns = NS[self.version]
+        default = f'xmlns="{ns}"' if not self.p else f'xmlns:{self.p[:-1]}="{ns}"'
+        return (f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- written by kataster -->\n'
+                f'<{self.p}{root} {default} xmlns:gml="{GML}" xmlns:xlink="{XLINK}" {extra}>')
+
+    def extract(self, features, fh):
+        """A Bestandsdatenauszug: enthaelt/wfs:FeatureCollection/gml:featureMember/…"""
+        p = self.p
+        fh.write(self._open("AX_Bestandsdatenauszug",
+                            'xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs"'))
+        fh.write(f"<{p}enthaelt><wfs:FeatureCollection gml:id=\"FC1\">")
+        for f in features:
+            fh.write("<gml:featureMember>" + self.feature(f) + "</gml:featureMember>\n")
+        fh.write(f"</wfs:FeatureCollection></{p}enthaelt></{p}AX_Bestandsdatenauszug>\n")
+
+    def nba(self, inserts, replaces, deletes, datum, fh, srs=True):
+        """An NBA update: wfs:Insert, wfsext:Replace (feature, old versioned id, safeToIgnore),
+        wfs:Delete (type, versioned id), portion date."""
+        p = self.p
+        fh.write(self._open(
+            "AX_NutzerbezogeneBestandsdatenaktualisierung_NBA",
+            'xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs" '
+            'xmlns:wfsext="http://www.adv-online.de/namespaces/adv/gid/wfsext" '
+            'xmlns:ogc="http://www.adv-online.de/namespaces/adv/gid/ogc"'))
+        fh.write(f"<{p}koordinatenangaben><{p}AA_Koordinatenreferenzsystemangaben>"
+                 f'<{p}crs xlink:href="{self.srs}"/><{p}standard>true</{p}standard>'
+                 f"</{p}AA_Koordinatenreferenzsystemangaben></{p}koordinatenangaben>")
+        fh.write(f'<{p}geaenderteObjekte><wfs:Transaction version="1.0.0" service="WFS">')
+        if inserts:
+            fh.write("<wfs:Insert>" + "".join(self.feature(f, srs) for f in inserts)
+                     + "</wfs:Insert>")
+        for f, old, safe in replaces:
+            fh.write(f'<wfsext:Replace vendorId="AdV" safeToIgnore="{str(safe).lower()}">'
+                     + self.feature(f, srs)
+                     + f'<ogc:Filter><ogc:FeatureId fid="{old}"/></ogc:Filter></wfsext:Replace>')
+        for typ, old in deletes:
+            fh.write(f'<wfs:Delete typeName="{typ}"><ogc:Filter><ogc:FeatureId fid="{old}"/>'
+                     "</ogc:Filter></wfs:Delete>")
+        fh.write(f"</wfs:Transaction></{p}geaenderteObjekte>")
+        fh.write(f"<{p}portionskennung><{p}AX_Portionskennung><{p}datum>{datum}</{p}datum>"
+                 f"</{p}AX_Portionskennung></{p}portionskennung>")
+        fh.write(f"</{p}AX_NutzerbezogeneBestandsdatenaktualisierung_NBA>\n")
+
+
+@dataclass(frozen=True)
+class _Raw:
+    text: str
+
+
+@dataclass(frozen=True)
+class Amount:
+    value: object
+    uom: str = "urn:adv:uom:m2"
+
+
+def versioned_id(oid, beginnt):
+    """OID + beginnt as YYYYMMDDThhmmssZ (the 32-character id updates use)."""
+    return oid + beginnt.replace("-", "").replace(":", "")[:15] + "Z"
+
+
+def open_output(path):
+    """A text stream to ``path`` (gzip-compressed for ``.gz``)."""
+    path = str(path)
+    if path.endswith(".gz"):
+        return gzip.open(path, "wt", encoding="utf-8")
+    return open(path, "w", encoding="utf-8")
