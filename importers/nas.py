@@ -25,6 +25,7 @@ from importers import crs as crsmod
 from importers.base import Batch, ImportSource, SourceFile
 from importers.nas_geometry import GEOMETRY_NAMES, GML, GeometryError, to_shapely
 from importers.sources import unpack
+from pipeline import ownership
 from pipeline.errors import CRSError, SourceError
 from pipeline.rules import Finding
 
@@ -557,7 +558,8 @@ class NasImporter:
             options={"srs": options.get("srs")}, cleanup=unpacked.close)
         source.checks = [lambda loader: _check_operations(loader, documents)]
         source.after_merge = [lambda loader: _apply_deletes(loader, documents),
-                              lambda loader: _lage_text(loader)]
+                              lambda loader: _lage_text(loader),
+                              lambda loader: ownership.resolve(loader.conn, loader.run_id)]
         source.describe_transformation = lambda: "; ".join(sorted(transformations)) or None
         return source
 

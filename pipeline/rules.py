@@ -52,6 +52,8 @@ RULES = {
         Rule("update.target_missing", "warning", "An update names an object that is not stored"),
         Rule("owner.unbooked", "error", "Parcel without a booking, or its booking not found",
              private=True),
+        Rule("owner.chain", "error", "Cycle or dead end in the an chain of bookings",
+             private=True),
     )
 }
 

@@ -1,0 +1,172 @@
+"""Who owns each current parcel: the ownership chain resolved into eigentum_aufgeloest.
+
+Flurstück ─istGebucht→ Buchungsstelle ─istBestandteilVon→ Buchungsblatt ←istBestandteilVon─
+Namensnummer ─benennt→ Person. A booking on a fictive sheet (blattart 5000) or a divided
+property (buchungsart 1101, 1102, 2201) is owned through the bookings that point at it with
+``an`` (e.g. Wohnungseigentum 1301, Miteigentum 1302), recursively, multiplying their shares.
+Rights on a parcel (Erbbaurecht 2101, …) pointing at an ordinary booking are listed too, with
+their own buchungsart, so they stay distinguishable from ownership. Shares are exact fractions.
+Communities: a Namensnummer without ``benennt`` heads the members numbered below it (DIN 1421).
+
+The chain is a graph walk over dictionaries (one pass per parcel); the data is read and written
+set-based. Dangling references become findings, never crashes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+
+from pipeline.rules import Finding
+
+DIVIDED = {1101, 1102, 2201}
+FICTIVE = 5000
+RECHTSGEMEINSCHAFT = {1000: "Erbengemeinschaft", 2000: "Gütergemeinschaft",
+                      3000: "BGB-Gesellschaft", 9999: "Sonstiges"}
+
+
+def fraction(z, n):
+    """An exact share from decimal strings such as ``1.000000000000`` / ``3``."""
+    if z is None or n is None:
+        return None
+    value = Fraction(str(z)) / Fraction(str(n))
+    return value
+
+
+@dataclass
+class Stelle:
+    id: str
+    buchungsart: int | None
+    anteil: Fraction | None
+    blatt: str | None
+    an: list
+
+
+def din_path(number):
+    """``0001.02.00.00.00`` → (1, 2)."""
+    parts = [int(p) for p in (number or "").replace(" ", "").split(".") if p.isdigit()]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def sheet_owners(namensnummern):
+    """Owners of one sheet: list of (person, share or None, rechtsgemeinschaft)."""
+    rows = sorted(namensnummern, key=lambda r: din_path(r["nr"]))
+    headers = {din_path(r["nr"]): r for r in rows if not r["benennt"]}
+    out = []
+    for r in rows:
+        if not r["benennt"]:
+            continue
+        path = din_path(r["nr"])
+        share = r["anteil"]
+        community = None
+        for k in range(len(path) - 1, 0, -1):
+            head = headers.get(path[:k])
+            if head is None:
+                continue
+            if community is None:
+                community = RECHTSGEMEINSCHAFT.get(head["art"], head.get("beschrieb")) or \
+                    "Rechtsgemeinschaft"
+            if head["anteil"] is not None:
+                share = head["anteil"] * share if share is not None else None
+        out.append((r["benennt"], share, community))
+    return out
+
+
+def resolve(conn, run_id):
+    """Recompute ``kataster_privat.eigentum_aufgeloest``; returns findings."""
+    stellen = {}
+    for gid, art, z, n, blatt, an in conn.execute(
+            "SELECT gml_id, buchungsart, anteil_zaehler, anteil_nenner, ist_bestandteil_von, an"
+            " FROM kataster_privat.ax_buchungsstelle WHERE endet IS NULL"):
+        stellen[gid] = Stelle(gid, art, fraction(z, n), blatt, an or [])
+    blaetter = {gid: (kz, art) for gid, kz, art in conn.execute(
+        "SELECT gml_id, buchungsblattkennzeichen, blattart FROM kataster_privat.ax_buchungsblatt"
+        " WHERE endet IS NULL")}
+    names = defaultdict(list)
+    for gid, nr, z, n, art, blatt, benennt, beschrieb in conn.execute(
+            "SELECT gml_id, laufende_nummer_din1421, anteil_zaehler, anteil_nenner,"
+            " art_der_rechtsgemeinschaft, ist_bestandteil_von, benennt,"
+            " attrs->>'beschriebDerRechtsgemeinschaft'"
+            " FROM kataster_privat.ax_namensnummer WHERE endet IS NULL"):
+        names[blatt].append({"id": gid, "nr": nr, "anteil": fraction(z, n), "art": art,
+                             "benennt": benennt, "beschrieb": beschrieb})
+    referrers = defaultdict(list)
+    for st in stellen.values():
+        for target in st.an:
+            referrers[target].append(st)
+    owners_cache = {}
+    findings = []
+    rows = []
+
+    def owners_of_sheet(blatt):
+        if blatt not in owners_cache:
+            owners_cache[blatt] = sheet_owners(names.get(blatt, []))
+        return owners_cache[blatt]
+
+    def walk(sid, factor, seen, parcel):
+        if sid in seen:
+            findings.append(Finding("owner.chain", sid, f"booking {sid}: the an chain of parcel "
+                                    f"{parcel} returns to itself ({' → '.join([*seen, sid])})",
+                                    related=[parcel]))
+            return
+        st = stellen.get(sid)
+        if st is None:
+            findings.append(Finding("owner.chain", sid, f"booking {sid} reached from parcel "
+                                    f"{parcel} is not stored (dead end)", related=[parcel]))
+            return
+        kz, blattart = blaetter.get(st.blatt, (None, None))
+        refs = referrers.get(sid, [])
+        if blattart == FICTIVE or st.buchungsart in DIVIDED:
+            if not refs:
+                findings.append(Finding("owner.chain", sid, f"divided booking {sid} of parcel "
+                                        f"{parcel}: no booking points at it (dead end)",
+                                        related=[parcel]))
+            for r in refs:
+                walk(r.id, factor * (r.anteil if r.anteil is not None else 1), seen + [sid],
+                     parcel)
+            return
+        for person, share, community in owners_of_sheet(st.blatt):
+            total = share * factor if share is not None else (factor if factor != 1 else None)
+            rows.append((parcel, kz, st.buchungsart, person, total, community))
+        for r in refs:    # rights on this booking (Erbbaurecht …), listed with their buchungsart
+            walk(r.id, Fraction(1), seen + [sid], parcel)
+
+    parcels = conn.execute("SELECT gml_id, flurstueckskennzeichen, ist_gebucht,"
+                           " ST_AsBinary(ST_PointOnSurface(geom))"
+                           " FROM kataster.ax_flurstueck WHERE endet IS NULL").fetchall()
+    fsk_of = {}
+    import shapely
+
+    for gid, fsk, gebucht, wkb in parcels:
+        fsk_of[gid] = fsk
+        if not gebucht:
+            findings.append(Finding("owner.unbooked", gid, f"parcel {fsk} has no booking "
+                                    "(istGebucht missing)",
+                                    geom=shapely.from_wkb(bytes(wkb)) if wkb else None))
+            continue
+        for sid in gebucht:
+            if sid not in stellen:
+                findings.append(Finding("owner.unbooked", gid, f"parcel {fsk}: its booking {sid}"
+                                        " is not stored", related=[sid],
+                                        geom=shapely.from_wkb(bytes(wkb)) if wkb else None))
+                continue
+            walk(sid, Fraction(1), [], gid)
+    conn.execute("DELETE FROM kataster_privat.eigentum_aufgeloest")
+    buf = io.StringIO()
+    for parcel, kz, art, person, share, community in rows:
+        z = n = r"\N"
+        if share is not None:
+            z, n = str(share.numerator), str(share.denominator)
+        fields = [parcel, fsk_of[parcel], kz, art, person, z, n, community, run_id]
+        buf.write("\t".join(r"\N" if v is None else str(v).replace("\t", " ").replace("\n", " ")
+                            for v in fields) + "\n")
+    with conn.cursor().copy(
+            "COPY kataster_privat.eigentum_aufgeloest (flurstueck_gml_id, flurstueckskennzeichen,"
+            " buchungsblatt, buchungsart, person_gml_id, anteil_zaehler, anteil_nenner,"
+            " rechtsgemeinschaft, run_id) FROM STDIN") as copy:
+        copy.write(buf.getvalue())
+    return findings
