@@ -130,8 +130,12 @@ class Writer:
     def _open(self, root, extra=""):
         ns = NS[self.version]
         default = f'xmlns="{ns}"' if not self.p else f'xmlns:{self.p[:-1]}="{ns}"'
+        # Real files name their schema; it is never fetched (and GDAL's NAS driver looks for it).
+        location = (f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                    f'xsi:schemaLocation="{ns} NAS-Operationen.xsd"')
         return (f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- written by kataster -->\n'
-                f'<{self.p}{root} {default} xmlns:gml="{GML}" xmlns:xlink="{XLINK}" {extra}>')
+                f'<{self.p}{root} {default} xmlns:gml="{GML}" xmlns:xlink="{XLINK}" {location} '
+                f'{extra}>')
 
     def extract(self, features, fh):
         """A Bestandsdatenauszug: enthaelt/wfs:FeatureCollection/gml:featureMember/…"""
