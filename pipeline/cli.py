@@ -337,18 +337,44 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
 @cli.command("generate")
 @click.option("--parcels", type=click.IntRange(1), required=True, help="Number of parcels.")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["gpkg", "shp", "geojson", "fgb", "gml"]),
-              default="gpkg", show_default=True)
-@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="gpkg", show_default=True,
+              type=click.Choice(["gpkg", "shp", "geojson", "fgb", "gml", "nas6", "nas7", "nba"]),
+              help="ALKIS vereinfacht as a vector file, a NAS Bestandsdatenauszug (GID 6.0 or "
+                   "7.1, with owners), or an NBA update for the extract of the same size and seed.")
+@click.option("--srs", type=click.Choice(["utm", "gk"]), default="utm", show_default=True,
+              help="NAS only: ETRS89/UTM32, or the legacy Gauß-Krüger variant (DHDN 3GK2).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output file (NAS: .xml or .xml.gz).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def generate(obj, parcels, seed, fmt, out, as_json):
-    """Write a deterministic synthetic Mülheim-like cadastre (ALKIS vereinfacht shape)."""
-    from pipeline.generator import generate as run
+def generate(obj, parcels, seed, fmt, srs, out, as_json):
+    """Write a deterministic synthetic Mülheim-like cadastre."""
+    if fmt in ("nas6", "nas7"):
+        from pipeline.generator_nas import write
 
-    summary = run(parcels, out, fmt=fmt, seed=seed)
+        started = time.monotonic()
+        res = write(parcels, out, version="6.0" if fmt == "nas6" else "7.1", seed=seed, srs=srs)
+        summary = {"out": str(out), "format": fmt, "parcels": parcels,
+                   "buildings": None, "gemarkungen": 14, "fluren": None, "seed": seed,
+                   "objects": res["objects"], "seconds": round(time.monotonic() - started, 3)}
+    elif fmt == "nba":
+        from pipeline.generator_nas import write_nba
+
+        started = time.monotonic()
+        res = write_nba(parcels, out, seed=seed)
+        summary = {"out": str(out), "format": fmt, "parcels": len(res["replaced"]),
+                   "buildings": None, "gemarkungen": None, "fluren": None, "seed": seed,
+                   "objects": len(res["replaced"]) + res["deleted"],
+                   "seconds": round(time.monotonic() - started, 3)}
+    else:
+        from pipeline.generator import generate as run
+
+        summary = run(parcels, out, fmt=fmt, seed=seed)
     if as_json:
         _echo_json(summary)
+    elif "objects" in summary:
+        obj.say(f"wrote {summary['objects']} NAS objects ({summary['parcels']} parcels) to "
+                f"{summary['out']} ({summary['seconds']:.1f} s)")
     else:
         obj.say(f"wrote {summary['parcels']} parcels, {summary['buildings']} buildings in "
                 f"{summary['gemarkungen']} Gemarkungen / {summary['fluren']} Fluren to "

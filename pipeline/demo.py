@@ -44,6 +44,17 @@ def run_demo(obj, parcels=3000):
         objects = ", ".join(f"{n} {k}" for k, n in summary["objects"].items())
         say(f"3. imported in run {summary['run_id']} ({summary['seconds']:.1f} s): {objects}")
 
+    from pipeline.generator_nas import write as write_nas
+
+    nas = out / "oberhausen_gid71.xml.gz"
+    nas_gen = write_nas(1000, nas, version="7.1", seed=2, city="Oberhausen")
+    nas_run = run_import(database, cfg, [nas], notify=obj.say)
+    owners = nas_run["objects"].get("AX_Person", 0)
+    say(f"   and a NAS Bestandsdatenauszug of the neighbour Oberhausen (GeoInfoDok 7.1, "
+        f"{nas_gen['objects']} objects, "
+        f"{owners} owners) -> run {nas_run['run_id']} "
+        f"({nas_run.get('seconds') or 0:.1f} s); owners are in kataster_privat.eigentum")
+
     from exporters.findings import write_report
     from pipeline.validation import validate
 

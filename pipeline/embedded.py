@@ -185,6 +185,12 @@ class EmbeddedCluster:
             ROOT_CLUSTERS.mkdir(parents=True, exist_ok=True)
             os.chmod(ROOT_CLUSTERS.parent, 0o755)
             os.chmod(ROOT_CLUSTERS, 0o755)
+        if (cluster_dir / "data" / "PG_VERSION").exists():
+            # Never wipe a real cluster because the state file went missing.
+            raise DatabaseError(
+                f"a database cluster already exists in {cluster_dir}, but its settings "
+                f"({self.state_file}) are missing; restore them, or stop that server and "
+                f"remove {cluster_dir} to start afresh")
         if cluster_dir.exists():
             shutil.rmtree(cluster_dir)  # a half-made cluster from an interrupted init
         cluster_dir.mkdir(parents=True, mode=0o700)

@@ -43,11 +43,21 @@ FORMATS = {"gpkg": ("GPKG", ".gpkg"), "shp": ("ESRI Shapefile", ".shp"),
 LAYERS = ("Flurstueck", "GebaeudeBauwerk", "KatasterBezirk")
 
 
-def muelheim():
-    """Mülheim's Gemarkungen: list of (gemarkungsnummer, name, [flur numbers])."""
+CITIES = {
+    "Mülheim": {"katasteramt": "Mülheim a.d. Ruhr", "gemeinde": "Mülheim an der Ruhr",
+                "kreis": "17", "origin": ORIGIN, "authority": AUTHORITY},
+    # A neighbour, for demos that need a second, non-overlapping data set.
+    "Oberhausen": {"katasteramt": "Oberhausen", "gemeinde": "Oberhausen", "kreis": "19",
+                   "origin": (320_000.0, 5_700_000.0), "authority": "DENW37AL"},
+}
+
+
+def muelheim(city="Mülheim"):
+    """A city's Gemarkungen: list of (gemarkungsnummer, name, [flur numbers])."""
     data = json.loads((DATA_DIR / "nrw_gemarkungen.json").read_text(encoding="utf-8"))
+    amt = CITIES[city]["katasteramt"]
     rows = [(g["gemarkungsnummer"], g["name"], g["fluren"]) for g in data["gemarkungen"]
-            if g["katasteramt"].startswith("Mülheim")]
+            if g["katasteramt"] == amt]
     return sorted(rows)
 
 
@@ -62,7 +72,7 @@ def _nearest(points, seeds):
     return out
 
 
-def build(n, seed=1):
+def build(n, seed=1, city="Mülheim"):
     """Build the synthetic cadastre in memory.
 
     Returns
@@ -77,7 +87,10 @@ def build(n, seed=1):
     500
     """
     rng = np.random.default_rng(seed)
-    gemarkungen = muelheim()
+    gemarkungen = muelheim(city)
+    spec = CITIES[city]
+    ORIGIN = spec["origin"]  # noqa: N806 - the city's corner
+    AUTHORITY = spec["authority"]  # noqa: N806
     cols = int(np.ceil(np.sqrt(n * LOT[1] / LOT[0])))
     rows = int(np.ceil(n / cols))
     idx = np.arange(n)
@@ -154,10 +167,10 @@ def build(n, seed=1):
         "flstnrnen": np.where(nenner > 0, nenner.astype(str), None),
         "regbezirk": "Düsseldorf",
         "regbezschl": "051",
-        "kreis": "Mülheim an der Ruhr",
-        "kreisschl": "05117",
-        "gemeinde": "Mülheim an der Ruhr",
-        "gmdschl": "05117000",
+        "kreis": spec["gemeinde"],
+        "kreisschl": "051" + spec["kreis"],
+        "gemeinde": spec["gemeinde"],
+        "gmdschl": "051" + spec["kreis"] + "000",
         "oid": np.char.add(gml, "FL"),
         "aktualit": "2026-01-15",
         "flaeche": book,
@@ -177,7 +190,7 @@ def build(n, seed=1):
     bgeoms = shapely.set_coordinates(bcells.copy(), coords)
     kind = rng.choice(len(BUILDING_KINDS), size=len(built), p=[0.8, 0.15, 0.05])
     buildings = gpd.GeoDataFrame({
-        "oid": np.char.add(np.char.add("DENW36AL", np.char.mod("%08X", built + 0x8000000)), "BW"),
+        "oid": np.char.add(np.char.add(AUTHORITY, np.char.mod("%08X", built + 0x8000000)), "BW"),
         "aktualit": "2026-01-15",
         "gebnutzbez": np.asarray([k[0] for k in BUILDING_KINDS])[kind],
         "gfkzshh": np.asarray([k[1] for k in BUILDING_KINDS])[kind],

@@ -21,7 +21,7 @@ from fractions import Fraction
 import numpy as np
 import shapely
 
-from pipeline.generator import build
+from pipeline.generator import CITIES, build
 from pipeline.nas_writer import Amount, Ref, Writer, open_output, versioned_id
 
 BASE = "2020-01-01T00:00:00Z"
@@ -39,15 +39,19 @@ SAG = 0.4          # sagitta in metres of the generated boundary arcs
 GK_URN = "urn:adv:crs:DE_DHDN_3GK2_NW177"
 
 
+_AUTH = ["DENW36AL"]
+
+
 def _oid(kind, n):
-    return f"DENW36AL{kind}{n:07X}"
+    return f"{_AUTH[0]}{kind}{n:07X}"
 
 
 class _Owners:
     """Builds sheets, bookings, name numbers, persons and addresses for each parcel."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, city_name):
         self.rng = rng
+        self.city = f"Stadt {city_name}"
         self.features = []
         self.expected = {}         # parcel gml_id -> sorted list of (buchungsart, person, share)
         self.n = 0
@@ -133,7 +137,7 @@ class _Owners:
                 self.nn(sheet, f"0001.0{k + 1}.00.00.00", p)
                 out.append((art, p, None))
         else:
-            p = self.person(legal="Stadt Mülheim an der Ruhr")
+            p = self.person(legal=self.city)
             self.nn(sheet, "0001.00.00.00.00", p, Fraction(1), eigentuemerart="5500")
             out.append((art, p, factor))
 
@@ -170,7 +174,7 @@ class _Owners:
         else:                                          # the city
             s = self.sheet()
             b = self.stelle(s, 1100)
-            p = self.person(legal="Stadt Mülheim an der Ruhr")
+            p = self.person(legal=self.city)
             self.nn(s, "0001.00.00.00.00", p, Fraction(1), eigentuemerart="5500")
             out.append((1100, p, Fraction(1)))
         self.expected[parcel_id] = sorted(out, key=lambda r: (r[0], r[1]))
@@ -187,12 +191,15 @@ def _arc_for(poly, y0):
     return {}
 
 
-def write(n, out, version="6.0", seed=1, srs="utm"):
+def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
     """Write a Bestandsdatenauszug with ``n`` parcels (``.gz`` compresses).
 
     Returns a summary dict including ``expected_ownership`` (parcel → rows).
     """
-    layers = build(n, seed)
+    layers = build(n, seed, city)
+    spec = CITIES[city]
+    _AUTH[0] = spec["authority"]
+    kreis = spec["kreis"]
     parcels, buildings = layers["Flurstueck"], layers["GebaeudeBauwerk"]
     rng = np.random.default_rng(seed + 1000)
     writer = Writer(version, srs=GK_URN if srs == "gk" else "urn:adv:crs:ETRS89_UTM32",
@@ -204,10 +211,11 @@ def write(n, out, version="6.0", seed=1, srs="utm"):
 
         to_gk = Transformer.from_crs(25832, 31466, always_xy=True)
     y0 = float(shapely.total_bounds(parcels.geometry.values)[1])
-    owners = _Owners(rng)
+    owners = _Owners(rng, spec["gemeinde"])
     streets = {}
     features_written = {"n": 0}
     arcs_written = 0
+    arc_areas = {}
     with open_output(out) as fh:
         cat = []
         for gem, name in sorted(set(zip(parcels["gemaschl"], parcels["gemarkung"]))):
@@ -216,15 +224,15 @@ def write(n, out, version="6.0", seed=1, srs="utm"):
                             "land": "05", "gemarkungsnummer": gem[2:]}}), ("bezeichnung", name)]})
         cat.append({"type": "AX_Gemeinde", "id": _oid("M", 1), "beginnt": BASE, "props": [
             ("gemeindekennzeichen", {"AX_Gemeindekennzeichen": {
-                "land": "05", "regierungsbezirk": "1", "kreis": "17", "gemeinde": "000"}}),
-            ("bezeichnung", "Mülheim an der Ruhr")]})
+                "land": "05", "regierungsbezirk": "1", "kreis": kreis, "gemeinde": "000"}}),
+            ("bezeichnung", spec["gemeinde"])]})
         addresses = parcels["lagebeztxt"].str.rsplit(" ", n=1, expand=True)
         for k, street in enumerate(sorted(addresses[0].unique())):
             streets[street] = f"{k + 1:05d}"
             cat.append({"type": "AX_LagebezeichnungKatalogeintrag", "id": _oid("K", k + 1),
                         "beginnt": BASE, "props": [
                             ("schluessel", {"AX_VerschluesselteLagebezeichnung": {
-                                "land": "05", "regierungsbezirk": "1", "kreis": "17",
+                                "land": "05", "regierungsbezirk": "1", "kreis": kreis,
                                 "gemeinde": "000", "lage": f"{k + 1:05d}"}}),
                             ("bezeichnung", street)]})
         fh.write(writer._open("AX_Bestandsdatenauszug",
@@ -248,11 +256,15 @@ def write(n, out, version="6.0", seed=1, srs="utm"):
             poly = shapely.get_geometry(geoms[i], 0)
             arcs = _arc_for(poly, y0) if i % 7 == 0 else {}
             arcs_written += bool(arcs)
+            flaeche = row["flaeche"]
+            if arcs:   # the book area includes the circular segment the arc adds
+                flaeche = round(flaeche + arc_reference(poly, arcs[0]).area - poly.area)
+                arc_areas[gid] = float(flaeche)
             lage_id = _oid("L", i)
             street, number = addresses.iat[i, 0], addresses.iat[i, 1]
             emit({"type": "AX_LagebezeichnungMitHausnummer", "id": lage_id, "beginnt": BASE,
                   "props": [("lagebezeichnung", {"AX_VerschluesselteLagebezeichnung": {
-                      "land": "05", "regierungsbezirk": "1", "kreis": "17", "gemeinde": "000",
+                      "land": "05", "regierungsbezirk": "1", "kreis": kreis, "gemeinde": "000",
                       "lage": streets[street]}}), ("hausnummer", number)]})
             booking = owners.for_parcel(gid, int(rng.integers(20)))
             shape = poly if to_gk is None else shapely.transform(
@@ -272,11 +284,11 @@ def write(n, out, version="6.0", seed=1, srs="utm"):
                           "land": "05", "gemarkungsnummer": row["gemaschl"][2:]}}),
                       ("flurstuecksnummer", {"AX_Flurstuecksnummer": nummer}),
                       ("flurstueckskennzeichen", row["flstkennz"]),
-                      ("amtlicheFlaeche", Amount(f"{row['flaeche']:.2f}")),
+                      ("amtlicheFlaeche", Amount(f"{flaeche:.2f}")),
                       ("flurnummer", str(int(row["flur"]))),
                       ("zeitpunktDerEntstehung", "1990-01-01"),
                       ("gemeindezugehoerigkeit", {"AX_Gemeindekennzeichen": {
-                          "land": "05", "regierungsbezirk": "1", "kreis": "17",
+                          "land": "05", "regierungsbezirk": "1", "kreis": kreis,
                           "gemeinde": "000"}}),
                       ("istGebucht", Ref(booking)), ("weistAuf", Ref(lage_id))]})
             b = bld_of_parcel.get(i)
@@ -298,14 +310,15 @@ def write(n, out, version="6.0", seed=1, srs="utm"):
             emit(f)
         fh.write(f"</wfs:FeatureCollection></{p}enthaelt></{p}AX_Bestandsdatenauszug>\n")
     return {"out": str(out), "format": f"nas{version.replace('.', '')[:1]}", "parcels": n,
-            "objects": features_written["n"], "arcs": arcs_written,
+            "objects": features_written["n"], "arcs": arcs_written, "arc_areas": arc_areas,
             "expected_ownership": owners.expected}
 
 
-def write_nba(n, out, version="6.0", seed=1, fraction=0.05):
+def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim"):
     """An NBA update for the extract of the same ``n`` and ``seed``: a share of the parcels get a
-    new version (amtliche Fläche + 1 m²), as many buildings are deleted."""
-    layers = build(n, seed)
+    new version (amtliche Fläche + 1 m²), as many addresses are deleted."""
+    layers = build(n, seed, city)
+    _AUTH[0] = CITIES[city]["authority"]
     parcels = layers["Flurstueck"]
     rng = np.random.default_rng(seed + 2000)
     pick = np.sort(rng.choice(len(parcels), size=max(1, int(len(parcels) * fraction)),

@@ -129,3 +129,23 @@ def test_tests_never_see_the_users_database_url(server, tmp_path):
                           cwd=root.parent, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_a_lost_state_file_never_wipes_a_cluster(tmp_path):
+    from pipeline.embedded import EmbeddedCluster
+    from pipeline.errors import DatabaseError
+
+    cluster = EmbeddedCluster(tmp_path / "state")
+    cluster.init()
+    try:
+        data = cluster.data_dir
+        cluster.state_file.unlink()
+        with pytest.raises(DatabaseError, match="already exists"):
+            EmbeddedCluster(tmp_path / "state").init()
+        assert (data / "PG_VERSION").exists()
+    finally:
+        import json
+
+        cluster.state_file.write_text(json.dumps({"port": 1, "cluster_dir": str(data.parent),
+                                                  "server_user": cluster.server_user}))
+        cluster.destroy()
