@@ -406,38 +406,30 @@ class NasDocument:
         self.default_srs = None
         self.counts = defaultdict(int)
 
+    # Only these elements produce events (lxml filters in C, so the thousands of geometry and
+    # attribute elements inside a feature cost no Python call).
+    EVENT_TAGS = ["{*}featureMember", "{*}member", "{*}Insert", "{*}Replace", "{*}Delete",
+                  "{*}AX_Portionskennung", "{*}AA_Koordinatenreferenzsystemangaben",
+                  "{%s}Envelope" % GML]
+
     def records(self):
         _check_prolog(self.path, self.origin)
         context = etree.iterparse(
-            str(self.path), events=("start", "end"), resolve_entities=False, no_network=True,
-            load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
-        root = None
-        depth = 0
+            str(self.path), events=("end",), tag=self.EVENT_TAGS, resolve_entities=False,
+            no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
+            remove_pis=True)
+        found = False
         try:
-            for event, el in context:
-                if event == "start":
-                    depth += 1
-                    if root is None:
-                        root = el
-                    continue
-                depth -= 1
+            for _event, el in context:
                 name = local(el.tag)
-                parent = el.getparent()
-                pname = local(parent.tag) if parent is not None else ""
-                if name == "Envelope" and self.default_srs is None and el.get("srsName"):
-                    self.default_srs = el.get("srsName")
-                elif name == "AA_Koordinatenreferenzsystemangaben":
-                    std = el.find("{*}standard")
-                    ref = el.find("{*}crs")
-                    if std is not None and (std.text or "").strip() == "true" and ref is not None:
-                        self.default_srs = ref.get(XLINK) or self.default_srs
-                elif name == "AX_Portionskennung":
-                    d = el.find("{*}datum")
-                    if d is not None and d.text:
-                        self.portion_date = timestamp(d.text, self.origin)
-                if pname in CONTAINERS or pname == "Insert" or \
-                        (el is root and el.get(GML_ID) and ADV.match(el.tag)):
-                    yield self._feature(el)
+                if name in ("featureMember", "member", "Insert"):
+                    parent = el.getparent()
+                    if name == "member" and parent is not None and local(parent.tag) == "Replace":
+                        continue
+                    for feature in el:
+                        if isinstance(feature.tag, str):
+                            found = True
+                            yield self._feature(feature)
                     _free(el)
                 elif name == "Replace":
                     feature = next((c for c in el if isinstance(c.tag, str)
@@ -449,6 +441,7 @@ class NasDocument:
                     self.operations.append(Operation(
                         "replace", local(feature.tag), target.get("fid"),
                         el.get("safeToIgnore") == "true", self.origin))
+                    found = True
                     yield self._feature(feature)
                     _free(el)
                 elif name == "Delete":
@@ -457,6 +450,21 @@ class NasDocument:
                             "delete", el.get("typeName", "").split(":")[-1], target.get("fid"),
                             el.get("safeToIgnore") == "true", self.origin))
                     _free(el)
+                elif name == "Envelope":
+                    if self.default_srs is None and el.get("srsName"):
+                        self.default_srs = el.get("srsName")
+                elif name == "AA_Koordinatenreferenzsystemangaben":
+                    std = el.find("{*}standard")
+                    ref = el.find("{*}crs")
+                    if std is not None and (std.text or "").strip() == "true" and ref is not None:
+                        self.default_srs = ref.get(XLINK) or self.default_srs
+                elif name == "AX_Portionskennung":
+                    d = el.find("{*}datum")
+                    if d is not None and d.text:
+                        self.portion_date = timestamp(d.text, self.origin)
+            root = context.root
+            if not found and root is not None and root.get(GML_ID) and ADV.match(root.tag):
+                yield self._feature(root)     # a bare feature: the element is the document
         except etree.XMLSyntaxError as err:
             line, col = err.position if err.position else (err.lineno, 0)
             raise SourceError(self.origin, f"not well-formed XML at line {line}, column {col}: "

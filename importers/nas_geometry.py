@@ -126,16 +126,17 @@ def _join(parts):
     """Concatenate coordinate runs, dropping the repeated joint points."""
     out = [parts[0]]
     for p in parts[1:]:
-        if len(p) and np.allclose(out[-1][-1], p[0], rtol=0, atol=1e-9):
+        last = out[-1][-1]
+        if len(p) and abs(last[0] - p[0][0]) <= 1e-9 and abs(last[1] - p[0][1]) <= 1e-9:
             p = p[1:]
         out.append(p)
-    return np.vstack(out)
+    return np.vstack(out) if len(out) > 1 else out[0]
 
 
 def _ring(el, max_dev):
     ring = _first_child(el)
     coords = _curve_coords(ring, max_dev)
-    if not np.allclose(coords[0], coords[-1], rtol=0, atol=1e-9):
+    if abs(coords[0][0] - coords[-1][0]) > 1e-9 or abs(coords[0][1] - coords[-1][1]) > 1e-9:
         raise GeometryError(f"ring of gml:{_local(ring.tag)} is not closed "
                             f"({coords[0].tolist()} … {coords[-1].tolist()})")
     coords[-1] = coords[0]

@@ -191,6 +191,15 @@ def _arc_for(poly, y0):
     return {}
 
 
+def _with_arc(i, poly, y0, flaeche):
+    """Every 7th parcel on the southern boundary gets an arc; its book area includes the
+    circular segment the arc adds. Returns (arcs, amtliche Fläche)."""
+    arcs = _arc_for(poly, y0) if i % 7 == 0 else {}
+    if arcs:
+        flaeche = round(flaeche + arc_reference(poly, arcs[0]).area - poly.area)
+    return arcs, flaeche
+
+
 def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
     """Write a Bestandsdatenauszug with ``n`` parcels (``.gz`` compresses).
 
@@ -254,11 +263,9 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
             row = parcels.iloc[i]
             gid = row["idflurst"]
             poly = shapely.get_geometry(geoms[i], 0)
-            arcs = _arc_for(poly, y0) if i % 7 == 0 else {}
+            arcs, flaeche = _with_arc(i, poly, y0, row["flaeche"])
             arcs_written += bool(arcs)
-            flaeche = row["flaeche"]
-            if arcs:   # the book area includes the circular segment the arc adds
-                flaeche = round(flaeche + arc_reference(poly, arcs[0]).area - poly.area)
+            if arcs:
                 arc_areas[gid] = float(flaeche)
             lage_id = _oid("L", i)
             street, number = addresses.iat[i, 0], addresses.iat[i, 1]
@@ -325,19 +332,22 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim"):
                               replace=False))
     writer = Writer(version, prefix="adv" if version == "7.1" else None)
     replaces, deletes = [], []
+    y0 = float(shapely.total_bounds(parcels.geometry.values)[1])
     for i in pick:
         row = parcels.iloc[i]
         gid = row["idflurst"]
+        poly = shapely.get_geometry(row.geometry, 0)
+        arcs, flaeche = _with_arc(i, poly, y0, row["flaeche"])
         nummer = {"zaehler": row["flstnrzae"]}
         if isinstance(row["flstnrnen"], str):
             nummer["nenner"] = row["flstnrnen"]
         new = {"type": "AX_Flurstueck", "id": gid, "gml_id": versioned_id(gid, UPDATE),
-               "beginnt": UPDATE, "geom": ("position", shapely.get_geometry(row.geometry, 0)),
+               "beginnt": UPDATE, "geom": ("position", poly), "arcs": arcs,
                "props": [("gemarkung", {"AX_Gemarkung_Schluessel": {
                    "land": "05", "gemarkungsnummer": row["gemaschl"][2:]}}),
                    ("flurstuecksnummer", {"AX_Flurstuecksnummer": nummer}),
                    ("flurstueckskennzeichen", row["flstkennz"]),
-                   ("amtlicheFlaeche", Amount(f"{row['flaeche'] + 1:.2f}")),
+                   ("amtlicheFlaeche", Amount(f"{flaeche + 1:.2f}")),
                    ("flurnummer", str(int(row["flur"])))]}
         replaces.append((new, versioned_id(gid, BASE), False))
         deletes.append(("AX_LagebezeichnungMitHausnummer", versioned_id(_oid("L", i), BASE)))
