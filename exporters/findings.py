@@ -91,9 +91,12 @@ def _map_png(db, findings, gemarkung):
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def write_report(db, result, out, gemarkung=None):
-    """Write the HTML report (one file, no external resources)."""
-    findings = result.findings
+def write_report(db, result, out, gemarkung=None, findings=None):
+    """Write the HTML report (one file, no external resources).
+
+    ``findings`` defaults to the public findings of the run (owner-related ones only when the
+    caller passes them, after checking the role)."""
+    findings = [f for f in result.findings if not f.private] if findings is None else findings
     e = html.escape
     by_rule = Counter((f.rule, f.severity) for f in findings)
     by_sev = Counter(f.severity for f in findings)

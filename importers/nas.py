@@ -677,10 +677,11 @@ def _apply_deletes(loader, documents):
             target = sql.Identifier(*tbl.split("."))
             version = sql.SQL(" AND beginnt = %(b)s") if beginnt is not None else \
                 sql.SQL(" AND endet IS NULL")
-            args = {"g": gml_id, "b": beginnt, "t": when}
+            args = {"g": gml_id, "b": beginnt, "t": when, "run": loader.run_id}
             if loader.history:
-                loader.conn.execute(sql.SQL("UPDATE {} SET endet = %(t)s WHERE gml_id = %(g)s"
-                                            " AND endet IS NULL").format(target) + version, args)
+                loader.conn.execute(sql.SQL("UPDATE {} SET endet = %(t)s, closed_run_id = %(run)s"
+                                            " WHERE gml_id = %(g)s AND endet IS NULL").format(
+                    target) + version, args)
             else:
                 loader.conn.execute(sql.SQL("DELETE FROM {} WHERE gml_id = %(g)s").format(target)
                                     + version, args)
@@ -691,15 +692,16 @@ def _lage_text(loader):
     """Address text of the parcels of this run from their Lagebezeichnungen."""
     loader.conn.execute(
         "UPDATE kataster.ax_flurstueck f SET lage = l.text FROM ("
-        "  SELECT f2.gml_id, f2.beginnt, string_agg(coalesce(l.unverschluesselt, k.bezeichnung,"
+        "  SELECT x.gml_id, x.beginnt, string_agg(coalesce(l.unverschluesselt, k.bezeichnung,"
         "         l.lage) || coalesce(' ' || l.hausnummer, ''), ', ' ORDER BY l.lage, l.hausnummer)"
         "         AS text"
-        "  FROM kataster.ax_flurstueck f2"
-        "  JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL"
-        "   AND l.gml_id = ANY(coalesce(f2.weist_auf, '{}') || coalesce(f2.zeigt_auf, '{}'))"
+        "  FROM (SELECT gml_id, beginnt, unnest(coalesce(weist_auf, '{}')"
+        "               || coalesce(zeigt_auf, '{}')) AS lage_id"
+        "        FROM kataster.ax_flurstueck WHERE run_id = %s) x"      # unnest: a hash join
+        "  JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL AND l.gml_id = x.lage_id"
         "  LEFT JOIN kataster.ax_katalog k ON k.endet IS NULL"
         "   AND k.objektart = 'AX_LagebezeichnungKatalogeintrag'"
         "   AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage"
-        "  WHERE f2.run_id = %s GROUP BY f2.gml_id, f2.beginnt) l"
+        "  GROUP BY x.gml_id, x.beginnt) l"
         " WHERE f.gml_id = l.gml_id AND f.beginnt = l.beginnt", (loader.run_id,))
     return []

@@ -220,6 +220,13 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, no_valid
                                seconds=round(time.monotonic() - started, 3))
                 _echo_json(summary)
             raise
+    if summary["status"] == "committed":
+        from pipeline.changes import changes, previous_import
+
+        before = previous_import(database, summary["run_id"])
+        if before is not None:
+            summary["changes"] = {"since_run": before,
+                                  **changes(database, before, summary["run_id"])["counts"]}
     if summary["status"] == "committed" and obj.config["validation.after_import"] \
             and not no_validate:
         from pipeline.validation import validate
@@ -241,6 +248,10 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, no_valid
     for table, m in summary["merge"].items():
         obj.say(f"  {table}: {m['inserted']} new or changed, {m['unchanged']} unchanged, "
                 f"{m['closed']} closed")
+    if "changes" in summary:
+        c = {k: v for k, v in summary["changes"].items() if k != "since_run"}
+        obj.say(f"changes since run {summary['changes']['since_run']}: "
+                + ", ".join(f"{n} {k}" for k, n in c.items()))
     if "validation" in summary:
         v = summary["validation"]
         obj.say(f"validation run {v['run_id']}: {v['error']} error, {v['warning']} warning, "
@@ -393,24 +404,30 @@ def generate(obj, parcels, seed, fmt, srs, out, as_json):
               help="Write the findings to a GeoPackage.")
 @click.option("--scheduler", help="Dask scheduler: tcp://HOST:PORT, 'processes' (default) or "
                                   "'synchronous'.")
+@click.option("--private", is_flag=True,
+              help="Include owner-related findings in the outputs (needs the owner-data role).")
 @click.pass_obj
-def validate_cmd(obj, rules, gemarkung, strict, as_json, report, findings_out, scheduler):
+def validate_cmd(obj, rules, gemarkung, strict, as_json, report, findings_out, scheduler,
+                 private):
     """Check the stored cadastre; store, report and locate the findings."""
     from pipeline.errors import ValidationFailed
     from pipeline.validation import summary_json, validate
 
     database = obj.database()
+    from pipeline.validation import visible
+
     result = validate(database, obj.config, rules=rules.split(",") if rules else None,
-                      gemarkung=gemarkung, scheduler=scheduler)
+                      gemarkung=gemarkung, scheduler=scheduler, private=private)
+    shown = visible(result, private)
     if report:
         from exporters.findings import write_report
 
-        write_report(database, result, report, gemarkung)
+        write_report(database, result, report, gemarkung, findings=shown)
         obj.say(f"report: {report}")
     if findings_out:
         from exporters.findings import write_gpkg
 
-        layers = write_gpkg(result.findings, findings_out)
+        layers = write_gpkg(shown, findings_out)
         obj.say(f"findings GeoPackage: {findings_out} ({', '.join(f'{k} {v}' for k, v in layers.items() if v)})")
     if as_json:
         _echo_json(summary_json(result))
@@ -424,6 +441,74 @@ def validate_cmd(obj, rules, gemarkung, strict, as_json, report, findings_out, s
     open_errors = [f for f in result.findings if f.severity == "error" and f.status == "open"]
     if strict and open_errors:
         raise ValidationFailed(f"{len(open_errors)} open error findings (--strict)")
+
+
+@cli.command("repair")
+@click.argument("finding_ids", nargs=-1, type=int)
+@click.option("--max-area-change", type=float,
+              help="Largest relative area change a repair may make "
+                   "(default: validation.repair_max_area_change).")
+@click.option("--yes", is_flag=True, help="Apply the acceptable repairs (without: only show them).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def repair_cmd(obj, finding_ids, max_area_change, yes, as_json):
+    """Propose (and with --yes apply) repairs of invalid parcel geometries."""
+    from pipeline.repair import apply, propose
+
+    database = obj.database()
+    limit = max_area_change if max_area_change is not None else \
+        obj.config["validation.repair_max_area_change"]
+    proposals = propose(database, limit, finding_ids)
+    run_id = apply(database, proposals) if yes and any(p.ok for p in proposals) else None
+    data = {"run_id": run_id, "applied": bool(run_id), "proposals": [
+        {"finding": p.finding_id, "gml_id": p.gml_id, "flurstueckskennzeichen":
+         p.flurstueckskennzeichen, "ok": p.ok, "reason": p.reason,
+         "area_delivered": round(p.delivered.area, 3), "area_repaired": round(p.repaired.area, 3)}
+        for p in proposals]}
+    if as_json:
+        _echo_json(data)
+        return
+    for p in data["proposals"]:
+        mark = "repair " if p["ok"] else "refused"
+        click.echo(f"{mark}  finding {p['finding']}  {p['flurstueckskennzeichen']}  {p['reason']}")
+    if not proposals:
+        obj.say("no open geometry.invalid findings of current parcels")
+    elif run_id:
+        obj.say(f"applied {sum(p.ok for p in proposals)} repairs in run {run_id}; the delivered "
+                "geometries are kept in kataster.repair_log")
+    elif any(p.ok for p in proposals):
+        obj.say("nothing changed; run again with --yes to apply the repairs marked 'repair'")
+
+
+@cli.command("changes")
+@click.argument("run_a", type=int)
+@click.argument("run_b", type=int)
+@click.option("--private", is_flag=True, help="Include owner changes (needs the owner-data role).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the changes to a GeoPackage (layer aenderungen).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def changes_cmd(obj, run_a, run_b, private, out, as_json):
+    """Parcels added, removed, changed in geometry or area (or owners) from RUN_A to RUN_B."""
+    from pipeline.changes import as_json as to_json
+    from pipeline.changes import changes
+
+    result = changes(obj.database(), run_a, run_b, private=private)
+    if out:
+        import pyogrio
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.unlink()
+        frame = result["changes"]
+        pyogrio.write_dataframe(frame, out, layer="aenderungen", driver="GPKG",
+                                geometry_type="MultiPolygon", promote_to_multi=True)
+        obj.say(f"changes GeoPackage: {out} ({len(frame)} rows)")
+    if as_json:
+        _echo_json(to_json(result))
+    else:
+        counts = ", ".join(f"{n} {k}" for k, n in result["counts"].items())
+        obj.say(f"changes from run {run_a} to run {run_b}: {counts}")
 
 
 @cli.group()

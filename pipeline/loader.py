@@ -310,9 +310,10 @@ class Loader:
         ).format(target=target, stage=stage, in_scope=in_scope)
         if self.history:
             closed = self.conn.execute(sql.SQL(
-                "UPDATE {target} t SET endet = %(ts)s FROM ({gone}) g"
+                "UPDATE {target} t SET endet = %(ts)s, closed_run_id = %(run)s FROM ({gone}) g"
                 " WHERE t.gml_id = g.gml_id AND t.beginnt = g.beginnt").format(
-                target=target, gone=gone), {"source": self.source, "ts": self.run_ts}).rowcount
+                target=target, gone=gone), {"source": self.source, "ts": self.run_ts,
+                                            "run": self.run_id}).rowcount
         else:
             closed = self.conn.execute(sql.SQL(
                 "DELETE FROM {target} t USING ({gone}) g"
@@ -352,9 +353,9 @@ class Loader:
             stage)
         if self.history:
             closed = self.conn.execute(sql.SQL(
-                "UPDATE {target} t SET endet = n.first FROM {first} n"
+                "UPDATE {target} t SET endet = n.first, closed_run_id = %s FROM {first} n"
                 " WHERE t.gml_id = n.gml_id AND t.endet IS NULL AND t.beginnt < n.first").format(
-                target=target, first=first)).rowcount
+                target=target, first=first), (self.run_id,)).rowcount
         else:
             closed = self.conn.execute(sql.SQL(
                 "DELETE FROM {target} t USING {first} n"

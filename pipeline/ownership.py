@@ -76,8 +76,9 @@ def sheet_owners(namensnummern):
     return out
 
 
-def resolve(conn, run_id):
-    """Recompute ``kataster_privat.eigentum_aufgeloest``; returns findings."""
+def resolve(conn, run_id, write=True):
+    """Recompute ``kataster_privat.eigentum_aufgeloest`` (unless ``write`` is False, for
+    validation); returns the findings of the walk."""
     stellen = {}
     for gid, art, z, n, blatt, an in conn.execute(
             "SELECT gml_id, buchungsart, anteil_zaehler, anteil_nenner, ist_bestandteil_von, an"
@@ -155,7 +156,9 @@ def resolve(conn, run_id):
                                         geom=shapely.from_wkb(bytes(wkb)) if wkb else None))
                 continue
             walk(sid, Fraction(1), [], gid)
-    conn.execute("DELETE FROM kataster_privat.eigentum_aufgeloest")
+    if not write:
+        return findings
+    # Resolutions are kept per run (change lists compare them); the view shows the newest.
     buf = io.StringIO()
     for parcel, kz, art, person, share, community in rows:
         z = n = r"\N"

@@ -54,6 +54,14 @@ RULES = {
              private=True),
         Rule("owner.chain", "error", "Cycle or dead end in the an chain of bookings",
              private=True),
+        Rule("owner.no_parcel", "error", "Booking that reaches no parcel", private=True),
+        Rule("owner.sheet_without_owner", "error", "Sheet (not fictive) without any owner",
+             private=True),
+        Rule("owner.orphan", "warning",
+             "Namensnummer, Person or Anschrift reached from nothing", private=True),
+        Rule("owner.shares", "error",
+             "Shares of a sheet, community or divided property do not add up to 1",
+             private=True),
     )
 }
 

@@ -379,6 +379,7 @@ class ValidationResult:
     counts: dict
     fixed: int
     seconds: float
+    private: bool = False
 
 
 def _params(config):
@@ -410,7 +411,20 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None):
     return _dedupe([f for part in results for f in part])
 
 
-def validate(db, config, rules=None, gemarkung=None, scheduler=None):
+def may_see_owners(conn):
+    """True if the database user may read owner data (superuser, kataster_eigentum, admin)."""
+    return conn.execute(
+        "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname IN"
+        " ('kataster_eigentum', 'kataster_admin') AND pg_has_role(current_user, g.oid, 'MEMBER'))"
+        " FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+
+
+def visible(result, private=False):
+    """The findings an output may show: owner-related ones only with ``private``."""
+    return [f for f in result.findings if private or not f.private]
+
+
+def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=False):
     """Run validation rules and store their findings.
 
     Parameters
@@ -429,7 +443,10 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None):
     ValidationResult
     """
     started = time.monotonic()
-    available = {r for s in PARTITION_STAGES for r in s.rules} | set(SQL_RULES) | set(HISTORY_SQL)
+    from pipeline.owner_rules import RULE_IDS, owner_findings
+
+    available = {r for s in PARTITION_STAGES for r in s.rules} | set(SQL_RULES) | \
+        set(HISTORY_SQL) | set(RULE_IDS)
     rules = list(rules or sorted(available))
     unknown = [r for r in rules if r not in available]
     if unknown:
@@ -437,6 +454,11 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None):
                          f"{', '.join(sorted(available))}")
     gemarkung = str(gemarkung).zfill(4) if gemarkung else None
     params = _params(config)
+    if private:
+        with db.connect() as conn:
+            if not may_see_owners(conn):
+                raise UsageError("--private shows owner data: it needs the role "
+                                 "kataster_eigentum or kataster_admin")
     stage_names = [s.name for s in PARTITION_STAGES if set(s.rules) & set(rules)]
     with db.connect(autocommit=True) as conn:
         run_id = conn.execute(
@@ -453,6 +475,7 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None):
                                       scheduler)
             findings += _sql_findings(conn, [r for r in rules if r in SQL_RULES or r in HISTORY_SQL],
                                       params, gemarkung)
+            findings += owner_findings(conn, [r for r in rules if r in RULE_IDS])
             findings = [f for f in _dedupe(findings) if f.rule in rules]
             with conn.transaction():
                 fixed = store_findings(conn, run_id, findings, rules, gemarkung)
@@ -465,6 +488,8 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None):
                     f.id, f.status = stored[f.key]
                 counts = {"by_rule": {}, "by_severity": {s: 0 for s in ("error", "warning", "info")}}
                 for f in findings:
+                    if f.private and not private:
+                        continue
                     counts["by_rule"][f.rule] = counts["by_rule"].get(f.rule, 0) + 1
                     counts["by_severity"][f.severity] += 1
                 conn.execute("UPDATE kataster.import_run SET status = 'committed', finished ="
@@ -474,7 +499,8 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None):
             conn.execute("UPDATE kataster.import_run SET status = 'failed', finished ="
                          " clock_timestamp(), error = %s WHERE id = %s", (str(err), run_id))
             raise
-    return ValidationResult(run_id, findings, counts, fixed, round(time.monotonic() - started, 3))
+    return ValidationResult(run_id, findings, counts, fixed, round(time.monotonic() - started, 3),
+                            private)
 
 
 def store_findings(conn, run_id, findings, rules, gemarkung=None):
@@ -505,7 +531,7 @@ def store_findings(conn, run_id, findings, rules, gemarkung=None):
 def summary_json(result):
     """The ``--json`` summary (schema: ``schemas/validate-summary.schema.json``)."""
     out = []
-    for f in result.findings:
+    for f in visible(result, result.private):
         loc = None
         if f.geom is not None and not shapely.is_empty(f.geom):
             p = shapely.point_on_surface(f.geom) if shapely.is_valid(f.geom) else \

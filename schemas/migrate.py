@@ -34,3 +34,10 @@ def current(url):
             return None
         row = conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()
         return row[0] if row else None
+
+
+def head():
+    """The newest revision the migrations define."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()

@@ -74,6 +74,7 @@ class _Object:
     content_hash: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
     run_id: Mapped[int] = mapped_column(BigInteger)
+    closed_run_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Flurstueck(_Object, Base):
@@ -265,3 +266,19 @@ class AuditLog(Base):
     db_user: Mapped[str] = mapped_column(Text)
     flurstueckskennzeichen: Mapped[str] = mapped_column(Text)
     aktenzeichen: Mapped[str] = mapped_column(Text)
+
+
+class RepairLog(Base):
+    __tablename__ = "repair_log"
+    __table_args__ = {"schema": "kataster"}
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gml_id: Mapped[str] = mapped_column(Text)
+    beginnt: Mapped[datetime] = mapped_column(TS)
+    finding_id: Mapped[int | None] = mapped_column(BigInteger)
+    delivered = _geom("MULTIPOLYGON")
+    repaired = _geom("MULTIPOLYGON")
+    area_delivered: Mapped[float | None] = mapped_column(Float)
+    area_repaired: Mapped[float | None] = mapped_column(Float)
+    repaired_by: Mapped[str] = mapped_column(Text)
+    repaired_at: Mapped[datetime] = mapped_column(TS)
+    run_id: Mapped[int | None] = mapped_column(BigInteger)

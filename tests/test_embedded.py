@@ -12,6 +12,7 @@ import pytest
 from conftest import kataster
 
 from schemas import json_schema
+from schemas.migrate import head
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_lifecycle_in_mode_700_home(home700):
     status = kataster("db", "status", "--json", env=env, cwd=project, check=True)
     data = json.loads(status.stdout)
     jsonschema.validate(data, json_schema("db-status"))
-    assert data["mode"] == "embedded" and data["running"] and data["revision"] == "0002"
+    assert data["mode"] == "embedded" and data["running"] and data["revision"] == head()
 
     # The server never runs as root; its data directory is outside the mode-700 home.
     state = project / ".kataster"
@@ -94,7 +95,7 @@ def test_external_url_is_prepared_not_started(empty_db, tmp_path):
     assert not (tmp_path / "state" / "cluster.json").exists()
     with empty_db.connect() as conn:
         assert conn.execute("SELECT extname FROM pg_extension WHERE extname='postgis'").fetchone()
-        assert conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()[0] == "0002"
+        assert conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()[0] == head()
     # db down never stops a server that is not ours.
     down = kataster("db", "down", env=env, check=True)
     assert "nothing to stop" in down.stderr

@@ -1,6 +1,6 @@
 """A later migration upgrades an existing database without losing data."""
 
-from schemas.migrate import current, upgrade
+from schemas.migrate import current, head, upgrade
 
 
 def test_upgrade_from_previous_revision_keeps_data(empty_db):
@@ -19,13 +19,20 @@ def test_upgrade_from_previous_revision_keeps_data(empty_db):
             " '05309600100001______', '05', '3096', 1, 1, 100,"
             " ST_Multi(ST_MakeEnvelope(0, 0, 10, 10, 25832)), 'h', 'test', %s)", (run,))
         conn.commit()
-    upgrade(empty_db.url)
+    upgrade(empty_db.url, "0002")
     assert current(empty_db.url) == "0002"
     with empty_db.connect() as conn:
         row = conn.execute("SELECT gml_id, gemarkung, amtliche_flaeche, geometrie_flaeche"
                            " FROM kataster.flurstueck").fetchone()
         assert row == ("DENW36AL00000001", "Broich", 100.0, 100.0)
         assert conn.execute("SELECT count(*) FROM kataster.import_run").fetchone()[0] == 1
+    # The newest revision adds columns and tables to a database that holds data.
+    upgrade(empty_db.url)
+    assert current(empty_db.url) == head() != "0002"
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT gml_id, closed_run_id FROM kataster.ax_flurstueck"
+                            ).fetchall() == [("DENW36AL00000001", None)]
+        assert conn.execute("SELECT count(*) FROM kataster.repair_log").fetchone()[0] == 0
     # Upgrading again is a no-op.
     upgrade(empty_db.url)
-    assert current(empty_db.url) == "0002"
+    assert current(empty_db.url) == head()

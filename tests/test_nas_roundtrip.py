@@ -85,6 +85,26 @@ def test_nba_update_of_generated_extract(cli_env, db, tmp_path):
                      " '2026-01-16T00:00:00Z'")[0][0] == nba["deleted"]
 
 
+def test_zip_of_nas_files_and_object_counts(cli_env, db, tmp_path):
+    import json
+    import zipfile
+
+    a, b = tmp_path / "a.xml", tmp_path / "b.xml"
+    sa = write(60, a, seed=7)
+    sb = write(40, b, seed=8, city="Oberhausen")
+    z = tmp_path / "lieferung.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(a, "lieferung/a.xml")
+        archive.write(b, "lieferung/b.xml")
+    proc = kataster("import", z, "--json", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["importer"] == "nas"
+    # The per-type counts add up to the number of objects in the files.
+    assert sum(data["objects"].values()) == sa["objects"] + sb["objects"]
+    assert data["objects"]["AX_Flurstueck"] == 100
+
+
 def test_same_object_in_two_files_is_stored_once(cli_env, db, tmp_path):
     d = tmp_path / "delivery"
     d.mkdir()

@@ -145,3 +145,88 @@ def test_owner_data_never_in_the_public_schema(cli_env, db, tmp_path):
     assert counts == {}
     assert query(db, "SELECT count(*) FROM kataster_privat.ax_person")[0][0] == len(PEOPLE)
     assert query(db, "SELECT count(*) FROM kataster_privat.ax_anschrift")[0][0] == len(PEOPLE)
+
+
+def test_owner_rules_planted(cli_env, db, tmp_path):
+    import json
+
+    from pipeline.validation import may_see_owners
+
+    f = features()
+    # Plant: a sheet without owner, a booking reaching no parcel, an orphan person and address,
+    # a Namensnummer whose sheet is missing, shares adding up to 5/6, a divided property at 9/10.
+    f.append(sheet("DENW36AL00000S90"))
+    f.append(stelle("DENW36AL00000B90", 1100, "DENW36AL00000S90"))
+    f.append(person("DENW36AL00000X9P", "Waisqx", "Otto"))
+    f.append(anschrift("DENW36AL00000X9A"))
+    f.append(nn("DENW36AL0000N099", "DENW36AL00000S99", "0001.00.00.00.00", pid("P1")))
+    f.append(parcel(7, "DENW36AL00000B71"))
+    f += [sheet("DENW36AL00000S71"),
+          stelle("DENW36AL00000B71", 1100, "DENW36AL00000S71"),
+          nn("DENW36AL0000N711", "DENW36AL00000S71", "0001.00.00.00.00", pid("P2"), ("1", "2")),
+          nn("DENW36AL0000N712", "DENW36AL00000S71", "0002.00.00.00.00", pid("P3"), ("1", "3"))]
+    f.append(parcel(8, "DENW36AL00000B81"))
+    f += [sheet("DENW36AL00000S81", 5000), sheet("DENW36AL00000S82"),
+          stelle("DENW36AL00000B81", 1101, "DENW36AL00000S81"),
+          stelle("DENW36AL00000B82", 1301, "DENW36AL00000S82", ("9", "10"), ["DENW36AL00000B81"]),
+          nn("DENW36AL0000N821", "DENW36AL00000S82", "0001.00.00.00.00", pid("P4"), ("1", "1"))]
+    path = tmp_path / "planted_owners.xml"
+    with open_output(path) as fh:
+        Writer("6.0").extract(f, fh)
+    kataster("import", path, env=cli_env, check=True)
+    rules = "owner.unbooked,owner.no_parcel,owner.sheet_without_owner,owner.orphan," \
+            "owner.shares,owner.chain"
+    public = json.loads(kataster("validate", "--rules", rules, "--json", env=cli_env,
+                                 check=True).stdout)
+    assert public["findings"] == []                 # nothing personal without --private
+    private = json.loads(kataster("validate", "--rules", rules, "--json", "--private",
+                                  env=cli_env, check=True).stdout)
+    got = sorted((x["rule"], x["object"]) for x in private["findings"])
+    assert got == sorted([
+        ("owner.unbooked", "DENW36AL0000P004"), ("owner.unbooked", "DENW36AL0000P005"),
+        ("owner.chain", "DENW36AL00000B08"),
+        ("owner.no_parcel", "DENW36AL00000B90"),
+        ("owner.sheet_without_owner", "DENW36AL00000S90"),
+        ("owner.orphan", "DENW36AL00000X9P"),     # its Anschrift is reached (from it)
+        ("owner.orphan", "DENW36AL0000N099"),
+        ("owner.shares", "DENW36AL00000S71"), ("owner.shares", "DENW36AL00000B81"),
+    ]), got
+    assert all(x["rule"].startswith("owner.") for x in private["findings"])
+    assert query(db, "SELECT count(*) FROM kataster.finding WHERE rule LIKE 'owner.%'")[0][0] == 0
+    # A role without the owner-data role may not ask for --private.
+    with db.connect() as conn:
+        assert may_see_owners(conn)
+        conn.execute("CREATE ROLE kataster_test_reader NOLOGIN")
+        conn.execute("SET ROLE kataster_test_reader")
+        assert not may_see_owners(conn)
+        conn.rollback()
+
+
+def test_owner_changes_need_private(cli_env, db, tmp_path):
+    import json
+
+    from pipeline.nas_writer import versioned_id
+
+    path = tmp_path / "owners.xml"
+    with open_output(path) as fh:
+        Writer("6.0").extract(features(), fh)
+    r1 = json.loads(kataster("import", path, "--json", env=cli_env, check=True).stdout)
+    # An update: Namensnummer 0002 of sheet S01 now names Dornqx instead of Clausqx.
+    new = nn("DENW36AL0000N014", "DENW36AL00000S01", "0002.00.00.00.00", pid("P4"), ("1", "2"))
+    new["beginnt"] = "2021-01-01T00:00:00Z"
+    update = tmp_path / "nba.xml"
+    with open_output(update) as fh:
+        Writer("6.0").nba([], [(new, versioned_id("DENW36AL0000N014", B), False)], [],
+                          "2021-01-02T00:00:00Z", fh)
+    r2 = json.loads(kataster("import", update, "--json", env=cli_env, check=True).stdout)
+    public = json.loads(kataster("changes", r1["run_id"], r2["run_id"], "--json", env=cli_env,
+                                 check=True).stdout)
+    assert "eigentum" not in public["counts"] and public["changes"] == []
+    private = json.loads(kataster("changes", r1["run_id"], r2["run_id"], "--json", "--private",
+                                  env=cli_env, check=True).stdout)
+    assert [(c["art"], c["gml_id"]) for c in private["changes"]] == [
+        ("eigentum", "DENW36AL0000P001")]
+    names = [r[0] for r in query(db, "SELECT name FROM kataster_privat.eigentum"
+                                     " WHERE flurstueckskennzeichen LIKE '05309600100001%'"
+                                     " ORDER BY 1")]
+    assert names == ["Adlerqx", "Bergqx", "Dornqx"]

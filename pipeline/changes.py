@@ -1,0 +1,108 @@
+"""Changes between two runs: parcels added, removed, with changed geometry or official area, and
+(for the owner-data role only) with changed owners.
+
+The state after run R is every version with ``run_id <= R`` that no run up to R closed
+(``closed_run_id``) and that was not delivered already closed.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from psycopg import sql
+
+from pipeline.errors import UsageError
+
+KINDS = ("hinzugefuegt", "entfernt", "geometrie", "flaeche", "eigentum")
+
+_STATE = ("SELECT gml_id, flurstueckskennzeichen, amtliche_flaeche, geom"
+          " FROM kataster.ax_flurstueck WHERE run_id <= {r}"
+          " AND ((closed_run_id IS NULL AND endet IS NULL) OR closed_run_id > {r})")
+
+CHANGES = f"""
+WITH a AS ({_STATE.format(r="%(a)s")}), b AS ({_STATE.format(r="%(b)s")})
+SELECT coalesce(b.gml_id, a.gml_id), coalesce(b.flurstueckskennzeichen, a.flurstueckskennzeichen),
+       k.art, ST_AsBinary(coalesce(b.geom, a.geom)), a.amtliche_flaeche, b.amtliche_flaeche
+FROM a FULL JOIN b ON a.gml_id = b.gml_id
+CROSS JOIN LATERAL (VALUES
+    (CASE WHEN a.gml_id IS NULL THEN 'hinzugefuegt' END),
+    (CASE WHEN b.gml_id IS NULL THEN 'entfernt' END),
+    (CASE WHEN a.gml_id IS NOT NULL AND b.gml_id IS NOT NULL
+          AND NOT ST_OrderingEquals(a.geom, b.geom) THEN 'geometrie' END),
+    (CASE WHEN a.gml_id IS NOT NULL AND b.gml_id IS NOT NULL
+          AND a.amtliche_flaeche IS DISTINCT FROM b.amtliche_flaeche THEN 'flaeche' END)) k(art)
+WHERE k.art IS NOT NULL
+ORDER BY 3, 2
+"""
+
+OWNERS = """
+WITH ra AS (SELECT max(run_id) AS r FROM kataster_privat.eigentum_aufgeloest WHERE run_id <= %(a)s),
+     rb AS (SELECT max(run_id) AS r FROM kataster_privat.eigentum_aufgeloest WHERE run_id <= %(b)s),
+     ea AS (SELECT flurstueck_gml_id AS g, array_agg(person_gml_id || ':' || coalesce(buchungsart::text, '')
+                   || ':' || coalesce(anteil_zaehler::text, '') || '/' || coalesce(anteil_nenner::text, '')
+                   ORDER BY 1) AS o
+            FROM kataster_privat.eigentum_aufgeloest, ra WHERE run_id = ra.r GROUP BY 1),
+     eb AS (SELECT flurstueck_gml_id AS g, array_agg(person_gml_id || ':' || coalesce(buchungsart::text, '')
+                   || ':' || coalesce(anteil_zaehler::text, '') || '/' || coalesce(anteil_nenner::text, '')
+                   ORDER BY 1) AS o
+            FROM kataster_privat.eigentum_aufgeloest, rb WHERE run_id = rb.r GROUP BY 1)
+SELECT f.gml_id, f.flurstueckskennzeichen, 'eigentum', ST_AsBinary(f.geom), NULL::float8, NULL::float8
+FROM ea JOIN eb USING (g) JOIN kataster.ax_flurstueck f ON f.gml_id = ea.g AND f.endet IS NULL
+WHERE ea.o IS DISTINCT FROM eb.o
+"""
+
+
+def changes(db, run_a, run_b, private=False):
+    """Parcel changes from the state after ``run_a`` to the state after ``run_b``.
+
+    Returns
+    -------
+    dict
+        ``{"run_a", "run_b", "counts": {kind: n}, "changes": GeoDataFrame}``; the frame has
+        ``gml_id``, ``flurstueckskennzeichen``, ``art``, ``flaeche_vorher``, ``flaeche_nachher``
+        and the parcel geometry (EPSG:25832).
+    """
+    from pipeline.validation import may_see_owners
+
+    if run_a >= run_b:
+        raise UsageError(f"RUN_A ({run_a}) must be an earlier run than RUN_B ({run_b})")
+    with db.connect() as conn:
+        known = {r for (r,) in conn.execute("SELECT id FROM kataster.import_run WHERE id = ANY(%s)",
+                                            ([run_a, run_b],))}
+        if known != {run_a, run_b}:
+            raise UsageError(f"unknown run(s): {sorted({run_a, run_b} - known)} "
+                             "(see 'kataster runs')")
+        rows = conn.execute(CHANGES, {"a": run_a, "b": run_b}).fetchall()
+        if private:
+            if not may_see_owners(conn):
+                raise UsageError("--private shows owner changes: it needs the role "
+                                 "kataster_eigentum or kataster_admin")
+            rows += conn.execute(sql.SQL(OWNERS), {"a": run_a, "b": run_b}).fetchall()
+    frame = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "art", "wkb",
+                                        "flaeche_vorher", "flaeche_nachher"])
+    geom = shapely.from_wkb([bytes(b) if b is not None else None for b in frame.pop("wkb")])
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geom, crs=25832))
+    counts = {k: int((gdf["art"] == k).sum()) for k in KINDS if private or k != "eigentum"}
+    return {"run_a": run_a, "run_b": run_b, "counts": counts, "changes": gdf}
+
+
+def as_json(result):
+    out = []
+    for row in result["changes"].itertuples():
+        p = shapely.point_on_surface(row.geometry) if row.geometry is not None else None
+        out.append({"gml_id": row.gml_id, "flurstueckskennzeichen": row.flurstueckskennzeichen,
+                    "art": row.art, "flaeche_vorher": row.flaeche_vorher,
+                    "flaeche_nachher": row.flaeche_nachher,
+                    "location": [round(p.x, 3), round(p.y, 3)] if p is not None else None})
+    return {"run_a": result["run_a"], "run_b": result["run_b"], "counts": result["counts"],
+            "changes": out}
+
+
+def previous_import(db, run_id):
+    """The committed import run before ``run_id`` (None if there is none)."""
+    with db.connect() as conn:
+        row = conn.execute("SELECT max(id) FROM kataster.import_run WHERE id < %s"
+                           " AND status = 'committed' AND importer NOT IN ('validate', 'repair')",
+                           (run_id,)).fetchone()
+    return row[0]

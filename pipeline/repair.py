@@ -1,0 +1,113 @@
+"""Explicit repair of invalid parcel geometries (never automatic).
+
+A proposal is GEOS ``make_valid`` of the delivered geometry. It is refused when it changes the
+area by more than ``validation.repair_max_area_change`` (relative) or splits the parcel into
+more pieces than were delivered. Applying keeps the delivered geometry in
+``kataster.repair_log`` with both areas, makes the repaired one current (views, exports),
+and marks the finding ``fixed``. Identifiers are never changed and no parcel is dropped: the
+number of distinct current Flurstückskennzeichen is checked before commit.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+
+import shapely
+
+from pipeline.errors import KatasterError
+
+
+@dataclass
+class Proposal:
+    finding_id: int
+    gml_id: str
+    beginnt: object
+    flurstueckskennzeichen: str
+    delivered: object
+    repaired: object
+    ok: bool
+    reason: str
+
+    @property
+    def area_change(self):
+        a = self.delivered.area
+        return (self.repaired.area - a) / a if a else float("inf")
+
+
+def _polygonal(geom):
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
+    for p in shapely.get_parts(geom):
+        if p.geom_type in ("MultiPolygon", "GeometryCollection"):
+            parts += [q for q in shapely.get_parts(p) if q.geom_type == "Polygon"]
+    return shapely.MultiPolygon(parts)
+
+
+def propose(db, max_area_change, finding_ids=None):
+    """Repair proposals for open ``geometry.invalid`` findings of current parcels."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT fi.id, f.gml_id, f.beginnt, f.flurstueckskennzeichen, ST_AsBinary(f.geom)"
+            " FROM kataster.finding fi JOIN kataster.ax_flurstueck f"
+            "   ON f.gml_id = fi.object_id AND f.endet IS NULL"
+            " WHERE fi.rule = 'geometry.invalid' AND fi.status = 'open'"
+            " AND (%(ids)s::bigint[] IS NULL OR fi.id = ANY(%(ids)s)) ORDER BY fi.id",
+            {"ids": list(finding_ids) if finding_ids else None}).fetchall()
+    out = []
+    for fid, gml_id, beginnt, fsk, wkb in rows:
+        delivered = shapely.from_wkb(bytes(wkb))
+        repaired = _polygonal(shapely.make_valid(delivered))
+        parts_before = len(shapely.get_parts(delivered))
+        parts_after = len(shapely.get_parts(repaired))
+        p = Proposal(fid, gml_id, beginnt, fsk, delivered, repaired, True, "")
+        if repaired.is_empty:
+            p.ok, p.reason = False, "nothing polygonal remains"
+        elif parts_after > parts_before:
+            p.ok, p.reason = False, (f"would split the parcel into {parts_after} pieces "
+                                     f"(delivered: {parts_before})")
+        elif abs(p.area_change) > max_area_change:
+            p.ok, p.reason = False, (f"would change the area by {p.area_change:+.2%} "
+                                     f"(allowed ±{max_area_change:.2%})")
+        else:
+            p.reason = f"area {delivered.area:.2f} → {repaired.area:.2f} m² ({p.area_change:+.3%})"
+        out.append(p)
+    return out
+
+
+def apply(db, proposals):
+    """Apply the acceptable proposals in one transaction; returns the repair run id."""
+    good = [p for p in proposals if p.ok]
+    with db.connect() as conn:
+        with conn.transaction():
+            run_id = conn.execute(
+                "INSERT INTO kataster.import_run (os_user, importer, status, options)"
+                " VALUES (%s, 'repair', 'committed', %s) RETURNING id",
+                (getpass.getuser(), f'{{"findings": {[p.finding_id for p in good]}}}')
+            ).fetchone()[0]
+            count = ("SELECT count(*), count(DISTINCT flurstueckskennzeichen)"
+                     " FROM kataster.ax_flurstueck WHERE endet IS NULL")
+            before = conn.execute(count).fetchone()
+            for p in good:
+                log_id = conn.execute(
+                    "INSERT INTO kataster.repair_log (gml_id, beginnt, finding_id, delivered,"
+                    " repaired, area_delivered, area_repaired, run_id) VALUES (%s, %s, %s,"
+                    " ST_GeomFromWKB(%s, 25832), ST_GeomFromWKB(%s, 25832), %s, %s, %s)"
+                    " RETURNING id",
+                    (p.gml_id, p.beginnt, p.finding_id, shapely.to_wkb(p.delivered),
+                     shapely.to_wkb(p.repaired), p.delivered.area, p.repaired.area, run_id)
+                ).fetchone()[0]
+                conn.execute("UPDATE kataster.ax_flurstueck SET geom = ST_GeomFromWKB(%s, 25832)"
+                             " WHERE gml_id = %s AND beginnt = %s",
+                             (shapely.to_wkb(p.repaired), p.gml_id, p.beginnt))
+                conn.execute("UPDATE kataster.finding SET status = 'fixed', status_by = %s,"
+                             " status_at = now(), status_reason = %s WHERE id = %s",
+                             (getpass.getuser(), f"repaired (repair_log {log_id})",
+                              p.finding_id))
+            after = conn.execute(count).fetchone()
+            if after != before:
+                raise KatasterError(f"repair would change the parcels ({before} → {after}); "
+                                    "nothing was changed")
+            conn.execute("UPDATE kataster.import_run SET finished = clock_timestamp(),"
+                         " counts = %s WHERE id = %s",
+                         (f'{{"repaired": {len(good)}}}', run_id))
+    return run_id
