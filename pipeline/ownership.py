@@ -136,9 +136,11 @@ def resolve(conn, run_id, write=True):
         for r in refs:    # rights on this booking (Erbbaurecht …), listed with their buchungsart
             walk(r.id, Fraction(1), seen + [sid], parcel)
 
+    # Only parcels from sources that carry bookings (NAS); open products have no owners.
     parcels = conn.execute("SELECT gml_id, flurstueckskennzeichen, ist_gebucht,"
                            " ST_AsBinary(ST_PointOnSurface(geom))"
-                           " FROM kataster.ax_flurstueck WHERE endet IS NULL").fetchall()
+                           " FROM kataster.ax_flurstueck WHERE endet IS NULL AND source = 'nas'"
+                           ).fetchall()
     fsk_of = {}
     import shapely
 

@@ -1,0 +1,128 @@
+"""Benchmark: validation on generated parcels with planted errors, against plain PostGIS SQL.
+
+For each size (default 100,000 and 1,000,000 parcels) it builds the Mülheim-like cadastre,
+plants a known set of errors (overlaps, gaps, holes, invalid rings, duplicate ids, area
+deviations, wrong districts, malformed ids, slivers), imports it, then in the same run:
+
+* ``kataster validate --rules geometry.invalid,coverage.overlap`` and, on the same database,
+  the same two checks in plain PostGIS SQL (``ST_IsValid``; a self-join with ``&&`` and
+  ``ST_Relate(a, b, '2********')``): parcels/s for both and the ratio;
+* the full rule set: seconds, recall of the planted errors (must be 100 %), false findings on
+  the clean part (must be 0).
+
+Owner errors (unbooked parcels, bad shares) are planted and measured by the NAS variant
+(``--nas``), which imports a generated NAS extract with owners and plants them there.
+Not a test; record the figures in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pyogrio
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from import_vector import KATASTER, fresh_database, run_measured  # noqa: E402
+
+from pipeline.db import Database  # noqa: E402
+from pipeline.embedded import EmbeddedCluster  # noqa: E402
+from pipeline.generator import build, plant_errors  # noqa: E402
+
+SQL_ANCHOR = """
+SELECT (SELECT count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL AND NOT ST_IsValid(geom)),
+       (SELECT count(*) FROM kataster.ax_flurstueck a JOIN kataster.ax_flurstueck b
+          ON a.geom && b.geom AND a.gml_id < b.gml_id
+         WHERE a.endet IS NULL AND b.endet IS NULL AND ST_IsValid(a.geom) AND ST_IsValid(b.geom)
+           AND ST_Relate(a.geom, b.geom, '2********'))
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    cluster = EmbeddedCluster(work / "state_val")
+    cluster.init()
+    cluster.start()
+    cluster.wait_ready()
+    admin = cluster.url("postgres")
+    rows = []
+    try:
+        for n in [int(s) for s in args.sizes.split(",")]:
+            path = work / f"planted_{n}.gpkg"
+            expected_path = path.with_suffix(".json")
+            if not path.exists():
+                t = time.monotonic()
+                layers, expected = plant_errors(build(n, seed=1), per_kind=10, seed=1)
+                for name, gdf in layers.items():
+                    pyogrio.write_dataframe(gdf, path, layer=name, driver="GPKG",
+                                            append=path.exists())
+                victims = {g: shapely.to_wkt(layers["Flurstueck"].set_index("idflurst")
+                                             .geometry.get(g, shapely.Point())) for _, g in expected}
+                expected_path.write_text(json.dumps({"expected": expected, "victims": victims}))
+                print(f"built {n:,} parcels with {len(expected)} planted errors in "
+                      f"{time.monotonic() - t:.0f} s", flush=True)
+            planted = json.loads(expected_path.read_text())
+            url = fresh_database(admin, "bench_val")
+            Database(url).prepare()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+            env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s4"))
+            run_measured([str(KATASTER), "-q", "import", str(path), "--no-validate"], env)
+            two_s, _, _ = run_measured([str(KATASTER), "-q", "validate", "--rules",
+                                        "geometry.invalid,coverage.overlap"], env)
+            import psycopg
+
+            with psycopg.connect(url) as conn:
+                conn.execute("ANALYZE kataster.ax_flurstueck")
+                t = time.monotonic()
+                invalid, overlaps = conn.execute(SQL_ANCHOR).fetchone()
+                sql_s = time.monotonic() - t
+            full_s, rss, out = run_measured([str(KATASTER), "-q", "validate", "--json"], env)
+            found = json.loads(out)["findings"]
+            hits = 0
+            for rule, gml_id in planted["expected"]:
+                hits += any(f["rule"] == rule and (f["object"] == gml_id or gml_id in f["related"])
+                            for f in found)
+            ids = {g for _, g in planted["expected"]}
+            ids |= {g[:8] + "0" + g[9:] for g in ids}
+            near = shapely.union_all([shapely.from_wkt(w).buffer(3) for g, w in
+                                      planted["victims"].items()] +
+                                     [shapely.Point(f["location"]).buffer(0.1) for f in found
+                                      if f["object"] in ids and f["location"]])
+            false = [f for f in found if f["location"] and not
+                     near.contains(shapely.Point(f["location"]))]
+            row = dict(n=n, two_s=two_s, sql_s=sql_s, full_s=full_s, rss=rss,
+                       recall=hits / len(planted["expected"]), false=len(false),
+                       findings=len(found), sql_invalid=invalid, sql_overlaps=overlaps)
+            rows.append(row)
+            print(f"{n:>9,} parcels: geometry.invalid+coverage.overlap kataster {n / two_s:9,.0f}/s "
+                  f"({two_s:.1f} s incl. start), PostGIS SQL {n / sql_s:9,.0f}/s ({sql_s:.1f} s), "
+                  f"ratio {sql_s / two_s:.2f}; full rule set {full_s:.1f} s, peak RSS "
+                  f"{rss:,.0f} MB; recall {row['recall']:.0%}, false findings {len(false)} "
+                  f"({len(found)} findings)", flush=True)
+    finally:
+        cluster.destroy()
+        shutil.rmtree(work / "s4", ignore_errors=True)
+    print("\n| parcels | kataster 2 rules | PostGIS SQL | ratio | full rule set | recall | false |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['n']:,} | {r['two_s']:.1f} s | {r['sql_s']:.1f} s | "
+              f"{r['sql_s'] / r['two_s']:.2f} | {r['full_s']:.1f} s | {r['recall']:.0%} | "
+              f"{r['false']} |")
+
+
+if __name__ == "__main__":
+    main()
