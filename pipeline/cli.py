@@ -592,6 +592,56 @@ def findings_reopen(obj, ids, rule, reason):
     _set_status(obj, ids, rule, reason, "open", ["accepted", "fixed"])
 
 
+# -- SQL access ---------------------------------------------------------------------------------
+@cli.group("sql")
+def sql_group():
+    """SQL access for departments: group roles and grants."""
+
+
+@sql_group.command("roles")
+@click.pass_obj
+def sql_roles(obj):
+    """Create or update the group roles kataster_leser, kataster_eigentum, kataster_admin."""
+    from exporters.sql_access import create_roles
+
+    roles = create_roles(obj.database())
+    obj.say(f"roles ready: {', '.join(roles)}")
+
+
+@sql_group.command("grant")
+@click.argument("login_role")
+@click.option("--role", "role", required=True, type=click.Choice(["leser", "eigentum", "admin"]))
+@click.pass_obj
+def sql_grant(obj, login_role, role):
+    """Give a database login role one of the group roles."""
+    from exporters.sql_access import grant
+
+    grant(obj.database(), login_role, role)
+    obj.say(f"{login_role} is now a member of kataster_{role}")
+
+
+@cli.command("eigentum")
+@click.argument("flurstueckskennzeichen")
+@click.option("--aktenzeichen", required=True, help="File reference of the legal reason (logged).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def eigentum_cmd(obj, flurstueckskennzeichen, aktenzeichen, as_json):
+    """Owners of one parcel (audited: user, time, parcel and Aktenzeichen are logged)."""
+    from exporters.sql_access import owner_lookup
+
+    rows = owner_lookup(obj.database(), flurstueckskennzeichen, aktenzeichen)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        obj.say(f"no owners recorded for {flurstueckskennzeichen}")
+    for r in rows:
+        share = f"{r['anteil_zaehler']}/{r['anteil_nenner']}" if r["anteil_nenner"] else "-"
+        click.echo(f"{r['buchungsblatt'] or '-':16} {r['buchungsart'] or '-':>5}  {share:>8}  "
+                   f"{r['name']}, {r['vorname'] or ''}"
+                   + (f"  ({r['rechtsgemeinschaft']})" if r["rechtsgemeinschaft"] else ""))
+
+
 # -- versions ---------------------------------------------------------------------------------------
 @cli.command("versions")
 @click.option("--json", "as_json", is_flag=True)

@@ -18,3 +18,13 @@ def json_schema(name):
 def sql_text(name):
     """Return the text of ``schemas/sql/<name>``."""
     return (SQL_DIR / name).read_text(encoding="utf-8")
+
+
+def run_sql(name):
+    """Execute ``schemas/sql/<name>`` inside the running Alembic migration.
+
+    Goes to psycopg directly without parameters, so ``%`` in PL/pgSQL stays literal.
+    """
+    from alembic import op
+
+    op.get_bind().connection.driver_connection.execute(sql_text(name))

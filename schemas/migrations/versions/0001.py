@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade():
     bind = op.get_bind()
-    bind.exec_driver_sql(sql_text("0001_model.sql"))
+    bind.connection.driver_connection.execute(sql_text("0001_model.sql"))
     catalogue = json.loads((DATA_DIR / "nrw_gemarkungen.json").read_text(encoding="utf-8"))
     rows = {}
     for g in catalogue["gemarkungen"]:

@@ -4,9 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from alembic import op
-
-from schemas import sql_text
+from schemas import run_sql
 
 revision = "0002"
 down_revision = "0001"
@@ -15,4 +13,4 @@ depends_on = None
 
 
 def upgrade():
-    op.get_bind().exec_driver_sql(sql_text("0002_views.sql"))
+    run_sql("0002_views.sql")

@@ -4,9 +4,7 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from alembic import op
-
-from schemas import sql_text
+from schemas import run_sql
 
 revision = "0003"
 down_revision = "0002"
@@ -15,4 +13,4 @@ depends_on = None
 
 
 def upgrade():
-    op.get_bind().exec_driver_sql(sql_text("0003_changes_repairs.sql"))
+    run_sql("0003_changes_repairs.sql")
