@@ -78,3 +78,34 @@ def export_parquet(db, layer, out, **filters):
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     gpd.GeoDataFrame(frame, geometry="geom", crs=25832).to_parquet(out)
     return summary
+
+
+# Shapefile field names have at most 10 characters: the mapping is fixed and documented
+# (DESIGN.md, "File exports"), so the same column always gets the same short name.
+SHAPEFILE_FIELDS = {
+    "flurstueckskennzeichen": "fsk", "gemarkungsnummer": "gemarknr", "gemarkung": "gemarkung",
+    "flurnummer": "flurnr", "amtliche_flaeche": "amtl_fl", "geometrie_flaeche": "geom_fl",
+    "gebaeudefunktion": "gebfunkt", "bezeichnung": "bezeichng", "first_run_id": "erster_lf",
+    "status_reason": "st_grund", "status_by": "st_von", "status_at": "st_am",
+    "object_id": "objekt", "severity": "schwere", "message": "meldung", "related": "bezug",
+}
+
+
+def shapefile_name(column):
+    """The ≤ 10-character Shapefile field name of a view column."""
+    return SHAPEFILE_FIELDS.get(column, column[:10])
+
+
+def export_shp(db, layer, out, **filters):
+    """Export a public view to a Shapefile (UTF-8 with .cpg, field names fitted to 10 chars)."""
+    def write(gdf, path, append):
+        frame = gdf.rename(columns={c: shapefile_name(c) for c in gdf.columns if c != "geom"})
+        for col in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[col]) or (
+                    pd.api.types.is_object_dtype(frame[col]) and len(frame[col].dropna())
+                    and hasattr(frame[col].dropna().iloc[0], "isoformat")):
+                frame[col] = frame[col].map(lambda v: None if v is None or pd.isna(v)
+                                            else v.isoformat())
+        pyogrio.write_dataframe(frame, path, driver="ESRI Shapefile", append=append,
+                                encoding="UTF-8", promote_to_multi=True)
+    return _export(db, layer, out, write, "shp", **filters)

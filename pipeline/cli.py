@@ -323,7 +323,8 @@ def _bbox(ctx, param, value):
 
 
 @cli.command("export")
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["gpkg", "geojson", "csv", "parquet"]))
+@click.argument("fmt", metavar="FORMAT",
+                type=click.Choice(["gpkg", "geojson", "csv", "parquet", "shp", "inspire"]))
 @click.option("--layer", required=True,
               type=click.Choice(["flurstueck", "gebaeude", "gemarkung", "flur", "befund"]))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
@@ -337,7 +338,9 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
     from pipeline import registry
 
     writer = registry.load("exporter", fmt)
-    summary = writer(obj.database(), layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox)
+    extra = {"namespace": obj.config["exports.inspire_namespace"]} if fmt == "inspire" else {}
+    summary = writer(obj.database(), layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
+                     **extra)
     if as_json:
         _echo_json(summary)
     else:

@@ -158,3 +158,57 @@ def test_api_docstring_examples_run(loaded, monkeypatch, tmp_path):
 def test_config_show_json_matches_the_config_schema(cli_env, tmp_path):
     data = json.loads(kataster("config", "show", "--json", env=cli_env, check=True).stdout)
     jsonschema.validate(data, json_schema("config"))
+
+
+def test_shapefile_export(loaded, cli_env, tmp_path):
+    from exporters.files import SHAPEFILE_FIELDS
+
+    out = tmp_path / "flurstueck.shp"
+    kataster("export", "shp", "--layer", "flurstueck", "--out", out, env=cli_env, check=True)
+    assert out.with_suffix(".cpg").read_text().strip().upper() in ("UTF-8", "UTF8")
+    got = gpd.read_file(out, engine="pyogrio")
+    assert all(len(c) <= 10 for c in got.columns)
+    expected = views.read(loaded, "flurstueck").sort_values("gml_id").reset_index(drop=True)
+    got = got.sort_values("gml_id").reset_index(drop=True)
+    assert len(got) == len(expected) == 1200
+    assert list(got["fsk"]) == list(expected["flurstueckskennzeichen"])
+    assert list(got["gemarkung"]) == list(expected["gemarkung"])     # umlauts survive (UTF-8)
+    assert (got["amtl_fl"] - expected["amtliche_flaeche"]).abs().max() < 1e-6
+    assert shapely.hausdorff_distance(got.geometry.values, expected.geometry.values).max() < 1e-6
+    assert SHAPEFILE_FIELDS["flurstueckskennzeichen"] == "fsk"
+
+
+def test_inspire_gml_export(loaded, cli_env, tmp_path):
+    from lxml import etree
+
+    out = tmp_path / "cp.gml"
+    env = dict(cli_env, KATASTER_EXPORTS_INSPIRE_NAMESPACE="https://example.org/id/kataster")
+    kataster("export", "inspire", "--layer", "flurstueck", "--out", out, env=env, check=True)
+    doc = etree.parse(str(out))
+    ns = {"cp": "http://inspire.ec.europa.eu/schemas/cp/4.0",
+          "base": "http://inspire.ec.europa.eu/schemas/base/3.3",
+          "gml": "http://www.opengis.net/gml/3.2", "wfs": "http://www.opengis.net/wfs/2.0"}
+    parcels = doc.findall(".//cp:CadastralParcel", ns)
+    assert len(parcels) == 1200 and doc.getroot().get("numberReturned") == "1200"
+    required = ["areaValue", "beginLifespanVersion", "endLifespanVersion", "geometry", "inspireId",
+                "label", "nationalCadastralReference", "referencePoint", "validFrom", "validTo"]
+    for p in parcels[:50]:
+        names = [etree.QName(c).localname for c in p]
+        assert names == required, names
+        assert p.find("cp:inspireId/base:Identifier/base:namespace", ns).text == \
+            "https://example.org/id/kataster"
+    expected = views.read(loaded, "flurstueck").set_index("gml_id")
+    first = parcels[0]
+    gid = first.find("cp:inspireId/base:Identifier/base:localId", ns).text
+    row = expected.loc[gid]
+    assert first.find("cp:nationalCadastralReference", ns).text == row["flurstueckskennzeichen"]
+    label = str(row["zaehler"]) + (f"/{row['nenner']}" if row["nenner"] else "")
+    assert first.find("cp:label", ns).text == label
+    # GDAL reads it back: same parcels, same areas.
+    back = gpd.read_file(out, engine="pyogrio")
+    assert len(back) == 1200 and back.crs.to_epsg() == 25832
+    back = back.set_index("localId")
+    assert set(back.index) == set(expected.index)
+    assert (back["areaValue"].astype(float) - expected.loc[back.index, "amtliche_flaeche"]
+            ).abs().max() < 0.5
+    assert abs(back.area.sum() - expected.geometry.area.sum()) < 1.0
