@@ -8,7 +8,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := python3 python3-venv postgresql-15 postgresql-15-postgis-3 postgresql-contrib \
-	gdal-bin proj-data proj-bin chromium
+	gdal-bin proj-data proj-bin chromium cgi-mapserver mapserver-bin spawn-fcgi nginx-light \
+	fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test notebook bench lint clean
@@ -26,11 +27,14 @@ system-packages:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml exporters/web/package.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev,notebook]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name kataster --display-name "Kataster (.venv)" >/dev/null
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
+	cd exporters/web && npm install --no-audit --no-fund --silent
 	@touch $@
 
 demo: setup

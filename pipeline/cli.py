@@ -595,6 +595,42 @@ def findings_reopen(obj, ids, rule, reason):
     _set_status(obj, ids, rule, reason, "open", ["accepted", "fixed"])
 
 
+# -- serve ------------------------------------------------------------------------------------
+@cli.command("serve")
+@click.option("--host", help="Address to listen on (default: serve.host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: serve.port).")
+@click.option("--workers", type=int, default=2, show_default=True, help="MapServer FastCGI workers.")
+@click.pass_obj
+def serve(obj, host, port, workers):
+    """Serve WMS/WFS (MapServer), OGC API Features (pygeoapi) and the map page on one port."""
+    import signal as _signal
+
+    from exporters.serve import Server
+
+    cfg = obj.config
+    server = Server(obj.database(), Path(cfg["paths.state_dir"]) / "serve",
+                    host or cfg["serve.host"], port or cfg["serve.port"], workers)
+    server.start()
+    base = server.base_url
+    click.echo(f"Karte:              {base}/\n"
+               f"WMS 1.3.0 / WFS 2.0: {base}/wms?SERVICE=WMS&REQUEST=GetCapabilities\n"
+               f"OGC API Features:   {base}/ogcapi\n"
+               "Stop with Ctrl-C.")
+    stopping = []
+
+    def handler(signum, frame):
+        stopping.append(signum)
+
+    _signal.signal(_signal.SIGTERM, handler)
+    _signal.signal(_signal.SIGINT, handler)
+    try:
+        while not stopping and all(p.poll() is None for p in server.procs):
+            time.sleep(0.5)
+    finally:
+        server.stop()
+        obj.say("stopped all services")
+
+
 # -- SQL access ---------------------------------------------------------------------------------
 @cli.group("sql")
 def sql_group():

@@ -1,0 +1,457 @@
+"""``kataster serve``: MapServer 8 (WMS 1.3.0, WFS 2.0) as a FastCGI pool behind nginx, pygeoapi
+(OGC API Features) under gunicorn, and the map page, all behind one port.
+
+Everything is generated into a run directory from the layer definitions in
+``exporters/layers.py``: the mapfile, ``mapserver.conf``, the nginx configuration, the pygeoapi
+configuration and the map page. The launcher owns its children and stops them TERM → wait →
+KILL by pid, so no process is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from exporters.layers import LAYERS
+from pipeline.errors import KatasterError
+
+WEB = Path(__file__).resolve().parent / "web"
+MAPSERV = "/usr/lib/cgi-bin/mapserv"
+LICENCE = "Datenlizenz Deutschland – Zero – Version 2.0 (dl-de/zero-2.0)"
+ATTRIBUTION = "Geobasis NRW"
+SRS = "EPSG:25832 EPSG:4258 EPSG:4326 EPSG:3857"
+
+
+def _conninfo(url):
+    """libpq keyword conninfo (MapServer and pygeoapi take the pieces)."""
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    info = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 5432,
+            "dbname": parts.path.lstrip("/"), "user": parts.username or ""}
+    if parts.password:
+        info["password"] = parts.password
+    elif "passfile" in query:
+        with open(query["passfile"]) as fh:     # MapServer/pygeoapi need the password itself
+            for line in fh:
+                host, port, _db, user, pw = line.rstrip("\n").split(":", 4)
+                if user == info["user"] and port in (str(info["port"]), "*"):
+                    info["password"] = pw
+    return info
+
+
+def _q(text):
+    return '"' + str(text).replace('"', '\\"') + '"'
+
+
+def mapfile(url, base_url, extent):
+    ci = _conninfo(url)
+    conn = " ".join(f"{k}={v}" for k, v in ci.items())
+    layers = []
+    for lay in LAYERS:
+        fields = ", ".join(lay.fields)
+        data = (f"geom FROM (SELECT {fields}, {lay.geometry_sql} AS geom FROM {lay.view}"
+                f" WHERE geom IS NOT NULL) AS t USING UNIQUE {lay.key} USING SRID=25832")
+        style = f"OUTLINECOLOR {lay.outline} WIDTH {lay.width}"
+        if lay.fill:
+            style += f" COLOR {lay.fill}"
+        if lay.kind == "POINT":
+            style = f"SYMBOL \"circle\" SIZE 9 COLOR {lay.fill} OUTLINECOLOR {lay.outline}"
+        classes = [("", "")]
+        if lay.label:
+            def lab(text):
+                return (f'LABEL TEXT {text} FONT "sans" SIZE 8 COLOR 0 0 0 '
+                        f"OUTLINECOLOR 255 255 255 OUTLINEWIDTH 1 POSITION CC PARTIALS FALSE "
+                        f"MAXSCALEDENOM {lay.label_max_scale} END")
+            # Zähler/Nenner where a Nenner exists, the Zähler alone otherwise.
+            classes = [('EXPRESSION ("[nenner]" ne "")', lab(lay.label)),
+                       ("", lab('"[zaehler]"'))]
+        items = ",".join(lay.fields)
+        class_text = "".join(
+            f"    CLASS\n      {expr}\n      STYLE {style} END\n      {label}\n    END\n"
+            for expr, label in classes)
+        layers.append(f"""
+  LAYER
+    NAME "{lay.name}"
+    TYPE {lay.kind}
+    STATUS ON
+    CONNECTIONTYPE POSTGIS
+    CONNECTION "{conn}"
+    PROCESSING "CLOSE_CONNECTION=DEFER"
+    DATA "{data}"
+    PROJECTION "init=epsg:25832" END
+    {f"MAXSCALEDENOM {lay.max_scale}" if lay.max_scale else ""}
+    COMPOSITE OPACITY {lay.opacity} END
+    TEMPLATE "{lay.name}.html"
+    HEADER "header.html"
+    FOOTER "footer.html"
+    METADATA
+      "ows_title" {_q(lay.title)}
+      "ows_abstract" {_q(lay.title + " aus dem Kataster (öffentliche Sicht " + lay.view + ")")}
+      "ows_srs" "{SRS}"
+      "ows_extent" "{' '.join(str(v) for v in extent)}"
+      "ows_include_items" "{items}"
+      "gml_include_items" "{items}"
+      "gml_featureid" "{lay.key}"
+      "gml_types" "auto"
+      "ows_attribution_title" "{ATTRIBUTION}"
+      "wms_enable_request" "*"
+      "wfs_enable_request" "*"
+      "wfs_getfeature_formatlist" "geojson"
+    END
+{class_text}
+  END""")
+    return f"""MAP
+  NAME "kataster"
+  EXTENT {' '.join(str(v) for v in extent)}
+  SIZE 800 600
+  MAXSIZE 4096
+  UNITS METERS
+  IMAGECOLOR 255 255 255
+  FONTSET "fonts.txt"
+  PROJECTION "init=epsg:25832" END
+  SYMBOL NAME "circle" TYPE ELLIPSE FILLED TRUE POINTS 1 1 END END
+  OUTPUTFORMAT NAME "png" DRIVER AGG/PNG MIMETYPE "image/png" IMAGEMODE RGBA EXTENSION "png"
+    TRANSPARENT ON END
+  OUTPUTFORMAT NAME "jpeg" DRIVER AGG/JPEG MIMETYPE "image/jpeg" IMAGEMODE RGB EXTENSION "jpg" END
+  OUTPUTFORMAT NAME "geojson" DRIVER "OGR/GEOJSON" MIMETYPE "application/json"
+    FORMATOPTION "FORM=SIMPLE" FORMATOPTION "STORAGE=memory" FORMATOPTION "LCO:RFC7946=YES" END
+  WEB
+    METADATA
+      "ows_title" "Kataster – Liegenschaftskataster (öffentliche Daten)"
+      "ows_abstract" "Flurstücke, Gebäude, Fluren, Gemarkungen, tatsächliche Nutzung und öffentliche Befunde aus dem Kataster der Stadt. Keine Eigentümerdaten. Quelle: {ATTRIBUTION}, {LICENCE}."
+      "ows_onlineresource" "{base_url}/wms?"
+      "ows_srs" "{SRS}"
+      "ows_enable_request" "*"
+      "ows_contactorganization" "Stadtverwaltung, Vermessung und Kataster"
+      "ows_contactperson" "GIS-Team Kataster"
+      "ows_contactelectronicmailaddress" "kataster@example.org"
+      "ows_fees" "{LICENCE}"
+      "ows_accessconstraints" "Quelle: {ATTRIBUTION}, {LICENCE}"
+      "wms_attribution_title" "{ATTRIBUTION}"
+      "wms_feature_info_mime_type" "text/html"
+      "wms_getfeatureinfo_formatlist" "text/plain,text/html,application/json,application/vnd.ogc.gml"
+      "wfs_getfeature_formatlist" "geojson"
+      "ows_language" "ger"
+    END
+  END
+{''.join(layers)}
+END
+"""
+
+
+def _templates(run):
+    (run / "header.html").write_text("<!-- MapServer Template -->\n<html><head><meta charset=\"utf-8\">"
+                                     "<title>Auskunft</title></head><body>\n", encoding="utf-8")
+    (run / "footer.html").write_text("<!-- MapServer Template -->\n</body></html>\n",
+                                     encoding="utf-8")
+    for lay in LAYERS:
+        rows = "".join(f"<tr><th>{f}</th><td>[{f}]</td></tr>" for f in lay.fields)
+        (run / f"{lay.name}.html").write_text(
+            f"<!-- MapServer Template -->\n<table class=\"{lay.name}\"><caption>{lay.title}"
+            f"</caption>{rows}</table>\n", encoding="utf-8")
+    font = next((p for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                             "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+                 if os.path.exists(p)), None)
+    (run / "fonts.txt").write_text(f"sans {font}\n" if font else "", encoding="utf-8")
+
+
+def nginx_conf(run, host, port, pygeoapi_port):  # noqa: W605
+    # Started by root, nginx would hand its workers to an unprivileged user that cannot enter
+    # the (mode 700) run directory; the services listen on loopback only by default.
+    user = "user root root;" if os.geteuid() == 0 else ""
+    return f"""daemon off;
+{user}
+worker_processes 2;
+pid {run}/nginx.pid;
+error_log {run}/nginx-error.log warn;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {run}/tmp/body;
+  fastcgi_temp_path {run}/tmp/fastcgi;
+  proxy_temp_path {run}/tmp/proxy;
+  uwsgi_temp_path {run}/tmp/uwsgi;
+  scgi_temp_path {run}/tmp/scgi;
+  types {{ text/html html; application/javascript js; text/css css; image/png png;
+          application/json json; }}
+  # MapServer 8.0 answers an unknown CRS with InvalidSRS; WMS 1.3.0 says InvalidCRS.
+  map $args $wms_crs_code {{
+    "~*(^|&)version=1[.]3[.]0" 'code="InvalidCRS"';
+    default 'code="InvalidSRS"';
+  }}
+  server {{
+    listen {host}:{port};
+    location /wms {{
+      sub_filter 'code="InvalidSRS"' $wms_crs_code;
+      sub_filter_once off;
+      sub_filter_types text/xml application/vnd.ogc.se_xml;
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME {MAPSERV};
+      fastcgi_pass unix:{run}/mapserv.sock;
+    }}
+    location = /ogcapi {{ return 301 /ogcapi/; }}
+    location /ogcapi/ {{
+      proxy_pass http://127.0.0.1:{pygeoapi_port}/;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Proto http;
+    }}
+    location / {{ root {run}/www; index index.html; }}
+  }}
+}}
+"""
+
+
+def pygeoapi_config(url, base_url):
+    ci = _conninfo(url)
+    resources = {}
+    for lay in LAYERS:
+        schema, table = lay.view.split(".")
+        resources[lay.name] = {
+            "type": "collection", "title": lay.title,
+            "description": f"{lay.title} (öffentliche Sicht {lay.view}); keine Eigentümerdaten",
+            "keywords": ["Kataster", "ALKIS"],
+            "links": [{"type": "text/html", "rel": "license", "title": LICENCE,
+                       "href": "https://www.govdata.de/dl-de/zero-2-0"}],
+            "extents": {"spatial": {"bbox": [5.8, 47.2, 15.1, 55.1],
+                                    "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+            "providers": [{
+                "type": "feature",
+                "name": "exporters.ogcapi_provider.KatasterPostgreSQLProvider",
+                "data": {"host": ci["host"], "port": ci["port"], "dbname": ci["dbname"],
+                         "user": ci["user"], "password": ci.get("password", ""),
+                         "search_path": [schema, "public"]},
+                "id_field": lay.key, "table": table, "geom_field": "geom",
+                "properties": [f for f in lay.fields if f != lay.key] or None,
+                "storage_crs": "http://www.opengis.net/def/crs/EPSG/0/25832",
+                "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                        "http://www.opengis.net/def/crs/EPSG/0/25832",
+                        "http://www.opengis.net/def/crs/EPSG/0/4258"],
+            }],
+        }
+        if resources[lay.name]["providers"][0]["properties"] is None:
+            del resources[lay.name]["providers"][0]["properties"]
+    return {
+        "server": {"bind": {"host": "127.0.0.1", "port": 0}, "url": f"{base_url}/ogcapi",
+                   "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8",
+                   "language": "de-DE", "limits": {"default_items": 100, "max_items": 10000},
+                   "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                           "attribution": ATTRIBUTION}},
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {"title": "Kataster OGC API Features",
+                               "description": "Öffentliche Katasterdaten; keine Eigentümerdaten",
+                               "keywords": ["Kataster"], "keywords_type": "theme",
+                               "terms_of_service": LICENCE, "url": base_url},
+            "license": {"name": LICENCE, "url": "https://www.govdata.de/dl-de/zero-2-0"},
+            "provider": {"name": ATTRIBUTION, "url": "https://www.bezreg-koeln.nrw.de/geobasis-nrw"},
+            "contact": {"name": "GIS-Team Kataster", "email": "kataster@example.org"},
+        },
+        "resources": resources,
+    }
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _extent(db):
+    with db.connect() as conn:
+        row = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+                           " (SELECT ST_Extent(geom) e FROM kataster.flurstueck) x").fetchone()
+    if row[0] is None:
+        return (340000.0, 5685000.0, 370000.0, 5710000.0)
+    return tuple(round(v, 1) for v in row)
+
+
+class Server:
+    """The running services; use as a context manager or call :meth:`stop`."""
+
+    def __init__(self, db, run_dir, host="127.0.0.1", port=8080, workers=2, with_ogcapi=True):
+        self.db = db
+        self.run = Path(run_dir).resolve()
+        self.host, self.port = host, port
+        self.workers = workers
+        self.with_ogcapi = with_ogcapi
+        self.pids = []
+        self.procs = []
+
+    @property
+    def base_url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def prepare(self):
+        for need in (MAPSERV, shutil.which("spawn-fcgi"), shutil.which("nginx")):
+            if not need or not os.path.exists(need):
+                raise KatasterError("MapServer, spawn-fcgi or nginx is missing (run 'make setup', "
+                                    "which installs cgi-mapserver, spawn-fcgi and nginx-light)")
+        if self.run.exists():
+            shutil.rmtree(self.run)
+        for d in ("tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/uwsgi", "tmp/scgi", "www"):
+            (self.run / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run, 0o700)
+        extent = _extent(self.db)
+        (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent),
+                                               encoding="utf-8")
+        os.chmod(self.run / "kataster.map", 0o600)
+        _templates(self.run)
+        (self.run / "mapserver.conf").write_text(
+            f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{self.run}/"\n'
+            f'    MS_MAPFILE "{self.run}/kataster.map"\n    PROJ_DATA "/usr/share/proj"\n'
+            f'  END\n  MAPS\n    "kataster" "{self.run}/kataster.map"\n  END\nEND\n',
+            encoding="utf-8")
+        self.ogc_port = _free_port()
+        (self.run / "nginx.conf").write_text(nginx_conf(self.run, self.host, self.port,
+                                                        self.ogc_port), encoding="utf-8")
+        self._page(extent)
+
+    def _page(self, extent):
+        leaflet = WEB / "node_modules" / "leaflet" / "dist"
+        if not (leaflet / "leaflet.js").exists():
+            raise KatasterError(f"Leaflet is not installed in {WEB}/node_modules "
+                                "(run 'make setup', which runs npm install there)")
+        shutil.copytree(leaflet, self.run / "www" / "leaflet")
+        html = (WEB / "index.html").read_text(encoding="utf-8")
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(25832, 4326, always_xy=True)
+        lon0, lat0 = tr.transform(extent[0], extent[1])
+        lon1, lat1 = tr.transform(extent[2], extent[3])
+        html = html.replace("__BOUNDS__", json.dumps([[lat0, lon0], [lat1, lon1]]))
+        html = html.replace("__LAYERS__", json.dumps([{"name": lay.name, "title": lay.title}
+                                                      for lay in LAYERS]))
+        (self.run / "www" / "index.html").write_text(html, encoding="utf-8")
+
+    def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        self.prepare()
+        env = dict(os.environ, MAPSERVER_CONFIG_FILE=str(self.run / "mapserver.conf"),
+                   PROJ_DATA="/usr/share/proj")
+        out = subprocess.run(["spawn-fcgi", "-s", str(self.run / "mapserv.sock"),
+                              "-F", str(self.workers), "-M", "0600", "--", MAPSERV],
+                             env=env, capture_output=True, text=True, timeout=30)
+        for line in (out.stdout + out.stderr).splitlines():
+            if "PID:" in line:
+                self.pids.append(int(line.rsplit("PID:", 1)[1].strip()))
+        if out.returncode != 0 or not self.pids:
+            self.stop()
+            raise KatasterError(f"spawn-fcgi failed: {out.stderr.strip() or out.stdout.strip()}")
+        self.procs.append(subprocess.Popen(
+            ["nginx", "-c", str(self.run / "nginx.conf"), "-p", str(self.run)],
+            stdout=subprocess.DEVNULL, stderr=open(self.run / "nginx.out", "w")))
+        if self.with_ogcapi:
+            self._start_pygeoapi()
+        self._wait()
+        return self
+
+    def _start_pygeoapi(self):
+        import yaml
+
+        cfg = self.run / "pygeoapi.yml"
+        cfg.write_text(yaml.safe_dump(pygeoapi_config(self.db.url, self.base_url),
+                                      allow_unicode=True, sort_keys=False), encoding="utf-8")
+        os.chmod(cfg, 0o600)
+        openapi = self.run / "openapi.yml"
+        env = dict(os.environ, PYGEOAPI_CONFIG=str(cfg), PYGEOAPI_OPENAPI=str(openapi))
+        bindir = Path(sys.executable).parent
+        with open(openapi, "w") as fh:
+            gen = subprocess.run([str(bindir / "pygeoapi"), "openapi", "generate", str(cfg)],
+                                 env=env, stdout=fh, stderr=subprocess.PIPE, text=True,
+                                 timeout=120)
+        if gen.returncode != 0:
+            raise KatasterError(f"pygeoapi openapi generate failed: {gen.stderr[-500:]}")
+        self.procs.append(subprocess.Popen(
+            [str(bindir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.ogc_port}",
+             "--timeout", "120", "pygeoapi.flask_app:APP"], env=env,
+            stdout=subprocess.DEVNULL, stderr=open(self.run / "pygeoapi.log", "w")))
+
+    def _wait(self, timeout=60):
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        urls = [f"{self.base_url}/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0"]
+        if self.with_ogcapi:
+            urls.append(f"{self.base_url}/ogcapi/collections?f=json")
+        for url in urls:
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                    logs = ""
+                    for name in ("nginx-error.log", "nginx.out", "pygeoapi.log"):
+                        f = self.run / name
+                        if f.exists():
+                            logs += f"\n{name}: {f.read_text()[-800:]}"
+                    self.stop()
+                    raise KatasterError(f"the services did not come up at {url}{logs}")
+                time.sleep(0.2)
+
+    def stop(self, grace=5.0):
+        """TERM every child, wait, then KILL what is left (by pid)."""
+        pids = self.pids + [p.pid for p in self.procs]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for pid in pids:
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+            if _alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.pids, self.procs = [], []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:   # reap our own zombie children (spawn-fcgi's are reparented to init)
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,339 @@
+"""kataster serve with real clients: OWSLib, GDAL, HTTP, headless Chromium.
+
+The services run from the generated configuration against a database holding a generated
+sample and a NAS extract with owners, so the privacy test has personal data to look for.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import shapely
+from conftest import drop_database, kataster, new_database, query
+from test_ownership import PEOPLE, features
+
+from exporters.layers import LAYERS
+from exporters.serve import Server
+from pipeline.config import load_config
+from pipeline.db import Database
+from pipeline.nas_writer import Writer, open_output
+from pipeline.runs import run_import
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(server, template, tmp_path_factory, sample_gpkg):
+    name, url = new_database(server)
+    db = Database(url)
+    tmp = tmp_path_factory.mktemp("serve")
+    cfg = load_config(environ={"KATASTER_DATABASE_URL": url,
+                               "KATASTER_PATHS_STATE_DIR": str(tmp / "state")})
+    run_import(db, cfg, [sample_gpkg])
+    nas = tmp / "owners.xml"
+    with open_output(nas) as fh:
+        Writer("6.0").extract(features(), fh)
+    run_import(db, cfg, [nas])
+    from pipeline.validation import validate
+
+    validate(db, cfg)
+    srv = Server(db, tmp / "run", port=free_port())
+    srv.start()
+    try:
+        yield srv, db
+    finally:
+        srv.stop()
+        drop_database(server, name)
+
+
+def get(url, raw=False):
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            body = r.read()
+            return r.status, r.headers.get("Content-Type", ""), body if raw else body.decode()
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        return err.code, err.headers.get("Content-Type", ""), body if raw else body.decode()
+
+
+def wms(base, **params):
+    q = {"SERVICE": "WMS", "VERSION": "1.3.0", "STYLES": ""}
+    q.update(params)
+    return base + "/wms?" + urllib.parse.urlencode(q)
+
+
+BOX = (344000, 5689000, 344500, 5689500)
+
+
+def test_capabilities_with_owslib(served):
+    from owslib.wms import WebMapService
+
+    srv, _ = served
+    w = WebMapService(srv.base_url + "/wms", version="1.3.0")
+    assert {lay.name for lay in LAYERS} <= set(w.contents)
+    crs = set(w.contents["flurstueck"].crsOptions)
+    assert {"EPSG:25832", "EPSG:4258", "EPSG:4326", "EPSG:3857"} <= crs
+    assert "Kataster" in w.identification.title and w.identification.abstract
+    assert "dl-de/zero-2.0" in w.identification.fees
+    assert "Geobasis NRW" in w.identification.accessconstraints
+    assert w.provider.contact.organization
+    from owslib.wfs import WebFeatureService
+
+    f = WebFeatureService(srv.base_url + "/wms", version="2.0.0")
+    assert any(k.endswith("flurstueck") for k in f.contents)
+
+
+def test_getmap_sizes_formats_transparency_axis_order(served):
+    from io import BytesIO
+
+    from PIL import Image
+
+    srv, _ = served
+    status, ctype, body = get(wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck",
+                                  CRS="EPSG:25832", BBOX=",".join(map(str, BOX)), WIDTH=256,
+                                  HEIGHT=256, FORMAT="image/png", TRANSPARENT="TRUE"), raw=True)
+    assert status == 200 and ctype == "image/png"
+    img = Image.open(BytesIO(body))
+    assert img.size == (256, 256) and img.mode == "RGBA"
+    alpha = img.getchannel("A")
+    assert alpha.getextrema() == (0, 255)          # transparent background, drawn outlines
+    status, ctype, body = get(wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck,gebaeude",
+                                  CRS="EPSG:25832", BBOX=",".join(map(str, BOX)), WIDTH=1024,
+                                  HEIGHT=768, FORMAT="image/jpeg"), raw=True)
+    assert status == 200 and ctype == "image/jpeg"
+    assert Image.open(BytesIO(body)).size == (1024, 768)
+    # EPSG:4326 in WMS 1.3.0 is latitude/longitude: the right order draws parcels,
+    # the swapped order lands in the sea off Somalia and draws nothing.
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(25832, 4326, always_xy=True)
+    lon0, lat0 = t.transform(BOX[0], BOX[1])
+    lon1, lat1 = t.transform(BOX[2], BOX[3])
+
+    def drawn(bbox):
+        _, _, b = get(wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck", CRS="EPSG:4326",
+                          BBOX=bbox, WIDTH=128, HEIGHT=128, FORMAT="image/png",
+                          TRANSPARENT="TRUE"), raw=True)
+        return Image.open(BytesIO(b)).getchannel("A").getextrema()[1] > 0
+
+    assert drawn(f"{lat0},{lon0},{lat1},{lon1}")
+    assert not drawn(f"{lon0},{lat0},{lon1},{lat1}")
+
+
+@pytest.mark.parametrize("params, code", [
+    ({"LAYERS": "nichtda"}, "LayerNotDefined"),
+    ({"FORMAT": "image/nonsense"}, "InvalidFormat"),
+    ({"CRS": "EPSG:9999"}, "InvalidCRS"),
+])
+def test_exceptions(served, params, code):
+    srv, _ = served
+    q = {"REQUEST": "GetMap", "LAYERS": "flurstueck", "CRS": "EPSG:25832",
+         "BBOX": ",".join(map(str, BOX)), "WIDTH": 64, "HEIGHT": 64, "FORMAT": "image/png"}
+    q.update(params)
+    _, _, body = get(wms(srv.base_url, **q))
+    assert f'code="{code}"' in body, body[:500]
+
+
+def _gfi(srv, fmt, layer="flurstueck", i=128, j=128):
+    return get(wms(srv.base_url, REQUEST="GetFeatureInfo", LAYERS=layer, QUERY_LAYERS=layer,
+                   CRS="EPSG:25832", BBOX=",".join(map(str, BOX)), WIDTH=256, HEIGHT=256, I=i,
+                   J=j, INFO_FORMAT=fmt, FEATURE_COUNT=10))
+
+
+def test_getfeatureinfo_formats(served):
+    srv, db = served
+    x = BOX[0] + 128 / 256 * (BOX[2] - BOX[0])
+    y = BOX[3] - 128 / 256 * (BOX[3] - BOX[1])
+    fsk = query(db, "SELECT flurstueckskennzeichen FROM kataster.flurstueck"
+                    " WHERE ST_Intersects(geom, ST_SetSRID(ST_Point(%s, %s), 25832))", (x, y))[0][0]
+    for fmt in ("text/plain", "text/html", "application/json"):
+        status, ctype, body = _gfi(srv, fmt)
+        assert status == 200 and ctype.startswith(fmt), (fmt, ctype)
+        assert fsk in body
+    props = json.loads(_gfi(srv, "application/json")[2])["features"][0]["properties"]
+    assert set(props) == {"gml_id", "flurstueckskennzeichen", "gemarkung", "gemarkungsnummer",
+                          "flurnummer", "zaehler", "nenner", "amtliche_flaeche", "lage"}
+
+
+def _ogc_ids(base, collection, **params):
+    url = f"{base}/ogcapi/collections/{collection}/items?" + urllib.parse.urlencode(
+        dict(params, f="json", limit=100))
+    ids = []
+    while url:
+        status, _, body = get(url)
+        assert status == 200, body[:300]
+        page = json.loads(body)
+        ids += [f["id"] for f in page["features"]]
+        url = next((link["href"] for link in page.get("links", []) if link["rel"] == "next"),
+                   None)
+        if not page["features"]:
+            break
+    return ids
+
+
+def test_ogcapi_bbox_paging_matches_postgis(served):
+    srv, db = served
+    box = (344100, 5689100, 344400, 5689450)
+    expected = {r[0] for r in query(db, "SELECT gml_id FROM kataster.flurstueck WHERE"
+                                        " ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 25832))",
+                                    box)}
+    assert len(expected) > 100                    # more than one page
+    got = _ogc_ids(srv.base_url, "flurstueck", bbox=",".join(map(str, box)),
+                   **{"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/25832"})
+    assert len(got) == len(set(got)) and set(got) == expected
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(25832, 4326, always_xy=True)
+    lon0, lat0 = t.transform(box[0], box[1])
+    lon1, lat1 = t.transform(box[2], box[3])
+    ll = shapely.box(lon0, lat0, lon1, lat1)
+    expected84 = {r[0] for r in query(db, "SELECT gml_id FROM kataster.flurstueck WHERE"
+                                          " ST_Intersects(ST_Transform(geom, 4326),"
+                                          " ST_GeomFromText(%s, 4326))", (ll.wkt,))}
+    got84 = _ogc_ids(srv.base_url, "flurstueck", bbox=f"{lon0},{lat0},{lon1},{lat1}")
+    assert set(got84) == expected84
+
+
+def test_gdal_clients(served):
+    srv, db = served
+    n = query(db, "SELECT count(*) FROM kataster.flurstueck")[0][0]
+    out = subprocess.run(["ogrinfo", "-ro", "-so", f"WFS:{srv.base_url}/wms?",
+                          "ms:flurstueck"], capture_output=True, text=True, timeout=300).stdout
+    assert f"Feature Count: {n}" in out, out[-800:]
+    out = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{srv.base_url}/ogcapi",
+                          "flurstueck"], capture_output=True, text=True, timeout=300).stdout
+    assert "flurstueck" in out and "Geometry: Multi Polygon" in out, out[-800:]
+    out = subprocess.run(["gdalinfo", f"WMS:{srv.base_url}/wms?SERVICE=WMS&VERSION=1.3.0"
+                          "&REQUEST=GetMap&LAYERS=flurstueck&CRS=EPSG:25832"
+                          f"&BBOX={','.join(map(str, BOX))}&FORMAT=image/png"],
+                         capture_output=True, text=True, timeout=300).stdout
+    assert "Driver: WMS" in out and "EPSG\",25832" in out.replace("'", '"') or "25832" in out
+
+
+def test_no_personal_data_in_any_public_answer(served):
+    srv, db = served
+    assert query(db, "SELECT count(*) FROM kataster_privat.ax_person")[0][0] == len(PEOPLE)
+    secrets = [n for pair in PEOPLE.values() for n in pair] + ["1970-01-01", "Geheimweg"]
+    answers = []
+    for lay in LAYERS:
+        for fmt in ("text/plain", "text/html", "application/json", "application/vnd.ogc.gml"):
+            for i, j in ((10, 10), (128, 128), (250, 250)):
+                answers.append(_gfi(srv, fmt, lay.name, i, j)[2])
+        answers.append(get(f"{srv.base_url}/wms?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature"
+                           f"&TYPENAMES={lay.name}&COUNT=5000")[2])
+        answers.append(get(f"{srv.base_url}/wms?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature"
+                           f"&TYPENAMES={lay.name}&COUNT=5000&OUTPUTFORMAT=geojson")[2])
+        answers.append(get(f"{srv.base_url}/ogcapi/collections/{lay.name}/items?f=json"
+                           "&limit=10000")[2])
+    answers.append(get(f"{srv.base_url}/wms?SERVICE=WMS&REQUEST=GetCapabilities")[2])
+    answers.append(get(f"{srv.base_url}/ogcapi/collections?f=json")[2])
+    # The parcels that carry owners are served (so the check has something to look at) …
+    assert any("05309600100001______" in a for a in answers)
+    # … but no name, birth date or address of an owner appears anywhere.
+    for a in answers:
+        for s in secrets:
+            assert s not in a, s
+
+
+def test_map_page_in_chromium(served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    srv, db = served
+    fsk, gem, flur, zaehler, nenner = query(
+        db, "SELECT flurstueckskennzeichen, gemarkung, flurnummer, zaehler, nenner"
+            " FROM kataster.flurstueck WHERE nenner IS NOT NULL ORDER BY 1 LIMIT 1")[0]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(srv.base_url + "/")
+        assert "Kataster" in page.title()
+        page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 4",
+                               timeout=60_000)
+        # Zoom to large scale, where parcels are drawn (the overview shows only districts).
+        from pyproj import Transformer
+
+        lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(344250, 5689250)
+        page.evaluate(f"map.setView([{lat}, {lon}], 18)")
+        page.wait_for_timeout(500)
+        page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 4"
+                               " && !document.querySelector('img.leaflet-tile:not("
+                               ".leaflet-tile-loaded)')", timeout=60_000)
+        shot = tmp_path / "karte.png"
+        page.screenshot(path=str(shot))
+        from PIL import Image
+
+        img = Image.open(shot).convert("L")
+        dark = sum(1 for v in img.tobytes() if v < 100)
+        assert dark > 2000, "no parcel outlines drawn"
+        page.mouse.click(500, 400)
+        page.wait_for_selector("#auskunft:not([hidden])", timeout=30_000)
+        text = page.inner_text("#auskunft")
+        assert "Flurstückskennzeichen" in text and "05" in text
+        for text in (fsk, f"{gem} {flur} {zaehler}/{nenner}"):
+            page.fill("#suche", text)
+            page.click("#suchen")
+            page.wait_for_function(f"document.querySelector('#auskunft').innerText"
+                                   f".includes('{fsk}')", timeout=30_000)
+            page.evaluate("document.querySelector('#auskunft').innerText = ''")
+        browser.close()
+
+
+def procs_mentioning(text):
+    """PIDs whose command line or environment mentions ``text`` (the run directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if text.encode() in blob and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_serve_command_stops_every_child(tmp_path, cli_env, db, sample_gpkg):
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    port = free_port()
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if get(f"http://127.0.0.1:{port}/ogcapi/collections?f=json")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        run_dir = str(tmp_path / "state" / "serve")
+        children = set(procs_mentioning(run_dir)) - {proc.pid}
+        assert len(children) >= 5          # nginx master and workers, mapserv, gunicorn
+        assert get(f"http://127.0.0.1:{port}/")[0] == 200
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "Karte:" in out and "stopped all services" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)
+    assert procs_mentioning(run_dir) == []
