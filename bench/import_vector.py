@@ -53,15 +53,20 @@ def run_measured(args, env=None):
     Peak RSS is the process's own VmHWM, polled while it runs: ``ru_maxrss`` of a child would
     include the memory of this (forking) process, which holds the generated data.
     """
+    import tempfile
+
     started = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _hwm_kb(proc.pid))
-        time.sleep(0.02)
-    seconds = time.monotonic() - started
-    out, err = proc.communicate()
+    # Output goes to files, not pipes: a full pipe would stall the measured process.
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        proc = subprocess.Popen(args, env=env, stdout=out_f, stderr=err_f, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _hwm_kb(proc.pid))
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
     if proc.returncode != 0:
         raise SystemExit(f"{args[0]} failed ({proc.returncode}):\n{err}")
     return seconds, peak / 1024, out

@@ -10,7 +10,7 @@ The INSPIRE schemas cannot be fetched here: tests check the structure and read i
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -87,7 +87,7 @@ def export_inspire(db, layer, out, namespace="https://registry.gdi-de.org/id/de.
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     xmlns = " ".join(f'xmlns:{k}="{v}"' for k, v in NS.items())
     with open(out, "w", encoding="utf-8") as fh:
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')

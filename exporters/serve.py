@@ -66,10 +66,10 @@ def mapfile(url, base_url, extent):
             style = f"SYMBOL \"circle\" SIZE 9 COLOR {lay.fill} OUTLINECOLOR {lay.outline}"
         classes = [("", "")]
         if lay.label:
-            def lab(text):
+            def lab(text, scale=lay.label_max_scale):
                 return (f'LABEL TEXT {text} FONT "sans" SIZE 8 COLOR 0 0 0 '
                         f"OUTLINECOLOR 255 255 255 OUTLINEWIDTH 1 POSITION CC PARTIALS FALSE "
-                        f"MAXSCALEDENOM {lay.label_max_scale} END")
+                        f"MAXSCALEDENOM {scale} END")
             # Zähler/Nenner where a Nenner exists, the Zähler alone otherwise.
             classes = [('EXPRESSION ("[nenner]" ne "")', lab(lay.label)),
                        ("", lab('"[zaehler]"'))]
@@ -353,7 +353,8 @@ class Server:
             raise KatasterError(f"spawn-fcgi failed: {out.stderr.strip() or out.stdout.strip()}")
         self.procs.append(subprocess.Popen(
             ["nginx", "-c", str(self.run / "nginx.conf"), "-p", str(self.run)],
-            stdout=subprocess.DEVNULL, stderr=open(self.run / "nginx.out", "w")))
+            stdout=subprocess.DEVNULL, stderr=open(self.run / "nginx.out", "w"),
+            preexec_fn=_die_with_parent))
         if self.with_ogcapi:
             self._start_pygeoapi()
         self._wait()
@@ -378,7 +379,8 @@ class Server:
         self.procs.append(subprocess.Popen(
             [str(bindir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.ogc_port}",
              "--timeout", "120", "pygeoapi.flask_app:APP"], env=env,
-            stdout=subprocess.DEVNULL, stderr=open(self.run / "pygeoapi.log", "w")))
+            stdout=subprocess.DEVNULL, stderr=open(self.run / "pygeoapi.log", "w"),
+            preexec_fn=_die_with_parent))
 
     def _wait(self, timeout=60):
         import urllib.request
@@ -439,6 +441,16 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _die_with_parent():
+    """Child setup: get SIGTERM if the launcher dies (even by SIGKILL)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _alive(pid):

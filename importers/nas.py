@@ -30,7 +30,7 @@ from pipeline.errors import CRSError, SourceError
 from pipeline.rules import Finding
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
-GML_ID = "{%s}id" % GML
+GML_ID = "{" + GML + "}id"
 ADV = re.compile(r"^\{http://www\.adv-online\.de/namespaces/adv/gid/(6\.0|7\.1)[^}]*\}")
 SUFFIXES = {".xml", ".gml", ".nas"}
 SNIFF = 256 * 1024
@@ -410,7 +410,7 @@ class NasDocument:
     # attribute elements inside a feature cost no Python call).
     EVENT_TAGS = ["{*}featureMember", "{*}member", "{*}Insert", "{*}Replace", "{*}Delete",
                   "{*}AX_Portionskennung", "{*}AA_Koordinatenreferenzsystemangaben",
-                  "{%s}Envelope" % GML]
+                  "{" + GML + "}Envelope"]
 
     def records(self):
         _check_prolog(self.path, self.origin)

@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 
 GML = "http://www.opengis.net/gml/3.2"
-G = "{%s}" % GML
+G = "{" + GML + "}"
 
 
 class GeometryError(ValueError):

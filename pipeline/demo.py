@@ -80,6 +80,6 @@ def run_demo(obj, parcels=3000):
     say("  Findings:           .venv/bin/kataster findings list   (report: "
         f"{report})")
     say("  Analyst notebook:   make notebook   (notebooks/01_flurstuecke.ipynb)")
-    say("  Map server (WMS):   not part of this release yet; departments use the GeoPackage "
-        "or SQL meanwhile")
+    say("  Map server:         .venv/bin/kataster serve   (then open http://127.0.0.1:"
+        f"{cfg['serve.port']}/ ; WMS at /wms, OGC API Features at /ogcapi)")
     say("  Stop the database:  .venv/bin/kataster db down")

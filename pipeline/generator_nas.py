@@ -215,8 +215,9 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
                     prefix="adv" if version == "7.1" else None)
     to_gk = None
     if srs == "gk":
-        import importers.crs  # noqa: F401 - grids
         from pyproj import Transformer
+
+        import importers.crs  # noqa: F401 - grids
 
         to_gk = Transformer.from_crs(25832, 31466, always_xy=True)
     y0 = float(shapely.total_bounds(parcels.geometry.values)[1])
@@ -227,7 +228,7 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
     arc_areas = {}
     with open_output(out) as fh:
         cat = []
-        for gem, name in sorted(set(zip(parcels["gemaschl"], parcels["gemarkung"]))):
+        for gem, name in sorted(set(zip(parcels["gemaschl"], parcels["gemarkung"], strict=True))):
             cat.append({"type": "AX_Gemarkung", "id": _oid("G", int(gem[2:])), "beginnt": BASE,
                         "props": [("schluessel", {"AX_Gemarkung_Schluessel": {
                             "land": "05", "gemarkungsnummer": gem[2:]}}), ("bezeichnung", name)]})

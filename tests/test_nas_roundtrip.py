@@ -134,7 +134,7 @@ def test_oracle_gdal_nas_driver(db, tmp_path, cli_env):
     copy = tmp_path / "gdal" / "oracle.xml"
     copy.parent.mkdir()
     copy.write_bytes(path.read_bytes())
-    subprocess.run(["ogr2ogr", "-f", "PostgreSQL", pg, str(copy), 
+    subprocess.run(["ogr2ogr", "-f", "PostgreSQL", pg, str(copy),
                     "-nlt", "CONVERT_TO_LINEAR"], check=True, capture_output=True, timeout=600)
     tables = [r[0] for r in query(db, "SELECT table_name FROM information_schema.tables"
                                       " WHERE table_schema = 'oracle'")]

@@ -334,6 +334,10 @@ def test_serve_command_stops_every_child(tmp_path, cli_env, db, sample_gpkg):
         assert "Karte:" in out and "stopped all services" in err
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.send_signal(signal.SIGTERM)     # let it stop its children …
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()                      # … and only then insist
     time.sleep(0.5)
     assert procs_mentioning(run_dir) == []

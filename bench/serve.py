@@ -1,0 +1,205 @@
+"""Benchmark: the served map services under load, against MapServer's own ceiling.
+
+On the generated city with 100,000 parcels it starts ``kataster serve``'s services and loads
+them on loopback with ``wrk`` (Debian), 4 connections for 20 s per request type: random
+256×256 tiles (EPSG:3857, zoom 17), 1024×768 views (EPSG:25832, ~600 m wide), GetFeatureInfo,
+and OGC API item pages. For the WMS types the same requests go, in the same run, to a minimal
+one-layer MapServer configuration on the same data and FastCGI pool size (the engine's own
+ceiling); the ratio is ours / ceiling. Prints req/s and p95 latency per type.
+Not a test; record the figures in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from import_vector import fresh_database  # noqa: E402
+
+from exporters.serve import MAPSERV, Server, _conninfo  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+from pipeline.db import Database  # noqa: E402
+from pipeline.embedded import EmbeddedCluster  # noqa: E402
+from pipeline.generator import generate  # noqa: E402
+from pipeline.runs import run_import  # noqa: E402
+
+LUA = r"""
+math.randomseed(%(seed)d)
+local minx, miny, maxx, maxy = %(minx)f, %(miny)f, %(maxx)f, %(maxy)f
+request = function()
+  local x = minx + math.random() * (maxx - minx)
+  local y = miny + math.random() * (maxy - miny)
+  local path = string.format("%(template)s", %(args)s)
+  return wrk.format("GET", path)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%f %%f %%d\n", summary.requests,
+           summary.requests / (summary.duration / 1e6), latency:percentile(95) / 1000,
+           summary.errors.status + summary.errors.connect + summary.errors.read +
+           summary.errors.timeout))
+end
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url, script, seconds):
+    out = subprocess.run(["wrk", "-t", "2", "-c", "4", "-d", f"{seconds}s", "-s", str(script),
+                          url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    m = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) (\d+)", out)
+    if not m:
+        raise SystemExit(f"wrk failed:\n{out}")
+    return int(m.group(1)), float(m.group(2)), float(m.group(3)), int(m.group(4))
+
+
+def script(path, template, args, box, seed=1):
+    path.write_text(LUA % {"seed": seed, "minx": box[0], "miny": box[1], "maxx": box[2],
+                           "maxy": box[3], "template": template, "args": args})
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parcels", type=int, default=100_000)
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    cluster = EmbeddedCluster(work / "state_serve")
+    cluster.init()
+    cluster.start()
+    cluster.wait_ready()
+    procs = []
+    try:
+        url = fresh_database(cluster.url("postgres"), "bench_serve")
+        db = Database(url)
+        db.prepare()
+        sample = work / f"muelheim_{args.parcels}.gpkg"
+        if not sample.exists():
+            generate(args.parcels, sample, seed=1)
+        cfg = load_config(environ={"KATASTER_DATABASE_URL": url,
+                                   "KATASTER_PATHS_STATE_DIR": str(work / "s5")})
+        run_import(db, cfg, [sample])
+        with db.connect() as conn:
+            box = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+                               " (SELECT ST_Extent(geom) e FROM kataster.flurstueck) x").fetchone()
+            box3857 = conn.execute(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT"
+                " ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 25832), 3857) e) x", box).fetchone()
+            n = conn.execute("SELECT count(*) FROM kataster.flurstueck").fetchone()[0]
+        port = free_port()
+        server = Server(db, work / "serve_run", port=port, workers=2)
+        server.start()
+        # The ceiling: one layer, plain outlines, no labels, same data and pool size.
+        run = server.run
+        ci = " ".join(f"{k}={v}" for k, v in _conninfo(url).items())
+        (run / "ceiling.map").write_text(f"""MAP
+  EXTENT {' '.join(map(str, box))}
+  PROJECTION "init=epsg:25832" END
+  OUTPUTFORMAT NAME "png" DRIVER AGG/PNG MIMETYPE "image/png" IMAGEMODE RGBA END
+  WEB METADATA "ows_enable_request" "*" "ows_srs" "EPSG:25832 EPSG:3857" END END
+  LAYER NAME "flurstueck" TYPE POLYGON STATUS ON CONNECTIONTYPE POSTGIS CONNECTION "{ci}"
+    PROCESSING "CLOSE_CONNECTION=DEFER"
+    DATA "geom FROM kataster.ax_flurstueck USING UNIQUE gml_id USING SRID=25832"
+    TEMPLATE "x" PROJECTION "init=epsg:25832" END
+    METADATA "ows_title" "f" "ows_include_items" "flurstueckskennzeichen" END
+    CLASS STYLE OUTLINECOLOR 0 0 0 END END
+  END
+END
+""")
+        (run / "ceiling.conf").write_text(
+            f'CONFIG ENV MS_MAP_PATTERN "^{run}/" MS_MAPFILE "{run}/ceiling.map" '
+            'PROJ_DATA "/usr/share/proj" END END\n')
+        env = dict(os.environ, MAPSERVER_CONFIG_FILE=str(run / "ceiling.conf"))
+        out = subprocess.run(["spawn-fcgi", "-s", str(run / "ceiling.sock"), "-F", "2", "--",
+                              MAPSERV], env=env, capture_output=True, text=True)
+        pids = [int(line.rsplit("PID:", 1)[1]) for line in out.stdout.splitlines() + out.stderr.splitlines()
+                if "PID:" in line]
+        cport = free_port()
+        (run / "ceiling-nginx.conf").write_text(f"""daemon off; worker_processes 2;
+{"user root root;" if os.geteuid() == 0 else ""}
+pid {run}/ceiling-nginx.pid; error_log {run}/ceiling-nginx.log;
+events {{ worker_connections 256; }}
+http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path {run}/tmp/fastcgi;
+  proxy_temp_path {run}/tmp/proxy; uwsgi_temp_path {run}/tmp/uwsgi; scgi_temp_path {run}/tmp/scgi;
+  server {{ listen 127.0.0.1:{cport};
+    location /wms {{ include /etc/nginx/fastcgi_params; fastcgi_pass unix:{run}/ceiling.sock; }} }} }}
+""")
+        procs.append(subprocess.Popen(["nginx", "-c", str(run / "ceiling-nginx.conf"), "-p",
+                                       str(run)]))
+        import time
+
+        time.sleep(1)
+        layers_ours = "nutzung,flurstueck,gebaeude,flur,gemarkung"
+        tile = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&STYLES=&LAYERS=%s&CRS=EPSG:3857"
+                "&FORMAT=image/png&TRANSPARENT=TRUE&WIDTH=256&HEIGHT=256&BBOX=%%f,%%f,%%f,%%f")
+        view = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&STYLES=&LAYERS=%s&CRS=EPSG:25832"
+                "&FORMAT=image/png&WIDTH=1024&HEIGHT=768&BBOX=%%f,%%f,%%f,%%f")
+        gfi = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&STYLES=&LAYERS=%s"
+               "&QUERY_LAYERS=flurstueck&CRS=EPSG:25832&WIDTH=256&HEIGHT=256&I=128&J=128"
+               "&INFO_FORMAT=text/plain&BBOX=%%f,%%f,%%f,%%f")
+        t = 305.748   # a 256 px tile at zoom 17 is 305.7 m wide
+        cases = [
+            ("tiles 256x256", tile, f"x, y, x + {t}, y + {t}", box3857),
+            ("views 1024x768", view, "x, y, x + 600, y + 450", box),
+            ("GetFeatureInfo", gfi, "x - 30, y - 30, x + 30, y + 30", box),
+        ]
+        rows = []
+        for name, template, targs, b in cases:
+            ours = wrk(server.base_url, script(run / "o.lua", template % layers_ours, targs, b),
+                       args.seconds)
+            ceiling = wrk(f"http://127.0.0.1:{cport}",
+                          script(run / "c.lua", template % "flurstueck", targs, b), args.seconds)
+            rows.append((name, ours, ceiling))
+            print(f"{name:16} ours {ours[1]:8.1f} req/s p95 {ours[2]:7.1f} ms (errors {ours[3]});"
+                  f" ceiling {ceiling[1]:8.1f} req/s p95 {ceiling[2]:7.1f} ms; ratio "
+                  f"{ours[1] / ceiling[1]:.2f}", flush=True)
+        items = "/ogcapi/collections/flurstueck/items?f=json&limit=10&offset=%%d"
+        ogc = wrk(server.base_url, script(run / "i.lua", items.replace("%%d", "%d"),
+                                          f"math.floor(x) %% {max(n - 10, 1)}", (0, 0, n, 1)),
+                  args.seconds)
+        rows.append(("OGC API items", ogc, None))
+        print(f"{'OGC API items':16} ours {ogc[1]:8.1f} req/s p95 {ogc[2]:7.1f} ms "
+              f"(errors {ogc[3]})", flush=True)
+        print(f"\n{n:,} parcels, 4 connections, {args.seconds} s per type\n")
+        print("| request | req/s | p95 | ceiling req/s | ceiling p95 | ratio |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, o, c in rows:
+            if c:
+                print(f"| {name} | {o[1]:.1f} | {o[2]:.1f} ms | {c[1]:.1f} | {c[2]:.1f} ms | "
+                      f"{o[1] / c[1]:.2f} |")
+            else:
+                print(f"| {name} | {o[1]:.1f} | {o[2]:.1f} ms | - | - | - |")
+        server.stop()
+        for p in procs:
+            p.terminate()
+        for pid in pids:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        cluster.destroy()
+        shutil.rmtree(work / "s5", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
