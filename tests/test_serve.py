@@ -252,9 +252,10 @@ def test_map_page_in_chromium(served, tmp_path):
     from playwright.sync_api import sync_playwright
 
     srv, db = served
-    fsk, gem, flur, zaehler, nenner = query(
-        db, "SELECT flurstueckskennzeichen, gemarkung, flurnummer, zaehler, nenner"
-            " FROM kataster.flurstueck WHERE nenner IS NOT NULL ORDER BY 1 LIMIT 1")[0]
+    fsk, gem, flur, zaehler, nenner, lage = query(
+        db, "SELECT flurstueckskennzeichen, gemarkung, flurnummer, zaehler, nenner, lage"
+            " FROM kataster.flurstueck f WHERE nenner IS NOT NULL AND (SELECT count(*)"
+            " FROM kataster.flurstueck g WHERE g.lage = f.lage) = 1 ORDER BY 1 LIMIT 1")[0]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -284,12 +285,16 @@ def test_map_page_in_chromium(served, tmp_path):
         page.wait_for_selector("#auskunft:not([hidden])", timeout=30_000)
         text = page.inner_text("#auskunft")
         assert "Flurstückskennzeichen" in text and "05" in text
-        for text in (fsk, f"{gem} {flur} {zaehler}/{nenner}"):
+        for text in (fsk, f"{gem} {flur} {zaehler}/{nenner}", lage):
             page.fill("#suche", text)
             page.click("#suchen")
             page.wait_for_function(f"document.querySelector('#auskunft').innerText"
                                    f".includes('{fsk}')", timeout=30_000)
             page.evaluate("document.querySelector('#auskunft').innerText = ''")
+        # Findings can be switched on: the page then asks the WMS for the befund layer.
+        with page.expect_request(lambda r: "LAYERS=befund" in r.url or "layers=befund" in r.url,
+                                 timeout=30_000):
+            page.check("#befunde")
         browser.close()
 
 

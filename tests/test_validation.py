@@ -191,3 +191,40 @@ def test_validation_runs_after_import_by_default(planted, cli_env, db):
     assert runs == [("ogr", "committed"), ("validate", "committed")]
     assert query(db, "SELECT count(*) FROM kataster.finding WHERE run_id = %s",
                  (summary["validation"]["run_id"],))[0][0] > 0
+
+
+def test_empty_geometry_and_derived_district_boundaries(cli_env, db, tmp_path):
+    """geometry.empty, and district.outside when no boundaries were imported (derived ones)."""
+    layers = build(3000, seed=31)
+    parcels = layers["Flurstueck"]
+    del layers["KatasterBezirk"]                       # no imported boundaries
+    keys = parcels["flurschl"].to_numpy()
+    # A parcel well inside its Flur gets the number of another Flur of the same Gemarkung.
+    geoms = parcels.geometry.values
+    tree = shapely.STRtree(geoms)
+    edge = shapely.box(*shapely.total_bounds(geoms)).boundary
+    # Inside its Flur and away from the city's edge (a parcel on the edge of the city could
+    # belong to either side; a derived boundary cannot tell).
+    i = next(k for k in range(len(parcels)) if not geoms[k].buffer(1).intersects(edge)
+             and (keys[tree.query(geoms[k].buffer(1), predicate="intersects")] == keys[k]).all())
+    other = next(f for f in sorted(set(keys)) if f[:6] == keys[i][:6] and f != keys[i])
+    wrong_id = parcels.at[i, "idflurst"]
+    fsk = parcels.at[i, "flstkennz"]
+    parcels.loc[i, "flstkennz"] = fsk[:6] + other[6:9] + "9" + fsk[10:]
+    j = (i + 50) % len(parcels)
+    empty_id = parcels.at[j, "idflurst"]
+    parcels.loc[j, "geometry"] = None
+    path = tmp_path / "derived.gpkg"
+    _write(layers, path)
+    kataster("import", path, env=cli_env, check=True)
+    found = json.loads(kataster("validate", "--json", "--rules",
+                                "district.outside,geometry.empty", env=cli_env).stdout)["findings"]
+    got = sorted((f["rule"], f["object"]) for f in found)
+    assert ("geometry.empty", empty_id) in got
+    assert ("district.outside", wrong_id) in got
+    msg = next(f["message"] for f in found if f["object"] == wrong_id)
+    assert "derived from the other parcels" in msg and f"Flur {int(keys[i][6:9])}" in msg
+    # Only the planted parcel and the neighbours of the removed geometry are reported.
+    assert {o for r, o in got if r == "district.outside"} <= {wrong_id} | {
+        parcels.at[k, "idflurst"] for k in tree.query(
+            layers["Flurstueck"].geometry.values[(j + 1) % len(parcels)].buffer(50))}
