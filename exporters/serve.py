@@ -264,8 +264,16 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def refresh_district_maps(conn):
+    """Recompute the materialised district boundaries the map services read."""
+    conn.execute("REFRESH MATERIALIZED VIEW kataster.flur_karte")
+    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_karte")
+
+
 def _extent(db):
     with db.connect() as conn:
+        refresh_district_maps(conn)
+        conn.commit()
         row = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
                            " (SELECT ST_Extent(geom) e FROM kataster.flurstueck) x").fetchone()
     if row[0] is None:

@@ -263,6 +263,9 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 _store_findings(conn, run_id, source.findings)
                 for f in summary["files"]:
                     f["status"] = "imported"
+                # The map services' copies of the district boundaries follow the data.
+                conn.execute("REFRESH MATERIALIZED VIEW kataster.flur_karte")
+                conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_karte")
                 _finish(conn, run_id, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
             for f in summary["files"]:

@@ -23,7 +23,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA kataster FROM kataster_leser, kataster_eigent
 REVOKE ALL ON ALL TABLES IN SCHEMA kataster_privat FROM kataster_leser, kataster_eigentum, kataster_admin;
 GRANT USAGE ON SCHEMA kataster TO kataster_leser;
 GRANT SELECT ON kataster.flurstueck, kataster.gebaeude, kataster.gemarkung, kataster.flur, kataster.nutzung,
-                kataster.befund, kataster.gemarkung_name, kataster.gemeinde_name
+                kataster.befund, kataster.gemarkung_name, kataster.gemeinde_name,
+                kataster.flur_karte, kataster.gemarkung_karte
     TO kataster_leser;
 GRANT EXECUTE ON FUNCTION kataster.flurstueck_am(timestamptz) TO kataster_leser;
 
