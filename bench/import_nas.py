@@ -45,9 +45,7 @@ def main():
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state_nas")
-    cluster.init()
-    cluster.start()
-    cluster.wait_ready()
+    cluster.up()
     admin = cluster.url("postgres")
     rows = []
     try:

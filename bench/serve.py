@@ -81,9 +81,7 @@ def main():
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state_serve")
-    cluster.init()
-    cluster.start()
-    cluster.wait_ready()
+    cluster.up()
     procs = []
     try:
         url = fresh_database(cluster.url("postgres"), "bench_serve")

@@ -57,9 +57,7 @@ def main():
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state_val")
-    cluster.init()
-    cluster.start()
-    cluster.wait_ready()
+    cluster.up()
     admin = cluster.url("postgres")
     rows = []
     try:

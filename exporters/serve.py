@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from exporters.layers import LAYERS
 from pipeline.errors import KatasterError
+from pipeline.views import refresh_district_maps
 
 WEB = Path(__file__).resolve().parent / "web"
 MAPSERV = "/usr/lib/cgi-bin/mapserv"
@@ -264,16 +265,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def refresh_district_maps(conn):
-    """Recompute the materialised district boundaries the map services read."""
-    conn.execute("REFRESH MATERIALIZED VIEW kataster.flur_karte")
-    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_karte")
-
-
 def _extent(db):
     with db.connect() as conn:
-        refresh_district_maps(conn)
-        conn.commit()
         row = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
                            " (SELECT ST_Extent(geom) e FROM kataster.flurstueck) x").fetchone()
     if row[0] is None:
@@ -307,6 +300,9 @@ class Server:
         for d in ("tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/uwsgi", "tmp/scgi", "www"):
             (self.run / d).mkdir(parents=True, exist_ok=True)
         os.chmod(self.run, 0o700)
+        with self.db.connect() as conn:      # maps read the materialised boundaries
+            refresh_district_maps(conn)
+            conn.commit()
         extent = _extent(self.db)
         (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent),
                                                encoding="utf-8")

@@ -85,8 +85,7 @@ def db_up(obj):
         obj.say(f"prepared {database.masked_url()} (PostGIS enabled, migrations applied)")
         return
     cluster = EmbeddedCluster(cfg.state_dir, port=cfg["database.port"])
-    created = cluster.init()
-    started = cluster.start()
+    created, started = cluster.up()
     open_database(cfg)
     if not started:
         obj.say(f"the embedded database is already running on 127.0.0.1:{cluster.read_port()}")

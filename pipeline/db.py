@@ -87,13 +87,10 @@ def open_database(config: Config, start=True, prepare=True):
         db = Database(libpq_url(url))
     else:
         cluster = EmbeddedCluster(config.state_dir, port=config["database.port"])
-        if not cluster.exists():
-            if not start:
-                raise DatabaseError("the embedded database does not exist yet (run 'kataster db up')")
-            cluster.init()
+        if not cluster.exists() and not start:
+            raise DatabaseError("the embedded database does not exist yet (run 'kataster db up')")
         if start:
-            cluster.start()
-            cluster.wait_ready()
+            cluster.up()
             cluster.ensure_database()
         db = Database(cluster.url(), embedded=cluster)
     if prepare:

@@ -285,6 +285,13 @@ class EmbeddedCluster:
                 return True
         return False
 
+    def up(self):
+        """Create (once), start and wait for the cluster. Returns (created, started)."""
+        created = self.init()
+        started = self.start()
+        self.wait_ready()
+        return created, started
+
     def wait_ready(self, timeout=30):
         import psycopg
 

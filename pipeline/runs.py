@@ -19,6 +19,7 @@ import shapely
 from pipeline import registry
 from pipeline.errors import KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
+from pipeline.views import refresh_district_maps
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +265,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The map services' copies of the district boundaries follow the data.
-                conn.execute("REFRESH MATERIALIZED VIEW kataster.flur_karte")
-                conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_karte")
+                refresh_district_maps(conn)
                 _finish(conn, run_id, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
             for f in summary["files"]:

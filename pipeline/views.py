@@ -104,3 +104,9 @@ def read(db, layer, **filters):
     frames = [f for f in frames if len(f)] or frames[:1]
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")
+
+
+def refresh_district_maps(conn):
+    """Recompute the materialised district boundaries the map services read (migration 0006)."""
+    conn.execute("REFRESH MATERIALIZED VIEW kataster.flur_karte")
+    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_karte")

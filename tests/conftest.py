@@ -57,9 +57,7 @@ def server(tmp_path_factory):
         yield with_database(TEST_URL, "postgres")
         return
     cluster = EmbeddedCluster(tmp_path_factory.mktemp("cluster") / "state")
-    cluster.init()
-    cluster.start()
-    cluster.wait_ready()
+    cluster.up()
     try:
         yield cluster.url("postgres")
     finally:
