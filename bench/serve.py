@@ -83,6 +83,7 @@ def main():
     cluster = EmbeddedCluster(work / "state_serve")
     cluster.up()
     procs = []
+    pids = []
     try:
         url = fresh_database(cluster.url("postgres"), "bench_serve")
         db = Database(url)
@@ -93,6 +94,10 @@ def main():
         cfg = load_config(environ={"KATASTER_DATABASE_URL": url,
                                    "KATASTER_PATHS_STATE_DIR": str(work / "s5")})
         run_import(db, cfg, [sample])
+        # Settle the fresh import as autovacuum would (hint bits, visibility map, statistics), so
+        # that neither side pays first-touch costs or competes with autovacuum while measured.
+        with db.connect(autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")
         with db.connect() as conn:
             box = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
                                " (SELECT ST_Extent(geom) e FROM kataster.flurstueck) x").fetchone()
@@ -152,24 +157,34 @@ http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path 
                "&QUERY_LAYERS=flurstueck&CRS=EPSG:25832&WIDTH=256&HEIGHT=256&I=128&J=128"
                "&INFO_FORMAT=text/plain&BBOX=%%f,%%f,%%f,%%f")
         t = 305.748   # a 256 px tile at zoom 17 is 305.7 m wide
+        # The goal compares the same request (the parcel layer) on our styled configuration and
+        # on the minimal one; the full five-layer map is measured too and printed for reference.
         cases = [
-            ("tiles 256x256", tile, f"x, y, x + {t}, y + {t}", box3857),
-            ("views 1024x768", view, "x, y, x + 600, y + 450", box),
-            ("GetFeatureInfo", gfi, "x - 30, y - 30, x + 30, y + 30", box),
+            ("tiles 256x256", tile, "flurstueck", f"x, y, x + {t}, y + {t}", box3857),
+            ("views 1024x768", view, "flurstueck", "x, y, x + 600, y + 450", box),
+            ("GetFeatureInfo", gfi, "flurstueck", "x - 30, y - 30, x + 30, y + 30", box),
+            ("tiles, full map", tile, layers_ours, f"x, y, x + {t}, y + {t}", box3857),
+            ("views, full map", view, layers_ours, "x, y, x + 600, y + 450", box),
         ]
         rows = []
-        for name, template, targs, b in cases:
-            ours = wrk(server.base_url, script(run / "o.lua", template % layers_ours, targs, b),
+        ceilings = {}
+        for name, template, layers, targs, b in cases:
+            ours = wrk(server.base_url, script(run / "o.lua", template % layers, targs, b),
                        args.seconds)
-            ceiling = wrk(f"http://127.0.0.1:{cport}",
-                          script(run / "c.lua", template % "flurstueck", targs, b), args.seconds)
+            key = template
+            if key not in ceilings:
+                ceilings[key] = wrk(f"http://127.0.0.1:{cport}",
+                                    script(run / "c.lua", template % "flurstueck", targs, b),
+                                    args.seconds)
+            ceiling = ceilings[key]
             rows.append((name, ours, ceiling))
             print(f"{name:16} ours {ours[1]:8.1f} req/s p95 {ours[2]:7.1f} ms (errors {ours[3]});"
                   f" ceiling {ceiling[1]:8.1f} req/s p95 {ceiling[2]:7.1f} ms; ratio "
                   f"{ours[1] / ceiling[1]:.2f}", flush=True)
-        items = "/ogcapi/collections/flurstueck/items?f=json&limit=10&offset=%%d"
-        ogc = wrk(server.base_url, script(run / "i.lua", items.replace("%%d", "%d"),
-                                          f"math.floor(x) %% {max(n - 10, 1)}", (0, 0, n, 1)),
+        # Random pages of 10 parcels; the Lua template gets a plain %d and Lua's own modulo.
+        items = "/ogcapi/collections/flurstueck/items?f=json&limit=10&offset=%d"
+        ogc = wrk(server.base_url, script(run / "i.lua", items,
+                                          f"math.floor(x) % {max(n - 10, 1)}", (0, 0, n, 1)),
                   args.seconds)
         rows.append(("OGC API items", ogc, None))
         print(f"{'OGC API items':16} ours {ogc[1]:8.1f} req/s p95 {ogc[2]:7.1f} ms "
@@ -186,12 +201,13 @@ http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path 
         server.stop()
         for p in procs:
             p.terminate()
+    finally:
+        # MapServer's FastCGI loop only honours TERM after its next request: KILL the pool.
         for pid in pids:
             try:
-                os.kill(pid, 15)
+                os.kill(pid, 9)
             except ProcessLookupError:
                 pass
-    finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from exporters.layers import LAYERS
 from pipeline.errors import KatasterError
-from pipeline.views import refresh_district_maps
+from pipeline.views import refresh_derived
 
 WEB = Path(__file__).resolve().parent / "web"
 MAPSERV = "/usr/lib/cgi-bin/mapserv"
@@ -68,8 +68,10 @@ def mapfile(url, base_url, extent):
         classes = [("", "")]
         if lay.label:
             def lab(text, scale=lay.label_max_scale):
+                # Plain black numbers as in the ALKIS Liegenschaftskarte (no halo: it doubled
+                # the glyph rendering), only where the number fits inside the parcel.
                 return (f'LABEL TEXT {text} FONT "sans" SIZE 8 COLOR 0 0 0 '
-                        f"OUTLINECOLOR 255 255 255 OUTLINEWIDTH 1 POSITION CC PARTIALS FALSE "
+                        f"POSITION CC PARTIALS FALSE MINFEATURESIZE AUTO "
                         f"MAXSCALEDENOM {scale} END")
             # Zähler/Nenner where a Nenner exists, the Zähler alone otherwise.
             classes = [('EXPRESSION ("[nenner]" ne "")', lab(lay.label)),
@@ -78,6 +80,9 @@ def mapfile(url, base_url, extent):
         class_text = "".join(
             f"    CLASS\n      {expr}\n      STYLE {style} END\n      {label}\n    END\n"
             for expr, label in classes)
+        # No per-layer PROJECTION: every layer is in the map's EPSG:25832, and MapServer would
+        # build a PROJ object per layer and request. COMPOSITE only where it changes something
+        # (it renders the layer into a separate image first).
         layers.append(f"""
   LAYER
     NAME "{lay.name}"
@@ -87,9 +92,8 @@ def mapfile(url, base_url, extent):
     CONNECTION "{conn}"
     PROCESSING "CLOSE_CONNECTION=DEFER"
     DATA "{data}"
-    PROJECTION "init=epsg:25832" END
     {f"MAXSCALEDENOM {lay.max_scale}" if lay.max_scale else ""}
-    COMPOSITE OPACITY {lay.opacity} END
+    {f"COMPOSITE OPACITY {lay.opacity} END" if lay.opacity < 100 else ""}
     TEMPLATE "{lay.name}.html"
     HEADER "header.html"
     FOOTER "footer.html"
@@ -301,7 +305,7 @@ class Server:
             (self.run / d).mkdir(parents=True, exist_ok=True)
         os.chmod(self.run, 0o700)
         with self.db.connect() as conn:      # maps read the materialised boundaries
-            refresh_district_maps(conn)
+            refresh_derived(conn)
             conn.commit()
         extent = _extent(self.db)
         (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent),

@@ -19,7 +19,7 @@ import shapely
 from pipeline import registry
 from pipeline.errors import KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
-from pipeline.views import refresh_district_maps
+from pipeline.views import refresh_derived
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +264,8 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 _store_findings(conn, run_id, source.findings)
                 for f in summary["files"]:
                     f["status"] = "imported"
-                # The map services' copies of the district boundaries follow the data.
-                refresh_district_maps(conn)
+                # The materialised name lists and district maps follow the data.
+                refresh_derived(conn)
                 _finish(conn, run_id, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
             for f in summary["files"]:

@@ -106,7 +106,9 @@ def read(db, layer, **filters):
     return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")
 
 
-def refresh_district_maps(conn):
-    """Recompute the materialised district boundaries the map services read (migration 0006)."""
+def refresh_derived(conn):
+    """Recompute the materialised copies: the name lists (0007), then the district maps (0006)."""
+    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_name_liste")
+    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemeinde_name_liste")
     conn.execute("REFRESH MATERIALIZED VIEW kataster.flur_karte")
     conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_karte")

@@ -59,7 +59,7 @@ def test_roles(owners_db, cli_env):
                  "SELECT * FROM kataster_privat.eigentum_auskunft('x', 'AZ 1')",
                  "DELETE FROM kataster.ax_flurstueck"):
         assert "permission denied" in _denied(roles["leser"], stmt)
-    assert "cannot update view" in _denied(roles["leser"], "UPDATE kataster.flurstueck SET lage = 'x'")
+    assert "permission denied" in _denied(roles["leser"], "UPDATE kataster.flurstueck SET lage = 'x'")
     assert "permission denied" in _denied(nobody, "SELECT * FROM kataster.flurstueck")
 
     # kataster_eigentum: only through the audited function, with an Aktenzeichen.
@@ -94,6 +94,9 @@ def test_roles(owners_db, cli_env):
                  "DELETE FROM kataster_privat.audit_log", "TRUNCATE kataster_privat.audit_log"):
         assert "append-only" in _denied(db.url, stmt)
     assert query(db, "SELECT count(*) FROM kataster_privat.audit_log")[0][0] == 1
+    # The public views only read, even for the database owner.
+    for stmt in ("UPDATE kataster.flurstueck SET lage = 'x'", "DELETE FROM kataster.flurstueck"):
+        assert "only read" in _denied(db.url, stmt)
 
 
 def test_eigentum_command(owners_db, cli_env):
