@@ -92,8 +92,14 @@ def _stage_coverage(ctx, params):
             findings.append(Finding(
                 "coverage.overlap", first, f"parcels {first} and {second} overlap by "
                 f"{area[k]:.2f} m²", geom=_polygonal(inter[k]), related=[second]))
-    # Holes enclosed by parcels, whatever their size (a missing parcel).
-    union = shapely.coverage_union_all(g) if not len(cand) else shapely.union_all(g)
+    # Holes enclosed by parcels, whatever their size (a missing parcel). Polygons without
+    # invalid edges form a valid coverage (an overlap or a narrow gap marks edges on both
+    # sides), so GEOS's fast coverage union takes them; only the candidates need a full union.
+    clean = np.ones(len(g), dtype=bool)
+    clean[cand] = False
+    union = shapely.coverage_union_all(g[clean])
+    if len(cand):
+        union = shapely.union_all([union, *g[cand]])
     tree_all = shapely.STRtree(g)
     holes = []
     for poly in shapely.get_parts(union):
@@ -178,11 +184,16 @@ def _stage_district(ctx, params):
             shapes.append(filled)
         keys, shapes = np.asarray(keys), np.asarray(shapes, dtype=object)
         how = "derived from the other parcels"
-    tree = shapely.STRtree(shapes)
-    pi, di = tree.query(geoms[ok], predicate="intersects")
+    # Each district is prepared once and tested against the parcels near it; a parcel that only
+    # touches another district (along the common border) has no share in it.
+    tree = shapely.STRtree(geoms[ok])
+    di, pi = tree.query(shapes, predicate="intersects")
     pi = np.flatnonzero(ok)[pi]
     other = keys[di] != own[pi]
     pi, di = pi[other], di[other]
+    shapely.prepare(shapes)
+    inside = ~shapely.touches(shapes[di], geoms[pi])
+    pi, di = pi[inside], di[inside]
     share = shapely.area(shapely.intersection(geoms[pi], shapes[di])) / shapely.area(geoms[pi])
     findings = []
     for k in np.flatnonzero(share > share_min):
