@@ -53,15 +53,18 @@ def main():
     ap.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
     ap.add_argument("--anchor-timeout", type=int, default=180,
                     help="Seconds the SQL anchor may run before it is reported as '> N s'.")
+    ap.add_argument("--nas", type=int, default=0, metavar="PARCELS",
+                    help="Also run the owner variant on a generated NAS extract of this many "
+                         "parcels (e.g. 10000).")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state_val")
     cluster.up()
     admin = cluster.url("postgres")
-    rows = []
+    rows, nas_rows = [], []
     try:
-        for n in [int(s) for s in args.sizes.split(",")]:
+        for n in [int(s) for s in args.sizes.split(",") if s]:
             path = work / f"planted_{n}.gpkg"
             expected_path = path.with_suffix(".json")
             if not path.exists():
@@ -119,8 +122,8 @@ def main():
             touched = set(planted["victims"])
             # A finding is explained if it lies at a planted error or names a planted parcel
             # (e.g. the partner of a planted duplicate identifier).
-            false = [f for f in found if f["location"]
-                     and not near.contains(shapely.Point(f["location"]))
+            false = [f for f in found
+                     if not (f["location"] and near.contains(shapely.Point(f["location"])))
                      and not ({f["object"], *f["related"]} & touched)]
             (work / f"findings_{n}.json").write_text(json.dumps(found))
             row = dict(n=n, two_s=two_s, sql_s=sql_s, full_s=full_s, rss=rss,
@@ -134,9 +137,18 @@ def main():
                   f"{full_s:.1f} s, peak RSS "
                   f"{rss:,.0f} MB; recall {row['recall']:.0%}, false findings {len(false)} "
                   f"({len(found)} findings)", flush=True)
+        if args.nas:
+            nas_rows.append(owner_variant(args.nas, admin, work))
     finally:
         cluster.destroy()
         shutil.rmtree(work / "s4", ignore_errors=True)
+    if nas_rows:
+        print("\n| NAS parcels | objects | planted owner errors | full rule set (--private) | recall"
+              " | false |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in nas_rows:
+            print(f"| {r['parcels']:,} | {r['objects']:,} | {r['planted']} | {r['full_s']:.1f} s |"
+                  f" {r['recall']:.0%} | {r['false']} |")
     print("\n| parcels | kataster 2 rules | PostGIS SQL | ratio | full rule set | recall | false |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
@@ -144,6 +156,69 @@ def main():
         print(f"| {r['n']:,} | {r['two_s']:.1f} s | {more}{r['sql_s']:.1f} s | "
               f"{more}{r['sql_s'] / r['two_s']:.2f} | {r['full_s']:.1f} s | {r['recall']:.0%} | "
               f"{r['false']} |")
+
+
+def owner_variant(n, admin, work):
+    """Owner errors: a generated GID 6.0 extract with the full ownership chain, imported, then
+    10 parcels unbooked (``ist_gebucht`` removed) and 10 sheets with shares no longer adding up
+    to 1 (one Namensnummer's numerator raised), planted in the stored data in one transaction.
+    The full rule set runs with ``--private``; recall counts planted parcels/sheets found by
+    ``owner.unbooked``/``owner.shares``; a finding naming no planted object (nor the booking
+    of an unbooked parcel, which then reaches no parcel) is false.
+    """
+    import psycopg
+
+    from pipeline.generator_nas import write
+
+    path = work / f"nas_6.0_{n}.xml"
+    if not path.exists():
+        write(n, path, version="6.0", seed=1)
+    url = fresh_database(admin, "bench_val_nas")
+    Database(url).prepare()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+    env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s4"))
+    _, _, out = run_measured([str(KATASTER), "-q", "import", str(path), "--no-validate",
+                              "--json"], env)
+    objects = sum(json.loads(out)["objects"].values())
+    with psycopg.connect(url) as conn:
+        unbooked = conn.execute(
+            "SELECT gml_id, ist_gebucht FROM kataster.ax_flurstueck WHERE endet IS NULL"
+            " AND ist_gebucht IS NOT NULL ORDER BY md5(gml_id) LIMIT 10").fetchall()
+        conn.execute("UPDATE kataster.ax_flurstueck SET ist_gebucht = NULL WHERE gml_id = ANY(%s)",
+                     ([g for g, _ in unbooked],))
+        # Sheets whose top-level Namensnummern carry shares that add up to 1.
+        sheets = conn.execute(
+            "SELECT ist_bestandteil_von, min(gml_id) FROM kataster_privat.ax_namensnummer"
+            " WHERE endet IS NULL AND anteil_zaehler IS NOT NULL"
+            " AND laufende_nummer_din1421 LIKE '%%.00.00.00.00'"
+            " GROUP BY 1 HAVING count(*) >= 2 ORDER BY md5(ist_bestandteil_von) LIMIT 10").fetchall()
+        conn.execute("UPDATE kataster_privat.ax_namensnummer SET anteil_zaehler = anteil_zaehler + 1"
+                     " WHERE gml_id = ANY(%s)", ([g for _, g in sheets],))
+        all_names = {r[0] for r in conn.execute(
+            "SELECT gml_id FROM kataster_privat.ax_namensnummer WHERE ist_bestandteil_von = ANY(%s)",
+            ([s for s, _ in sheets],))}
+        # Bookings that reached parcels only through an unbooked one (directly or by `an`).
+        lost = {r[0] for r in conn.execute(
+            "WITH RECURSIVE r(id) AS (SELECT unnest(%s::text[]) UNION SELECT b.gml_id FROM"
+            " kataster_privat.ax_buchungsstelle b JOIN r ON r.id = ANY(b.an)) SELECT id FROM r",
+            ([b for _, bs in unbooked for b in bs],))}
+    expected = [("owner.unbooked", g) for g, _ in unbooked] + \
+        [("owner.shares", s) for s, _ in sheets]
+    touched = {g for g, _ in unbooked} | lost | {s for s, _ in sheets} | all_names
+    full_s, rss, out = run_measured([str(KATASTER), "-q", "validate", "--private", "--json"], env)
+    found = json.loads(out)["findings"]
+    hits = sum(any(f["rule"] == rule and (f["object"] == g or g in f["related"]) for f in found)
+               for rule, g in expected)
+    false = [f for f in found if not ({f["object"], *f["related"]} & touched)]
+    (work / f"findings_nas_{n}.json").write_text(json.dumps(found))
+    row = dict(parcels=n, objects=objects, planted=len(expected), full_s=full_s,
+               recall=hits / len(expected), false=len(false))
+    print(f"NAS {n:,} parcels ({objects:,} objects): {len(expected)} planted owner errors, full rule"
+          f" set --private {full_s:.1f} s, peak RSS {rss:,.0f} MB; recall {row['recall']:.0%},"
+          f" false findings {len(false)} ({len(found)} findings)", flush=True)
+    for f in false[:10]:
+        print(f"  false: {f['rule']} {f['object']} {f['message'][:100]}", flush=True)
+    return row
 
 
 if __name__ == "__main__":
