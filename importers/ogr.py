@@ -35,7 +35,8 @@ from schemas import SCHEMAS_DIR, json_schema
 
 SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".xml"}
 PROFILES_DIR = SCHEMAS_DIR / "profiles"
-FSK = re.compile(r"^(\d{2})(\d{4})(\d{3})(\d{5})([\d_]{4})([\d_]{2})$")
+FSK = re.compile(r"^(?P<land>\d{2})(?P<gemarkung>\d{4})(?P<flur>\d{3})(?P<zaehler>\d{5})"
+                 r"(?P<nenner>[\d_]{4})(?P<suffix>[\d_]{2})$")
 POLYGONAL = {3, 6}  # shapely type ids: Polygon, MultiPolygon
 
 
@@ -311,7 +312,7 @@ def _map_batch(rb, plan, geom_col, fid_col, findings):
         findings.extend(checks.invalid_geometries(ids, geoms, src))
     rest = [c for c in df.columns if c not in mapped]
     if rest:
-        out["attrs"] = json_objects(attrs_tbl.select(rest)).to_numpy(zero_copy_only=False)
+        out["attrs"] = pd.arrays.ArrowExtensionArray(json_objects(attrs_tbl.select(rest)))
     for col in INTEGER & set(out.columns):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
     for col in FLOAT & set(out.columns):
@@ -335,6 +336,7 @@ def json_objects(table):
     other than newline, return and tab fall back to :func:`json.dumps`.
     """
     parts = []
+    odd = np.array([], dtype=np.int64)
     for name in table.column_names:
         col = table.column(name)
         col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
@@ -345,19 +347,18 @@ def json_objects(table):
             val = pc.if_else(pc.is_finite(col), pc.cast(col, pa.string()), None)
         else:
             text = pc.cast(col, pa.string())
-            for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"),
-                             ("\t", "\\t")):
-                text = pc.replace_substring(text, old, new)
+            # One scan decides whether the column needs escaping at all (most do not).
+            raw = text
+            if pc.any(pc.match_substring_regex(raw, '[\\\\"\\x00-\\x1f]')).as_py():
+                for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"),
+                                 ("\r", "\\r"), ("\t", "\\t")):
+                    text = pc.replace_substring(text, old, new)
+                hit = pc.fill_null(pc.match_substring_regex(
+                    raw, "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"), False).to_numpy(zero_copy_only=False)
+                odd = np.union1d(odd, np.flatnonzero(hit))
             val = pc.binary_join_element_wise('"', text, '"', "")
-        parts.append(pc.binary_join_element_wise(key, pc.fill_null(val, "null"), ""))
-    objects = pc.binary_join_element_wise("{", pc.binary_join_element_wise(*parts, ","), "}", "")
-    odd = np.array([], dtype=np.int64)
-    for name in table.column_names:
-        col = table.column(name)
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            hit = pc.fill_null(pc.match_substring_regex(col, "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"),
-                               False).to_numpy(zero_copy_only=False)
-            odd = np.union1d(odd, np.flatnonzero(hit))
+        parts += [("," if parts else "{") + key, pc.fill_null(val, "null")]
+    objects = pc.binary_join_element_wise(*parts, "}", "")     # one pass over all columns
     if len(odd):
         values = objects.to_pylist()
         rows = table.take(pa.array(odd)).to_pylist()
@@ -372,13 +373,16 @@ def _derive_keys(out):
     if "flurstueckskennzeichen" in out:
         fsk = out["flurstueckskennzeichen"].astype("string").str.strip()
         out["flurstueckskennzeichen"] = fsk
-        parts = fsk.str.extract(FSK)
-        derived = {"land": parts[0], "gemarkungsnummer": parts[1],
-                   "flurnummer": parts[2], "zaehler": parts[3],
-                   "nenner": parts[4].str.strip("_").str.lstrip("0").replace("", pd.NA)}
+        # Split in Arrow (C++ regex), not per row in Python; non-matching keys give nulls.
+        parts = pc.extract_regex(pa.array(fsk, type=pa.string(), from_pandas=True), FSK.pattern)
+        nenner = pc.utf8_ltrim(pc.utf8_trim(parts.field(4), "_"), "0")
+        derived = {"land": parts.field(0), "gemarkungsnummer": parts.field(1),
+                   "flurnummer": parts.field(2), "zaehler": parts.field(3),
+                   "nenner": pc.if_else(pc.equal(nenner, ""), pa.scalar(None, pa.string()), nenner)}
         for col, values in derived.items():
             if col not in out:
-                out[col] = values
+                out[col] = pd.Series(values.to_pandas(types_mapper=pd.ArrowDtype),
+                                     index=out.index).astype("string")
     if "flurschluessel" in out:
         key = out.pop("flurschluessel").astype("string").str.strip()
         if "land" not in out:

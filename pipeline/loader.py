@@ -77,8 +77,36 @@ def _pg_array(values):
     return "{" + ",".join(items) + "}"
 
 
+# Upper-case hex digits of every byte value, as 2-byte strings (what GEOS's hex writer gives).
+_HEX = np.frombuffer(b"".join(b"%02X" % i for i in range(256)), dtype=np.uint16)
+_SRID_HEX = SRID.to_bytes(4, "little").hex().upper()
+_WITH_SRID = {"00": "20", "80": "A0", "40": "60", "C0": "E0"}   # | 0x20 (the SRID flag)
+
+
+def _hex_strings(blobs):
+    """Arrow string array with the upper-case hex of each bytes object (no per-row Python)."""
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+    np.cumsum(lengths * 2, out=offsets[1:])
+    data = _HEX[np.frombuffer(b"".join(blobs), dtype=np.uint8)]
+    return pa.LargeStringArray.from_buffers(len(blobs), pa.py_buffer(offsets),
+                                            pa.py_buffer(data.tobytes()))
+
+
+def _hex64(values):
+    """Lower-case 16-digit hex of unsigned 64-bit integers (the content hashes)."""
+    data = _HEX[np.asarray(values, dtype=">u8").view(np.uint8)].tobytes().lower()
+    offsets = np.arange(0, 16 * (len(values) + 1), 16, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
 def _geometry_hex(geoms, geometry_type):
-    """Hex EWKB (SRID 25832) for a geometry array; polygons promoted to MultiPolygon."""
+    """Hex EWKB (SRID 25832) for a geometry array; polygons promoted to MultiPolygon.
+
+    GEOS writes little-endian WKB; the hex is built with a lookup table and the SRID spliced in
+    after the type code (its flag bit 0x20000000 lives in the type's last byte), which is several
+    times faster than GEOS's own hex writer with SRIDs set on every geometry.
+    """
     geoms = np.asarray(geoms, dtype=object)
     missing = pd.isna(geoms)
     geoms = np.where(missing, None, geoms)
@@ -87,9 +115,23 @@ def _geometry_hex(geoms, geometry_type):
         if poly.any():
             idx = np.flatnonzero(poly)
             geoms[idx] = shapely.multipolygons(geoms[idx], indices=np.arange(len(idx)))
-    geoms = shapely.set_srid(geoms, SRID)
-    out = shapely.to_wkb(geoms, hex=True, include_srid=True)
-    return np.where(missing, None, out)
+    present = np.flatnonzero(~missing)
+    text = _hex_strings(shapely.to_wkb(geoms[present], byte_order=1))
+    last = pc.utf8_slice_codeunits(text, 8, 10)            # Z/M flags: 00, 80, 40 or C0
+    s = pa.large_string()
+    flagged = pa.nulls(len(text), s)
+    for code in pc.unique(last).to_pylist():
+        with_srid = _WITH_SRID.get(code)
+        if with_srid is None:
+            raise ValueError(f"unexpected WKB type flags {code!r}")
+        flagged = pc.if_else(pc.equal(last, code), pa.scalar(with_srid, s), flagged)
+    ewkb = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 8), flagged,
+                                       pa.scalar(_SRID_HEX, s), pc.utf8_slice_codeunits(text, 10),
+                                       pa.scalar("", s))
+    if len(present) == len(geoms):
+        return ewkb.cast(pa.string())
+    position = np.cumsum(~missing) - 1
+    return pc.take(ewkb, pa.array(position, mask=missing)).cast(pa.string())
 
 
 @dataclass
@@ -160,12 +202,13 @@ class Loader:
             udt = info.columns.get(col)
             values = frame[col]
             if col == "geom":
-                data[col] = pa.array(_geometry_hex(values.to_numpy(), info.geometry_type),
-                                     type=pa.string())
-            elif udt == "jsonb":
+                data[col] = _geometry_hex(values.to_numpy(), info.geometry_type)
+            elif udt == "jsonb" and values.dtype == object:
                 data[col] = pa.array([v if v is None or isinstance(v, str)
                                       else json.dumps(v, ensure_ascii=False, default=str)
                                       for v in values], type=pa.string())
+            elif udt == "jsonb":        # already JSON text (e.g. built column-wise by an importer)
+                data[col] = pa.array(values, type=pa.string(), from_pandas=True)
             elif udt is not None and udt.startswith("_"):
                 data[col] = pa.array([_pg_array(v) for v in values], type=pa.string())
             elif udt in ("timestamptz", "timestamp", "date"):
@@ -181,8 +224,7 @@ class Loader:
         # Content hash over everything the source delivered (not src, not bookkeeping).
         hashed = [c for c in table.column_names if c not in ("src", "beginnt")]
         digest = pd.util.hash_pandas_object(table.select(hashed).to_pandas(), index=False)
-        table = table.append_column("content_hash",
-                                    pa.array(np.char.mod("%016x", digest.to_numpy())))
+        table = table.append_column("content_hash", _hex64(digest.to_numpy()))
         table = table.append_column("source", pa.array(np.full(len(frame), self.source)))
         table = table.append_column("run_id", pa.array(np.full(len(frame), self.run_id)))
         buf = io.BytesIO()
