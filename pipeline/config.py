@@ -10,11 +10,29 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
 import yaml
+
+
+def _import_jsonschema():
+    """jsonschema imports ``rfc3987_syntax`` where installed (Jupyter pulls it in), which
+    compiles a grammar for the "iri" format check: 0.75 s on every command. We never check
+    formats, so it stays out unless something else already loaded it."""
+    if "rfc3987_syntax" in sys.modules:
+        import jsonschema
+        return jsonschema
+    sys.modules["rfc3987_syntax"] = None          # makes its import fail: the check is skipped
+    try:
+        import jsonschema
+    finally:
+        del sys.modules["rfc3987_syntax"]
+    return jsonschema
+
+
+jsonschema = _import_jsonschema()
 
 from pipeline.errors import ConfigError
 from schemas import json_schema
