@@ -431,12 +431,14 @@ def _duplicate_fsk_check(loader):
     staged = loader.staged.get("kataster.ax_flurstueck")
     if staged is None:
         return []
+    # The repeated keys first (a cheap hash aggregate), the details only for them.
     rows = loader.conn.execute(sql.SQL(
         "SELECT flurstueckskennzeichen, array_agg(gml_id ORDER BY gml_id),"
         " array_agg(src ORDER BY gml_id),"
         " ST_AsBinary(ST_PointOnSurface(ST_Collect(geom ORDER BY gml_id)))"
-        " FROM {} GROUP BY flurstueckskennzeichen"
-        " HAVING count(DISTINCT gml_id) > 1 ORDER BY 1").format(sql.Identifier(staged.stage))
+        " FROM {s} JOIN (SELECT flurstueckskennzeichen FROM {s} GROUP BY 1"
+        "                HAVING min(gml_id) <> max(gml_id)) d USING (flurstueckskennzeichen)"
+        " GROUP BY flurstueckskennzeichen ORDER BY 1").format(s=sql.Identifier(staged.stage))
     ).fetchall()
     findings = []
     for fsk, ids, srcs, wkb in rows:

@@ -51,6 +51,10 @@ SERVER_SETTINGS = {
     "max_wal_size": "'4GB'",
     "checkpoint_timeout": "'15min'",
     "synchronous_commit": "off",
+    # No replication from a local cluster: a table emptied and loaded in one transaction is
+    # written without WAL (first loads), and index builds too.
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
     "max_connections": "100",
     "log_min_messages": "warning",
     "timezone": "'UTC'",

@@ -253,10 +253,13 @@ class Loader:
     # -- checks on the whole delivery ----------------------------------------------------------
     def duplicate_ids(self, staged):
         """Objects delivered more than once: (gml_id, n, distinct contents, first src, last src)."""
+        # Find the repeated keys with a cheap hash aggregate first; details only for those.
         return self.conn.execute(sql.SQL(
-            "SELECT gml_id, count(*), count(DISTINCT content_hash), min(src), max(src)"
-            " FROM {} GROUP BY gml_id, beginnt HAVING count(*) > 1 ORDER BY gml_id LIMIT 20"
-        ).format(sql.Identifier(staged.stage))).fetchall()
+            "SELECT s.gml_id, count(*), count(DISTINCT s.content_hash), min(s.src), max(s.src)"
+            " FROM {s} s JOIN (SELECT gml_id, beginnt FROM {s} GROUP BY gml_id, beginnt"
+            "                  HAVING count(*) > 1) d USING (gml_id, beginnt)"
+            " GROUP BY s.gml_id, s.beginnt ORDER BY s.gml_id LIMIT 20"
+        ).format(s=sql.Identifier(staged.stage))).fetchall()
 
     def _dedupe(self, staged):
         """Keep exact repeats once (same object and version delivered twice)."""
@@ -282,8 +285,12 @@ class Loader:
         scope = self._flat_scope() if not self.versioned else None
         for staged in self.staged.values():
             # Temporary tables have no statistics until analysed; without them the planner
-            # picks nested loops over the whole delivery.
-            self.conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(staged.stage)))
+            # picks nested loops over the whole delivery. Only the columns the merge joins and
+            # groups on (statistics of geometries and JSON are costly and unused here).
+            keys = [c for c in ("gml_id", "beginnt", "land", "gemarkungsnummer",
+                                "flurstueckskennzeichen") if c in staged.info.columns]
+            self.conn.execute(sql.SQL("ANALYZE {} ({})").format(
+                sql.Identifier(staged.stage), sql.SQL(", ").join(map(sql.Identifier, keys))))
         for name, staged in self.staged.items():
             self._dedupe(staged)
             if self.versioned:
@@ -314,6 +321,10 @@ class Loader:
         if self.conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
                 info.ident)).fetchone()[0]:
             return []
+        # A table emptied in this transaction gets a new file: with wal_level = minimal (the
+        # embedded cluster) PostgreSQL then writes it without WAL and syncs it at commit.
+        # (TRUNCATE locks the empty table against readers until the run commits.)
+        self.conn.execute(sql.SQL("TRUNCATE {}").format(info.ident))
         rows = self.conn.execute(
             "SELECT n.nspname, ic.relname, pg_get_indexdef(i.indexrelid), c.conname,"
             "       pg_get_constraintdef(c.oid)"
