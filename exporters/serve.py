@@ -300,6 +300,7 @@ class Server:
                 raise KatasterError("MapServer, spawn-fcgi or nginx is missing (run 'make setup', "
                                     "which installs cgi-mapserver, spawn-fcgi and nginx-light)")
         if self.run.exists():
+            self._kill_stale_workers()
             shutil.rmtree(self.run)
         for d in ("tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/uwsgi", "tmp/scgi", "www"):
             (self.run / d).mkdir(parents=True, exist_ok=True)
@@ -359,6 +360,9 @@ class Server:
         if out.returncode != 0 or not self.pids:
             self.stop()
             raise KatasterError(f"spawn-fcgi failed: {out.stderr.strip() or out.stdout.strip()}")
+        # spawn-fcgi daemonises the workers, so they cannot die with a killed launcher; the
+        # next start in this run directory stops them (see _kill_stale_workers).
+        (self.run / "mapserv.pids").write_text("\n".join(map(str, self.pids)) + "\n")
         self.procs.append(subprocess.Popen(
             ["nginx", "-c", str(self.run / "nginx.conf"), "-p", str(self.run)],
             stdout=subprocess.DEVNULL, stderr=open(self.run / "nginx.out", "w"),
@@ -414,6 +418,20 @@ class Server:
                     self.stop()
                     raise KatasterError(f"the services did not come up at {url}{logs}")
                 time.sleep(0.2)
+
+    def _kill_stale_workers(self):
+        """KILL MapServer workers left by a launcher that was killed (they carry our config)."""
+        pidfile = self.run / "mapserv.pids"
+        if not pidfile.exists():
+            return
+        marker = f"MAPSERVER_CONFIG_FILE={self.run / 'mapserver.conf'}".encode()
+        for pid in map(int, pidfile.read_text().split()):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if marker in fh.read().split(b"\0"):
+                        os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                pass
 
     def stop(self, grace=5.0):
         """TERM every child, wait, then KILL what is left (by pid)."""

@@ -609,12 +609,7 @@ def serve(obj, host, port, workers):
     cfg = obj.config
     server = Server(obj.database(), Path(cfg["paths.state_dir"]) / "serve",
                     host or cfg["serve.host"], port or cfg["serve.port"], workers)
-    server.start()
-    base = server.base_url
-    click.echo(f"Karte:              {base}/\n"
-               f"WMS 1.3.0 / WFS 2.0: {base}/wms?SERVICE=WMS&REQUEST=GetCapabilities\n"
-               f"OGC API Features:   {base}/ogcapi\n"
-               "Stop with Ctrl-C.")
+    # Handlers first: a TERM that arrives while the services start must still stop them all.
     stopping = []
 
     def handler(signum, frame):
@@ -622,6 +617,12 @@ def serve(obj, host, port, workers):
 
     _signal.signal(_signal.SIGTERM, handler)
     _signal.signal(_signal.SIGINT, handler)
+    server.start()
+    base = server.base_url
+    click.echo(f"Karte:              {base}/\n"
+               f"WMS 1.3.0 / WFS 2.0: {base}/wms?SERVICE=WMS&REQUEST=GetCapabilities\n"
+               f"OGC API Features:   {base}/ogcapi\n"
+               "Stop with Ctrl-C.")
     try:
         while not stopping and all(p.poll() is None for p in server.procs):
             time.sleep(0.5)

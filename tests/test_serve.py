@@ -346,3 +346,50 @@ def test_serve_command_stops_every_child(tmp_path, cli_env, db, sample_gpkg):
                 proc.kill()                      # … and only then insist
     time.sleep(0.5)
     assert procs_mentioning(run_dir) == []
+
+
+def _start_serve(cli_env, port):
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if get(f"http://127.0.0.1:{port}/ogcapi/collections?f=json")[0] == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"kataster serve did not come up: {proc.communicate()[1][-2000:]}")
+
+
+def _mapserv_workers(run_dir):
+    return [p for p in procs_mentioning(run_dir)
+            if b"mapserv" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def test_killed_serve_leaves_nothing_after_the_next_start(tmp_path, cli_env, db, sample_gpkg):
+    """kill -9 of the launcher: nginx and pygeoapi die with it (PDEATHSIG); the MapServer
+    workers, daemonised by spawn-fcgi, are stopped by the next start in the same directory."""
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    run_dir = str(tmp_path / "state" / "serve")
+    proc = _start_serve(cli_env, free_port())
+    old_workers = _mapserv_workers(run_dir)
+    assert len(old_workers) == 2
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and set(procs_mentioning(run_dir)) - set(old_workers):
+        time.sleep(0.2)
+    assert set(procs_mentioning(run_dir)) <= set(old_workers)   # only the daemonised workers
+    port = free_port()
+    proc = _start_serve(cli_env, port)
+    try:
+        assert not set(old_workers) & set(procs_mentioning(run_dir))
+        assert get(f"http://127.0.0.1:{port}/wms?SERVICE=WMS&REQUEST=GetCapabilities")[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    time.sleep(0.5)
+    assert procs_mentioning(run_dir) == []
