@@ -374,10 +374,12 @@ def _derive_keys(out):
         fsk = out["flurstueckskennzeichen"].astype("string").str.strip()
         out["flurstueckskennzeichen"] = fsk
         # Split in Arrow (C++ regex), not per row in Python; non-matching keys give nulls.
-        parts = pc.extract_regex(pa.array(fsk, type=pa.string(), from_pandas=True), FSK.pattern)
-        nenner = pc.utf8_ltrim(pc.utf8_trim(parts.field(4), "_"), "0")
-        derived = {"land": parts.field(0), "gemarkungsnummer": parts.field(1),
-                   "flurnummer": parts.field(2), "zaehler": parts.field(3),
+        # (flatten applies the struct's nulls to the fields; .field() would give "" instead.)
+        parts = pc.extract_regex(pa.array(fsk, type=pa.string(), from_pandas=True),
+                                 FSK.pattern).flatten()
+        nenner = pc.utf8_ltrim(pc.utf8_trim(parts[4], "_"), "0")
+        derived = {"land": parts[0], "gemarkungsnummer": parts[1],
+                   "flurnummer": parts[2], "zaehler": parts[3],
                    "nenner": pc.if_else(pc.equal(nenner, ""), pa.scalar(None, pa.string()), nenner)}
         for col, values in derived.items():
             if col not in out:

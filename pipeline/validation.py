@@ -55,9 +55,25 @@ def _stage_sliver(ctx, params):
         for i in hit]}
 
 
+def _district_keys(frame, flur=True):
+    """"LLGGGG:FFF" per row as Python strings: ":FFF" without a complete Gemarkung, "LLGGGG:"
+    without a Flur (never NaN, whatever pandas' string dtype does with missing values)."""
+    def text(col):
+        return frame[col].astype("string").fillna("").to_numpy(dtype=object)
+
+    land, gem = text("land"), text("gemarkungsnummer")
+    key = np.where((land != "") & (gem != ""), land + gem, "")   # "" : no (complete) Gemarkung
+    if flur:
+        key = key + ":" + frame["flurnummer"].astype("Int64").astype("string").fillna("").to_numpy(
+            dtype=object)
+    return key
+
+
 def _owned(keys, partition):
-    """A finding involving parcels of several Gemarkungen belongs to the smallest key."""
-    return min(keys) == partition
+    """A finding involving parcels of several Gemarkungen belongs to the smallest key (parcels
+    without a Gemarkung have no partition that looks at neighbours: they never own one)."""
+    keys = [k for k in keys if k]
+    return bool(keys) and min(keys) == partition
 
 
 def _stage_coverage(ctx, params):
@@ -69,7 +85,7 @@ def _stage_coverage(ctx, params):
     idx = np.flatnonzero(usable)
     g = geoms[idx]
     ids = context["gml_id"].to_numpy()[idx]
-    gkey = (context["land"].fillna("") + context["gemarkungsnummer"].fillna("")).to_numpy()[idx]
+    gkey = _district_keys(context, flur=False)[idx]
     findings = []
     width = params["gap_max_width"]
     edges = shapely.coverage_invalid_edges(g, gap_width=width)
@@ -162,19 +178,19 @@ def _stage_district(ctx, params):
     share_min = params["outside_min_share"]
     geoms = p.geometry.values
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
-    own = (p["land"].fillna("") + p["gemarkungsnummer"].fillna("") + ":"
-           + p["flurnummer"].astype("Int64").astype(str)).to_numpy()
+    own = _district_keys(p)
+    # A parcel whose identifier names no complete district claims none (id.syntax reports it).
+    ok &= ~np.char.endswith(own.astype(str), ":") & ~np.char.startswith(own.astype(str), ":")
     districts = ctx["districts"]
     if len(districts):
-        keys = (districts["land"] + districts["gemarkungsnummer"] + ":"
-                + districts["flurnummer"].astype("Int64").astype(str)).to_numpy()
+        keys = _district_keys(districts)
         shapes = districts.geometry.values
         how = "imported"
     else:
         cg = context.geometry.values
         cok = ~(shapely.is_missing(cg) | shapely.is_empty(cg)) & shapely.is_valid(cg)
-        ckeys = (context["land"].fillna("") + context["gemarkungsnummer"].fillna("") + ":"
-                 + context["flurnummer"].astype("Int64").astype(str)).to_numpy()
+        ckeys = _district_keys(context)
+        cok &= ~np.char.endswith(ckeys.astype(str), ":") & ~np.char.startswith(ckeys.astype(str), ":")
         keys, shapes = [], []
         for key in np.unique(ckeys[cok]):
             union = shapely.union_all(cg[cok & (ckeys == key)])
@@ -342,6 +358,17 @@ def validate_partition(url, partition, stage_names, params):
 
     land, gem = partition
     db = Database(url)
+    if not (land and gem):
+        # Parcels without a (complete) Gemarkung: only the per-parcel stages; their overlaps and
+        # gaps are found from the neighbouring Gemarkungen, whose context includes them.
+        with db.connect() as conn:
+            parcels = _read_parcels(conn, sql.SQL(
+                "(coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '')"), ())
+        stages = [s for s in PARTITION_STAGES
+                  if s.name in stage_names and set(s.consumes) <= {"parcels"}]
+        return Pipeline(stages, provided=PARTITION_INPUTS).run(
+            {"parcels": parcels, "context": None, "districts": None, "partition": "",
+             "verify_hole": None}, params)["findings"]
     with db.connect() as conn:
         parcels = _read_parcels(conn, sql.SQL("land = %s AND gemarkungsnummer = %s"), (land, gem))
         bbox = conn.execute(
@@ -476,11 +503,13 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
             "INSERT INTO kataster.import_run (os_user, importer, options) VALUES (%s, 'validate', %s)"
             " RETURNING id", (getpass.getuser(), json.dumps({"rules": rules, "gemarkung": gemarkung,
                                                              "params": params}))).fetchone()[0]
+        # One partition per Gemarkung, and one ("", "") for parcels without a complete one.
         partitions = conn.execute(
-            "SELECT DISTINCT land, gemarkungsnummer FROM kataster.ax_flurstueck"
-            " WHERE endet IS NULL AND gemarkungsnummer IS NOT NULL"
+            "SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, '')"
+            " FROM kataster.ax_flurstueck WHERE endet IS NULL"
             " AND (%(g)s::text IS NULL OR gemarkungsnummer = %(g)s) ORDER BY 1, 2",
             {"g": gemarkung}).fetchall()
+        partitions = sorted({(la, ge) if la and ge else ("", "") for la, ge in partitions})
         try:
             findings = run_partitions(db.url, [tuple(p) for p in partitions], stage_names, params,
                                       scheduler)

@@ -228,3 +228,29 @@ def test_empty_geometry_and_derived_district_boundaries(cli_env, db, tmp_path):
     assert {o for r, o in got if r == "district.outside"} <= {wrong_id} | {
         parcels.at[k, "idflurst"] for k in tree.query(
             layers["Flurstueck"].geometry.values[(j + 1) % len(parcels)].buffer(50))}
+
+
+def test_parcels_without_district_are_checked_and_claim_none(tmp_path, cli_env, db):
+    """Malformed identifiers leave land/Gemarkung/Flur empty (NULL, not ""); such parcels still
+    get their per-parcel checks, never a district.outside, and derived boundaries (no imported
+    ones) do not trip over them."""
+    layers = build(1500, seed=5)
+    parcels = layers["Flurstueck"].copy()
+    broken = parcels.index[[10, 20]]
+    parcels.loc[broken, "flstkennz"] = ["kaputt", "auch kaputt"]
+    parcels.loc[broken, ["gemaschl", "flurschl"]] = None
+    ring = list(parcels.geometry[broken[1]].geoms[0].exterior.coords)[:-1]
+    ring[0], ring[1] = ring[1], ring[0]                       # a self-intersecting ring
+    parcels.loc[broken[1], "geometry"] = shapely.Polygon(ring)
+    path = tmp_path / "ohne_bezirk.gpkg"
+    _write({"Flurstueck": parcels}, path)
+    kataster("import", path, "--no-validate", env=cli_env, check=True)
+    ids = list(parcels.loc[broken, "idflurst"])
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck WHERE gml_id = ANY(%s) AND"
+                 " land IS NULL AND gemarkungsnummer IS NULL AND flurnummer IS NULL",
+                 (ids,))[0][0] == 2
+    proc = kataster("validate", "--json", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    found = {(f["rule"], f["object"]) for f in json.loads(proc.stdout)["findings"]}
+    assert {("id.syntax", ids[0]), ("id.syntax", ids[1]), ("geometry.invalid", ids[1])} <= found
+    assert not [f for f in found if f[0] == "district.outside" and f[1] in ids]
