@@ -16,6 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.errors import ConfigError
+from schemas import json_schema
+
 
 def _import_jsonschema():
     """jsonschema imports ``rfc3987_syntax`` where installed (Jupyter pulls it in), which
@@ -34,8 +37,6 @@ def _import_jsonschema():
 
 jsonschema = _import_jsonschema()
 
-from pipeline.errors import ConfigError
-from schemas import json_schema
 
 CONFIG_FILE = "kataster.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
