@@ -69,6 +69,12 @@ def _district_keys(frame, flur=True):
     return key
 
 
+def _complete(keys):
+    """Keys naming land, Gemarkung and Flur (neither ":FFF" nor "LLGGGG:")."""
+    keys = keys.astype(str)
+    return ~np.char.endswith(keys, ":") & ~np.char.startswith(keys, ":")
+
+
 def _owned(keys, partition):
     """A finding involving parcels of several Gemarkungen belongs to the smallest key (parcels
     without a Gemarkung have no partition that looks at neighbours: they never own one)."""
@@ -180,7 +186,7 @@ def _stage_district(ctx, params):
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
     own = _district_keys(p)
     # A parcel whose identifier names no complete district claims none (id.syntax reports it).
-    ok &= ~np.char.endswith(own.astype(str), ":") & ~np.char.startswith(own.astype(str), ":")
+    ok &= _complete(own)
     districts = ctx["districts"]
     if len(districts):
         keys = _district_keys(districts)
@@ -190,7 +196,7 @@ def _stage_district(ctx, params):
         cg = context.geometry.values
         cok = ~(shapely.is_missing(cg) | shapely.is_empty(cg)) & shapely.is_valid(cg)
         ckeys = _district_keys(context)
-        cok &= ~np.char.endswith(ckeys.astype(str), ":") & ~np.char.startswith(ckeys.astype(str), ":")
+        cok &= _complete(ckeys)
         keys, shapes = [], []
         for key in np.unique(ckeys[cok]):
             union = shapely.union_all(cg[cok & (ckeys == key)])
