@@ -28,11 +28,11 @@ RECHTSGEMEINSCHAFT = {1000: "Erbengemeinschaft", 2000: "Gütergemeinschaft",
 
 
 def fraction(z, n):
-    """An exact share from decimal strings such as ``1.000000000000`` / ``3``."""
-    if z is None or n is None:
+    """An exact share from decimal strings such as ``1.000000000000`` / ``3``; None where the
+    share is missing or its denominator is 0 (owner.shares reports that, the walk goes on)."""
+    if z is None or n is None or Fraction(str(n)) == 0:
         return None
-    value = Fraction(str(z)) / Fraction(str(n))
-    return value
+    return Fraction(str(z)) / Fraction(str(n))
 
 
 @dataclass
@@ -76,9 +76,10 @@ def sheet_owners(namensnummern):
     return out
 
 
-def resolve(conn, run_id, write=True):
-    """Recompute ``kataster_privat.eigentum_aufgeloest`` (unless ``write`` is False, for
-    validation); returns the findings of the walk."""
+def resolve(conn, run_id):
+    """Recompute ``kataster_privat.eigentum_aufgeloest`` for the import run ``run_id``;
+    returns the findings of the walk (recorded with the run; validation has its own
+    set-based rules in :mod:`pipeline.owner_rules`)."""
     stellen = {}
     for gid, art, z, n, blatt, an in conn.execute(
             "SELECT gml_id, buchungsart, anteil_zaehler, anteil_nenner, ist_bestandteil_von, an"
@@ -158,8 +159,6 @@ def resolve(conn, run_id, write=True):
                                         geom=shapely.from_wkb(bytes(wkb)) if wkb else None))
                 continue
             walk(sid, Fraction(1), [], gid)
-    if not write:
-        return findings
     # Resolutions are kept per run (change lists compare them); the view shows the newest.
     buf = io.StringIO()
     for parcel, kz, art, person, share, community in rows:

@@ -202,6 +202,66 @@ def test_owner_rules_planted(cli_env, db, tmp_path):
         conn.rollback()
 
 
+def test_owner_rules_exact_shares_cycles_and_dead_ends(cli_env, db, tmp_path):
+    """The set-based owner rules on the cases the generated data never has: mixed
+    denominators that add up to 1 (no finding), DIN numbers with a 10 in them, a zero
+    denominator, a cycle no parcel reaches, and a divided booking nobody points at."""
+    import json
+
+    f = features()
+    f += [sheet("DENW36AL00000S20"), stelle("DENW36AL00000B20", 1100, "DENW36AL00000S20"),
+          parcel(9, "DENW36AL00000B20"),
+          nn("DENW36AL0000N201", "DENW36AL00000S20", "0001.00.00.00.00", pid("P1"), ("1", "2")),
+          nn("DENW36AL0000N202", "DENW36AL00000S20", "0002.00.00.00.00", pid("P2"),
+             ("0.25", "1")),
+          nn("DENW36AL0000N203", "DENW36AL00000S20", "0003.00.00.00.00", pid("P3"), ("2", "8"))]
+    # "0010" is the tenth owner on the sheet, not part of owner 1's community: 1/3 + 1/3.
+    f += [sheet("DENW36AL00000S21"), stelle("DENW36AL00000B21", 1100, "DENW36AL00000S21"),
+          parcel(10, "DENW36AL00000B21"),
+          nn("DENW36AL0000N211", "DENW36AL00000S21", "0001.00.00.00.00", pid("P4"), ("1", "3")),
+          nn("DENW36AL0000N212", "DENW36AL00000S21", "0010.00.00.00.00", pid("P5"), ("1", "3"))]
+    f += [sheet("DENW36AL00000S22"), stelle("DENW36AL00000B22", 1100, "DENW36AL00000S22"),
+          parcel(11, "DENW36AL00000B22"),
+          nn("DENW36AL0000N221", "DENW36AL00000S22", "0001.00.00.00.00", pid("P6"), ("0", "0"))]
+    # Two Miteigentum bookings pointing at each other, reached from no parcel.
+    f += [stelle("DENW36AL00000B30", 1302, "DENW36AL00000S04", ("1", "2"), ["DENW36AL00000B31"]),
+          stelle("DENW36AL00000B31", 1302, "DENW36AL00000S04", ("1", "2"), ["DENW36AL00000B30"])]
+    # A parcel booked on a fictive sheet's divided booking that nobody divides.
+    f += [sheet("DENW36AL00000S40", 5000), stelle("DENW36AL00000B40", 1101, "DENW36AL00000S40"),
+          parcel(12, "DENW36AL00000B40")]
+    path = tmp_path / "edge_owners.xml"
+    with open_output(path) as fh:
+        Writer("6.0").extract(f, fh)
+    kataster("import", path, env=cli_env, check=True)
+    out = json.loads(kataster("validate", "--rules", "owner.shares,owner.chain,owner.no_parcel",
+                              "--json", "--private", env=cli_env, check=True).stdout)
+    got = {(x["rule"], x["object"]): x for x in out["findings"]}
+    assert sorted(got) == sorted([
+        ("owner.shares", "DENW36AL00000S21"), ("owner.shares", "DENW36AL00000S22"),
+        ("owner.shares", "DENW36AL00000B30"), ("owner.shares", "DENW36AL00000B31"),
+        ("owner.chain", "DENW36AL00000B08"), ("owner.chain", "DENW36AL00000B30"),
+        ("owner.chain", "DENW36AL00000B40"),
+        ("owner.no_parcel", "DENW36AL00000B30"), ("owner.no_parcel", "DENW36AL00000B31"),
+    ]), sorted(got)
+    assert "add up to 2/3" in got["owner.shares", "DENW36AL00000S21"]["message"]
+    assert "denominator 0" in got["owner.shares", "DENW36AL00000S22"]["message"]
+    # Each divides the other by 1/2: the other half is missing.
+    assert "add up to 1/2" in got["owner.shares", "DENW36AL00000B30"]["message"]
+    cycle = got["owner.chain", "DENW36AL00000B30"]
+    assert "cycle" in cycle["message"] and cycle["related"] == ["DENW36AL00000B31"]
+    dead = got["owner.chain", "DENW36AL00000B40"]
+    assert "dead end" in dead["message"] and dead["related"] == ["DENW36AL0000P012"]
+
+
+def test_cycles_are_strongly_connected_components():
+    from pipeline.owner_rules import _strongly_connected
+
+    edges = {"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": ["e"], "e": ["d"], "f": ["f"],
+             "g": ["a"]}
+    components = sorted(sorted(c) for c in _strongly_connected(edges))
+    assert components == [["a", "b", "c"], ["d", "e"], ["f"], ["g"]]
+
+
 def test_owner_changes_need_private(cli_env, db, tmp_path):
     import json
 
