@@ -15,6 +15,7 @@ import getpass
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -487,7 +488,7 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
     ValidationResult
     """
     started = time.monotonic()
-    from pipeline.owner_rules import RULE_IDS, owner_findings
+    from pipeline.owner_rules import RULE_IDS
 
     available = {r for s in PARTITION_STAGES for r in s.rules} | set(SQL_RULES) | \
         set(HISTORY_SQL) | set(RULE_IDS)
@@ -517,11 +518,14 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
             {"g": gemarkung}).fetchall()
         partitions = sorted({(la, ge) if la and ge else ("", "") for la, ge in partitions})
         try:
-            findings = run_partitions(db.url, [tuple(p) for p in partitions], stage_names, params,
-                                      scheduler)
-            findings += _sql_findings(conn, [r for r in rules if r in SQL_RULES or r in HISTORY_SQL],
-                                      params, gemarkung)
-            findings += owner_findings(conn, [r for r in rules if r in RULE_IDS])
+            # The set-based rules run in the database while the partitions run in the workers.
+            with ThreadPoolExecutor(1) as pool:
+                in_database = pool.submit(_database_rules, db, rules, params, gemarkung)
+                t = time.monotonic()
+                findings = run_partitions(db.url, [tuple(p) for p in partitions], stage_names,
+                                          params, scheduler)
+                log.info("%d partitions in %.1f s", len(partitions), time.monotonic() - t)
+                findings += in_database.result()
             findings = [f for f in _dedupe(findings) if f.rule in rules]
             with conn.transaction():
                 fixed = store_findings(conn, run_id, findings, rules, gemarkung)
@@ -547,6 +551,22 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
             raise
     return ValidationResult(run_id, findings, counts, fixed, round(time.monotonic() - started, 3),
                             private)
+
+
+def _database_rules(db, rules, params, gemarkung):
+    """Findings of the rules that are SQL (history, ids, areas) and of the owner rules, on a
+    connection of their own."""
+    from pipeline.owner_rules import RULE_IDS, owner_findings
+
+    with db.connect(autocommit=True) as conn:
+        t = time.monotonic()
+        findings = _sql_findings(conn, [r for r in rules if r in SQL_RULES or r in HISTORY_SQL],
+                                 params, gemarkung)
+        log.info("SQL rules in %.1f s", time.monotonic() - t)
+        t = time.monotonic()
+        findings += owner_findings(conn, [r for r in rules if r in RULE_IDS])
+        log.info("owner rules in %.1f s", time.monotonic() - t)
+    return findings
 
 
 def store_findings(conn, run_id, findings, rules, gemarkung=None):
