@@ -110,6 +110,52 @@ def test_dask_cluster_matches_single_process(planted, config, db):
     assert len(local.findings) > 0
 
 
+def test_hole_on_a_gemarkung_border(config, db, tmp_path, monkeypatch):
+    """A hole across a Gemarkung border (a block of parcels missing on both sides) is found
+    once, whether a partition's band of neighbours encloses it or only the union of the
+    partitions' outlines does."""
+    import numpy as np
+
+    import pipeline.validation as validation
+    from pipeline.runs import run_import
+
+    city = build(3000, seed=5)
+    parcels = city["Flurstueck"]
+    geoms = parcels.geometry.values
+    gem = parcels["flstkennz"].str[2:6].to_numpy()
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="touches")
+    border = np.unique(a[gem[a] != gem[b]])
+    centre = shapely.centroid(geoms[border[len(border) // 2]])
+    gone = shapely.intersects(geoms, shapely.buffer(centre, 50))
+    hole = shapely.union_all(geoms[gone])
+    assert len(set(gem[gone])) == 2 and len(shapely.get_interior_ring(hole, 0) or []) == 0
+    around = set(parcels["idflurst"][~gone & shapely.intersects(geoms, hole)])
+    city["Flurstueck"] = parcels[~gone]
+    path = tmp_path / "border_hole.gpkg"
+    _write(city, path)
+    run_import(db, config, [path])
+
+    def gaps(result):
+        return [f for f in result.findings if f.rule == "coverage.gap"]
+
+    # A one-metre grid: each partition's band is its parcels' extents plus a metre, which does
+    # not reach across a hole 100 m wide: no partition sees it closed; the outlines do.
+    monkeypatch.setattr(validation, "CELL", 1.0)
+    for part in {("05", g) for g in gem[gone]}:
+        found, _ = validation.validate_partition(db.url, part, ["coverage"],
+                                                 validation._params(config))
+        assert not [f for f in found if f.rule == "coverage.gap"]
+    narrow = gaps(validate(db, config, rules=["coverage.gap"], scheduler="synchronous"))
+    monkeypatch.undo()
+    wide = gaps(validate(db, config, rules=["coverage.gap"], scheduler="synchronous"))
+    for found in (narrow, wide):
+        assert len(found) == 1, found
+        assert abs(found[0].geom.area - hole.area) < 0.01
+        assert {found[0].object_id, *found[0].related} == around
+    assert narrow[0].key == wide[0].key
+
+
 def test_one_gemarkung_and_rule_selection(planted, config, db):
     from pipeline.runs import run_import
 
