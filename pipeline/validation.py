@@ -84,20 +84,41 @@ def _owned(keys, partition):
     return bool(keys) and min(keys) == partition
 
 
+def _stage_edges(ctx, params):
+    """GEOS coverage validation of the context (``coverage_invalid_edges``), shared by the
+    coverage and district stages: ``usable`` marks valid non-empty geometries, ``clean`` those
+    of them without invalid edges. Clean polygons form a valid coverage (an overlap or a narrow
+    gap marks edges on both sides), so GEOS's fast coverage union may join them."""
+    geoms = ctx["context"].geometry.values
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    idx = np.flatnonzero(usable)
+    edges = shapely.coverage_invalid_edges(geoms[idx], gap_width=params["gap_max_width"])
+    clean = np.zeros(len(geoms), dtype=bool)
+    clean[idx[shapely.is_empty(edges)]] = True
+    return {"usable": usable, "clean": clean}
+
+
+def _union(geoms, clean):
+    """Union of polygons: coverage union of the clean ones, general union with the rest."""
+    union = shapely.coverage_union_all(geoms[clean])
+    if (~clean).any():
+        union = shapely.union_all([union, *geoms[~clean]])
+    return union
+
+
 def _stage_coverage(ctx, params):
     """coverage.overlap and coverage.gap with GEOS coverage validation."""
     context = ctx["context"]
     part = ctx["partition"]
     geoms = context.geometry.values
-    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
-    idx = np.flatnonzero(usable)
+    idx = np.flatnonzero(ctx["usable"])
     g = geoms[idx]
     ids = context["gml_id"].to_numpy()[idx]
     gkey = _district_keys(context, flur=False)[idx]
     findings = []
     width = params["gap_max_width"]
-    edges = shapely.coverage_invalid_edges(g, gap_width=width)
-    cand = np.flatnonzero(~shapely.is_empty(edges))
+    clean = ctx["clean"][idx]
+    cand = np.flatnonzero(~clean)
     # Overlaps: only polygons with invalid edges can overlap; compare those pairwise.
     if len(cand):
         tree = shapely.STRtree(g[cand])
@@ -116,20 +137,13 @@ def _stage_coverage(ctx, params):
             findings.append(Finding(
                 "coverage.overlap", first, f"parcels {first} and {second} overlap by "
                 f"{area[k]:.2f} m²", geom=_polygonal(inter[k]), related=[second]))
-    # Holes enclosed by parcels, whatever their size (a missing parcel). Polygons without
-    # invalid edges form a valid coverage (an overlap or a narrow gap marks edges on both
-    # sides), so GEOS's fast coverage union takes them; only the candidates need a full union.
-    clean = np.ones(len(g), dtype=bool)
-    clean[cand] = False
-    union = shapely.coverage_union_all(g[clean])
-    if len(cand):
-        union = shapely.union_all([union, *g[cand]])
+    # Holes enclosed by parcels, whatever their size (a missing parcel); only the candidates
+    # need a general union.
+    union = _union(g, clean)
     # The outline of the partition's own parcels (the context lists them first): the driver
     # unions the outlines of all partitions to find holes on partition borders.
     own = idx < ctx["own"]
-    outline = shapely.coverage_union_all(g[own & clean])
-    if (own & ~clean).any():
-        outline = shapely.union_all([outline, *g[own & ~clean]])
+    outline = _union(g[own], clean[own])
     tree_all = shapely.STRtree(g)
     holes = []
     for poly in shapely.get_parts(union):
@@ -202,12 +216,12 @@ def _stage_district(ctx, params):
         how = "imported"
     else:
         cg = context.geometry.values
-        cok = ~(shapely.is_missing(cg) | shapely.is_empty(cg)) & shapely.is_valid(cg)
         ckeys = _district_keys(context)
-        cok &= _complete(ckeys)
+        cok = ctx["usable"] & _complete(ckeys)
         keys, shapes = [], []
         for key in np.unique(ckeys[cok]):
-            union = shapely.union_all(cg[cok & (ckeys == key)])
+            members = cok & (ckeys == key)
+            union = _union(cg[members], ctx["clean"][members])
             filled = shapely.union_all([shapely.Polygon(q.exterior)
                                         for q in shapely.get_parts(union)])
             keys.append(key)
@@ -242,11 +256,19 @@ PARTITION_STAGES = [
     Stage("geometry", ("parcels",), (), _stage_empty_invalid,
           ("geometry.empty", "geometry.invalid")),
     Stage("sliver", ("parcels",), (), _stage_sliver, ("geometry.sliver",)),
-    Stage("coverage", ("context", "own", "partition", "verify_hole"), ("outline",),
-          _stage_coverage, ("coverage.overlap", "coverage.gap")),
-    Stage("district", ("parcels", "context", "districts"), (), _stage_district,
-          ("district.outside",)),
+    Stage("edges", ("context",), ("usable", "clean"), _stage_edges),
+    Stage("coverage", ("context", "usable", "clean", "own", "partition", "verify_hole"),
+          ("outline",), _stage_coverage, ("coverage.overlap", "coverage.gap")),
+    Stage("district", ("parcels", "context", "usable", "clean", "districts"), (),
+          _stage_district, ("district.outside",)),
 ]
+
+
+def _stages(names):
+    """The partition stages named, and the stages producing what they consume."""
+    wanted = [s for s in PARTITION_STAGES if s.name in names]
+    needed = {c for s in wanted for c in s.consumes}
+    return [s for s in PARTITION_STAGES if s.name in names or set(s.produces) & needed]
 PARTITION_INPUTS = ("parcels", "context", "own", "districts", "partition", "verify_hole")
 
 
@@ -461,8 +483,7 @@ def validate_partition(url, partition, stage_names, params):
                 (shapely.to_wkb(hole),)).fetchone()[0]
         return filled < 0.5 * hole.area
 
-    stages = [s for s in PARTITION_STAGES if s.name in stage_names]
-    pipeline = Pipeline(stages, provided=PARTITION_INPUTS)
+    pipeline = Pipeline(_stages(stage_names), provided=PARTITION_INPUTS)
     out = pipeline.run({"parcels": parcels, "context": context, "own": len(parcels),
                         "districts": districts, "partition": land + gem,
                         "verify_hole": verify_hole}, params)
