@@ -26,10 +26,15 @@ def counts(db):
 
 
 def test_flat_redelivery(db, config, sample_gpkg, tmp_path):
+    analysed = "SELECT count(*) FROM pg_stats WHERE schemaname = 'kataster'" \
+               " AND tablename = 'ax_flurstueck'"
+    assert query(db, analysed)[0][0] == 0               # no statistics yet
     first = run_import(db, config, [sample_gpkg])
     assert first["status"] == "committed"
     n = first["objects"]["AX_Flurstueck"]
     assert counts(db) == (n, n)
+    # The changed tables are analysed after the commit (what follows is planned on the data).
+    assert query(db, analysed)[0][0] > 0
     t1 = query(db, "SELECT max(beginnt) FROM kataster.ax_flurstueck")[0][0]
 
     # The same file again: already imported, nothing changes.
