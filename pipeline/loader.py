@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
+from pipeline import pgcopy
 from pipeline.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -100,13 +101,9 @@ def _hex64(values):
     return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def _geometry_hex(geoms, geometry_type):
-    """Hex EWKB (SRID 25832) for a geometry array; polygons promoted to MultiPolygon.
-
-    GEOS writes little-endian WKB; the hex is built with a lookup table and the SRID spliced in
-    after the type code (its flag bit 0x20000000 lives in the type's last byte), which is several
-    times faster than GEOS's own hex writer with SRIDs set on every geometry.
-    """
+def _geometry_wkb(geoms, geometry_type):
+    """Little-endian WKB of the present geometries (polygons promoted to MultiPolygon where the
+    column wants them), and the mask of missing ones."""
     geoms = np.asarray(geoms, dtype=object)
     missing = pd.isna(geoms)
     geoms = np.where(missing, None, geoms)
@@ -116,7 +113,19 @@ def _geometry_hex(geoms, geometry_type):
             idx = np.flatnonzero(poly)
             geoms[idx] = shapely.multipolygons(geoms[idx], indices=np.arange(len(idx)))
     present = np.flatnonzero(~missing)
-    text = _hex_strings(shapely.to_wkb(geoms[present], byte_order=1))
+    return shapely.to_wkb(geoms[present], byte_order=1), missing
+
+
+def _geometry_hex(geoms, geometry_type):
+    """Hex EWKB (SRID 25832) for a geometry array; polygons promoted to MultiPolygon.
+
+    GEOS writes little-endian WKB; the hex is built with a lookup table and the SRID spliced in
+    after the type code (its flag bit 0x20000000 lives in the type's last byte), which is several
+    times faster than GEOS's own hex writer with SRIDs set on every geometry.
+    """
+    wkb, missing = _geometry_wkb(geoms, geometry_type)
+    present = np.flatnonzero(~missing)
+    text = _hex_strings(wkb)
     last = pc.utf8_slice_codeunits(text, 8, 10)            # Z/M flags: 00, 80, 40 or C0
     s = pa.large_string()
     flagged = pa.nulls(len(text), s)
@@ -134,13 +143,23 @@ def _geometry_hex(geoms, geometry_type):
     return pc.take(ewkb, pa.array(position, mask=missing)).cast(pa.string())
 
 
+def _json_text(values):
+    """JSON text for a jsonb column: objects are dumped, text (built by an importer) kept."""
+    if values.dtype == object:
+        return pa.array([v if v is None or isinstance(v, str)
+                         else json.dumps(v, ensure_ascii=False, default=str)
+                         for v in values], type=pa.string())
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
 @dataclass
 class Encoded:
     table: str
     columns: list
-    data: memoryview
+    data: list               # buffers, written in order
     rows: int
     objects: dict
+    binary: bool = False      # PostgreSQL's binary COPY format, else CSV
 
 
 @dataclass
@@ -186,7 +205,11 @@ class Loader:
         self.copy(self.encode(batch))
 
     def encode(self, batch):
-        """Turn a batch into CSV bytes for COPY (no database access: safe in a thread)."""
+        """Turn a batch into the bytes of one COPY (no database access: safe in a thread).
+
+        Batches whose columns all have types :mod:`pipeline.pgcopy` writes, and whose versions
+        begin with the run (flat sources), use PostgreSQL's binary format; the rest CSV.
+        """
         frame = batch.frame
         if len(frame) == 0:
             return None
@@ -197,18 +220,57 @@ class Loader:
         unknown = set(frame.columns) - set(info.columns) - {"src"}
         if unknown:
             raise KeyError(f"{batch.table} has no columns {sorted(unknown)}")
+        if "objektart" in frame.columns:
+            objects = {k: int(v) for k, v in frame["objektart"].value_counts().items()}
+        else:
+            objects = {batch.objektart: len(frame)}
+        udts = [info.columns[c] for c in frame.columns if c != "src"]
+        if "beginnt" not in frame.columns and pgcopy.supported(udts):
+            columns, data = self._encode_binary(frame, info)
+            return Encoded(batch.table, columns, data, len(frame), objects, binary=True)
+        columns, data = self._encode_csv(frame, info)
+        return Encoded(batch.table, columns, data, len(frame), objects)
+
+    def _encode_binary(self, frame, info):
+        """Binary COPY. The content hash is taken over the binary row of the delivered columns
+        (SipHash, through pandas), not over a text rendering of them."""
+        n = len(frame)
+        fields = {}
+        for col in frame.columns:
+            udt = "text" if col == "src" else info.columns[col]
+            values = frame[col]
+            if col == "geom":
+                wkb, missing = _geometry_wkb(values.to_numpy(), info.geometry_type)
+                blobs = np.full(n, None, dtype=object)
+                blobs[~missing] = wkb
+                fields[col] = pgcopy.ewkb(pa.array(blobs, type=pa.large_binary()), SRID)
+            elif udt == "jsonb":
+                fields[col] = pgcopy.jsonb(_json_text(values))
+            elif udt in ("int4", "int8"):
+                fields[col] = pgcopy.integer(pa.array(values.to_numpy(), from_pandas=True), udt)
+            elif udt == "float8":
+                fields[col] = pgcopy.float8(pa.array(values.to_numpy(), from_pandas=True))
+            else:
+                fields[col] = pgcopy.text(pa.array(values.to_numpy(), from_pandas=True))
+        hashed = [f for c, f in fields.items() if c != "src"]
+        digest = pd.util.hash_array(pgcopy.rows(hashed).to_numpy(zero_copy_only=False),
+                                    categorize=False)
+        fields["beginnt"] = pgcopy.timestamp_constant(self.run_ts, n)
+        fields["content_hash"] = pgcopy.text(_hex64(digest))
+        fields["source"] = pgcopy.text(pa.array(np.full(n, self.source)))
+        fields["run_id"] = pgcopy.integer(pa.array(np.full(n, self.run_id, dtype=np.int64)),
+                                          "int8")
+        return list(fields), pgcopy.stream(list(fields.values()))
+
+    def _encode_csv(self, frame, info):
         data = {}
         for col in frame.columns:
             udt = info.columns.get(col)
             values = frame[col]
             if col == "geom":
                 data[col] = _geometry_hex(values.to_numpy(), info.geometry_type)
-            elif udt == "jsonb" and values.dtype == object:
-                data[col] = pa.array([v if v is None or isinstance(v, str)
-                                      else json.dumps(v, ensure_ascii=False, default=str)
-                                      for v in values], type=pa.string())
-            elif udt == "jsonb":        # already JSON text (e.g. built column-wise by an importer)
-                data[col] = pa.array(values, type=pa.string(), from_pandas=True)
+            elif udt == "jsonb":
+                data[col] = _json_text(values)
             elif udt is not None and udt.startswith("_"):
                 data[col] = pa.array([_pg_array(v) for v in values], type=pa.string())
             elif udt in ("timestamptz", "timestamp", "date"):
@@ -230,11 +292,7 @@ class Loader:
         buf = io.BytesIO()
         pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
                                                        quoting_style="needed"))
-        if "objektart" in frame.columns:
-            objects = {k: int(v) for k, v in frame["objektart"].value_counts().items()}
-        else:
-            objects = {batch.objektart: len(frame)}
-        return Encoded(batch.table, table.column_names, buf.getbuffer(), len(frame), objects)
+        return table.column_names, [buf.getbuffer()]
 
     def copy(self, encoded):
         """COPY an encoded batch into its staging table (on the loader's connection)."""
@@ -242,9 +300,11 @@ class Loader:
             return
         staged = self.staged[encoded.table]
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in encoded.columns)
-        with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-                sql.Identifier(staged.stage), cols)) as copy:
-            copy.write(encoded.data)
+        fmt = sql.SQL("binary" if encoded.binary else "csv")
+        with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+                sql.Identifier(staged.stage), cols, fmt)) as copy:
+            for part in encoded.data:
+                copy.write(part)
         staged.rows += encoded.rows
         staged.columns = [c for c in encoded.columns if c != "src"]
         for art, n in encoded.objects.items():
