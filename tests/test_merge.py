@@ -33,7 +33,7 @@ def test_flat_redelivery(db, config, sample_gpkg, tmp_path):
     assert first["status"] == "committed"
     n = first["objects"]["AX_Flurstueck"]
     assert counts(db) == (n, n)
-    # The changed tables are analysed after the commit (what follows is planned on the data).
+    # The changed tables are analysed within the run (what follows is planned on the data).
     assert query(db, analysed)[0][0] > 0
     t1 = query(db, "SELECT max(beginnt) FROM kataster.ax_flurstueck")[0][0]
 
