@@ -226,8 +226,11 @@ class Loader:
             objects = {batch.objektart: len(frame)}
         udts = [info.columns[c] for c in frame.columns if c != "src"]
         if "beginnt" not in frame.columns and pgcopy.supported(udts):
-            columns, data = self._encode_binary(frame, info)
-            return Encoded(batch.table, columns, data, len(frame), objects, binary=True)
+            try:
+                columns, data = self._encode_binary(frame, info)
+                return Encoded(batch.table, columns, data, len(frame), objects, binary=True)
+            except pgcopy.OutOfRange:
+                pass            # as CSV: the server names the value and its line
         columns, data = self._encode_csv(frame, info)
         return Encoded(batch.table, columns, data, len(frame), objects)
 

@@ -36,6 +36,11 @@ _MAX_LENGTH = 2**31 - 1
 _WITH_SRID = {0x00: 0x20, 0x80: 0xA0, 0x40: 0x60, 0xC0: 0xE0}
 
 
+class OutOfRange(ValueError):
+    """A value the column's binary type cannot hold (the loader then sends CSV, so that the
+    server reports the value and its line as it always does)."""
+
+
 def supported(udts):
     """True if every column type can be written in binary."""
     return all(u in TYPES for u in udts)
@@ -76,11 +81,14 @@ def text(values):
 
 
 def integer(values, udt):
+    """int4 or int8; values outside int4 raise :class:`OutOfRange` (numpy would wrap them)."""
     values = pa.array(values) if not isinstance(values, (pa.Array, pa.ChunkedArray)) else values
     values = pc.cast(values, pa.int64())
     mask = values.is_null().to_numpy(zero_copy_only=False)
-    return _fixed(values.fill_null(0).to_numpy(zero_copy_only=False), mask,
-                  ">i4" if udt == "int4" else ">i8")
+    numbers = values.fill_null(0).to_numpy(zero_copy_only=False)
+    if udt == "int4" and len(numbers) and (numbers.min() < -2**31 or numbers.max() >= 2**31):
+        raise OutOfRange("integer out of range for int4")
+    return _fixed(numbers, mask, ">i4" if udt == "int4" else ">i8")
 
 
 def float8(values):

@@ -46,6 +46,8 @@ def test_fixed_width_and_text_fields():
     assert _elements(pgcopy.text(pa.array(["Straße", None, ""]))) == [
         struct.pack(">i", 7) + "Straße".encode(), struct.pack(">i", -1), struct.pack(">i", 0)]
     assert _elements(pgcopy.jsonb(pa.array(['{"a": 1}']))) == [struct.pack(">i", 9) + b'\x01{"a": 1}']
+    with pytest.raises(pgcopy.OutOfRange):
+        pgcopy.integer(pa.array([2**31]), "int4")      # numpy would wrap it to a negative number
     with pytest.raises(ValueError, match="little-endian"):
         pgcopy.ewkb(pa.array([shapely.to_wkb(SQUARE, byte_order=0)], pa.large_binary()), 25832)
     z = shapely.Polygon([(0, 0, 1), (1, 0, 2), (1, 1, 3), (0, 0, 1)])
@@ -105,3 +107,19 @@ def test_binary_copy_loads_the_same_rows_as_csv(db):
     assert [r[-1] for r in later] == hashes
     changed = load(frame.assign(nenner=[None, "1", "12a", "7"]), 7, "2026-11-29T10:00:00+01:00")
     assert [r[-1] for r in changed][:3] == hashes[:3] and changed[3][-1] != hashes[3]
+
+
+def test_out_of_range_integer_fails_the_run_like_csv(db):
+    """A Zähler beyond int4 is not wrapped: the batch goes as CSV and the server refuses it."""
+    import psycopg
+
+    frame = pd.DataFrame({"gml_id": ["a1"], "flurstueckskennzeichen": ["x"],
+                          "zaehler": pd.array([3_000_000_000], dtype="Int64"),
+                          "geom": [SQUARE], "src": ["f.gpkg:fid 1"]})
+    with db.connect() as conn:
+        loader = Loader(conn, 1, "2026-11-29T10:00:00+00:00", "ogr:test", versioned=False)
+        loader.prepare(["kataster.ax_flurstueck"])
+        encoded = loader.encode(Batch("kataster.ax_flurstueck", "AX_Flurstueck", frame))
+        assert not encoded.binary
+        with pytest.raises(psycopg.errors.NumericValueOutOfRange, match="out of range"):
+            loader.copy(encoded)
