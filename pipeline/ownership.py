@@ -8,8 +8,9 @@ Rights on a parcel (Erbbaurecht 2101, …) pointing at an ordinary booking are l
 their own buchungsart, so they stay distinguishable from ownership. Shares are exact fractions.
 Communities: a Namensnummer without ``benennt`` heads the members numbered below it (DIN 1421).
 
-The chain is a graph walk over dictionaries (one pass per parcel); the data is read and written
-set-based. Dangling references become findings, never crashes.
+The chain is a graph walk over dictionaries (one pass per parcel), a chunk of parcels at a time,
+each chunk reading only the records its chains can reach, so memory does not grow with the
+delivery; reading and writing are set-based. Dangling references become findings, never crashes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
+
+import shapely
 
 from pipeline.rules import Finding
 
@@ -76,32 +79,82 @@ def sheet_owners(namensnummern):
     return out
 
 
-def resolve(conn, run_id):
+# The walk reads, per chunk of parcels, only the bookings that can lie on their chains. Two
+# temporary tables (dropped with the import's transaction) make those look-ups indexed.
+EDGES = """
+    CREATE TEMPORARY TABLE ownership_an ON COMMIT DROP AS
+    SELECT gml_id AS src, unnest(an) AS dst
+    FROM kataster_privat.ax_buchungsstelle WHERE endet IS NULL AND an IS NOT NULL"""
+NAMES = """
+    CREATE TEMPORARY TABLE ownership_names ON COMMIT DROP AS
+    SELECT gml_id, laufende_nummer_din1421 AS nr, anteil_zaehler AS z, anteil_nenner AS n,
+           art_der_rechtsgemeinschaft AS art, ist_bestandteil_von AS blatt, benennt,
+           attrs->>'beschriebDerRechtsgemeinschaft' AS beschrieb
+    FROM kataster_privat.ax_namensnummer WHERE endet IS NULL"""
+# Bookings a chain from these bookings can reach: the walk follows the bookings that point at
+# a booking (an), recursively; so these are all of them (and every referrer of each).
+CLOSURE = """
+    WITH RECURSIVE r(id) AS (
+        SELECT unnest(%s::text[])
+        UNION
+        SELECT e.src FROM ownership_an e JOIN r ON e.dst = r.id)
+    SELECT s.gml_id, s.buchungsart, s.anteil_zaehler, s.anteil_nenner, s.ist_bestandteil_von, s.an
+    FROM kataster_privat.ax_buchungsstelle s JOIN r ON r.id = s.gml_id
+    WHERE s.endet IS NULL"""
+CHUNK = 20_000      # parcels per step: memory stays bounded whatever the size of the delivery
+
+
+def resolve(conn, run_id, chunk=CHUNK):
     """Recompute ``kataster_privat.eigentum_aufgeloest`` for the import run ``run_id``;
     returns the findings of the walk (recorded with the run; validation has its own
-    set-based rules in :mod:`pipeline.owner_rules`)."""
-    stellen = {}
-    for gid, art, z, n, blatt, an in conn.execute(
-            "SELECT gml_id, buchungsart, anteil_zaehler, anteil_nenner, ist_bestandteil_von, an"
-            " FROM kataster_privat.ax_buchungsstelle WHERE endet IS NULL"):
-        stellen[gid] = Stelle(gid, art, fraction(z, n), blatt, an or [])
-    blaetter = {gid: (kz, art) for gid, kz, art in conn.execute(
-        "SELECT gml_id, buchungsblattkennzeichen, blattart FROM kataster_privat.ax_buchungsblatt"
-        " WHERE endet IS NULL")}
-    names = defaultdict(list)
-    for gid, nr, z, n, art, blatt, benennt, beschrieb in conn.execute(
-            "SELECT gml_id, laufende_nummer_din1421, anteil_zaehler, anteil_nenner,"
-            " art_der_rechtsgemeinschaft, ist_bestandteil_von, benennt,"
-            " attrs->>'beschriebDerRechtsgemeinschaft'"
-            " FROM kataster_privat.ax_namensnummer WHERE endet IS NULL"):
-        names[blatt].append({"id": gid, "nr": nr, "anteil": fraction(z, n), "art": art,
-                             "benennt": benennt, "beschrieb": beschrieb})
+    set-based rules in :mod:`pipeline.owner_rules`).
+
+    Parcels are walked ``chunk`` at a time (ordered by gml_id); each step reads only the
+    bookings, sheets and Namensnummern its parcels' chains can reach, and writes its rows.
+    """
+    conn.execute(EDGES)
+    conn.execute("CREATE INDEX ON ownership_an (dst)")
+    conn.execute(NAMES)
+    conn.execute("CREATE INDEX ON ownership_names (blatt)")
+    conn.execute("ANALYZE ownership_an")
+    conn.execute("ANALYZE ownership_names")
+    findings = []
+    last = ""
+    while True:
+        # Only parcels from sources that carry bookings (NAS); open products have no owners.
+        parcels = conn.execute(
+            "SELECT gml_id, flurstueckskennzeichen, ist_gebucht,"
+            " ST_AsBinary(ST_PointOnSurface(geom)) FROM kataster.ax_flurstueck"
+            " WHERE endet IS NULL AND source = 'nas' AND gml_id > %s ORDER BY gml_id LIMIT %s",
+            (last, chunk)).fetchall()
+        if not parcels:
+            return findings
+        last = parcels[-1][0]
+        booked = sorted({sid for _, _, gebucht, _ in parcels for sid in gebucht or []})
+        stellen = {gid: Stelle(gid, art, fraction(z, n), blatt, an or [])
+                   for gid, art, z, n, blatt, an in conn.execute(CLOSURE, (booked,))}
+        sheets = sorted({st.blatt for st in stellen.values() if st.blatt})
+        blaetter = {gid: (kz, art) for gid, kz, art in conn.execute(
+            "SELECT gml_id, buchungsblattkennzeichen, blattart FROM kataster_privat.ax_buchungsblatt"
+            " WHERE endet IS NULL AND gml_id = ANY(%s)", (sheets,))}
+        names = defaultdict(list)
+        for gid, nr, z, n, art, blatt, benennt, beschrieb in conn.execute(
+                "SELECT gml_id, nr, z, n, art, blatt, benennt, beschrieb FROM ownership_names"
+                " WHERE blatt = ANY(%s)", (sheets,)):
+            names[blatt].append({"id": gid, "nr": nr, "anteil": fraction(z, n), "art": art,
+                                 "benennt": benennt, "beschrieb": beschrieb})
+        rows = _walk(parcels, stellen, blaetter, names, findings)
+        _write(conn, rows, {gid: fsk for gid, fsk, _, _ in parcels}, run_id)
+
+
+def _walk(parcels, stellen, blaetter, names, findings):
+    """The owners of these parcels as rows (parcel, sheet, buchungsart, person, share,
+    community); dangling references are appended to ``findings``."""
     referrers = defaultdict(list)
     for st in stellen.values():
         for target in st.an:
             referrers[target].append(st)
     owners_cache = {}
-    findings = []
     rows = []
 
     def owners_of_sheet(blatt):
@@ -137,16 +190,7 @@ def resolve(conn, run_id):
         for r in refs:    # rights on this booking (Erbbaurecht …), listed with their buchungsart
             walk(r.id, Fraction(1), seen + [sid], parcel)
 
-    # Only parcels from sources that carry bookings (NAS); open products have no owners.
-    parcels = conn.execute("SELECT gml_id, flurstueckskennzeichen, ist_gebucht,"
-                           " ST_AsBinary(ST_PointOnSurface(geom))"
-                           " FROM kataster.ax_flurstueck WHERE endet IS NULL AND source = 'nas'"
-                           ).fetchall()
-    fsk_of = {}
-    import shapely
-
     for gid, fsk, gebucht, wkb in parcels:
-        fsk_of[gid] = fsk
         if not gebucht:
             findings.append(Finding("owner.unbooked", gid, f"parcel {fsk} has no booking "
                                     "(istGebucht missing)",
@@ -159,7 +203,12 @@ def resolve(conn, run_id):
                                         geom=shapely.from_wkb(bytes(wkb)) if wkb else None))
                 continue
             walk(sid, Fraction(1), [], gid)
-    # Resolutions are kept per run (change lists compare them); the view shows the newest.
+    return rows
+
+
+def _write(conn, rows, fsk_of, run_id):
+    """COPY resolved rows into eigentum_aufgeloest (kept per run: change lists compare them;
+    the view shows the newest)."""
     buf = io.StringIO()
     for parcel, kz, art, person, share, community in rows:
         z = n = r"\N"
@@ -173,4 +222,3 @@ def resolve(conn, run_id):
             " buchungsblatt, buchungsart, person_gml_id, anteil_zaehler, anteil_nenner,"
             " rechtsgemeinschaft, run_id) FROM STDIN") as copy:
         copy.write(buf.getvalue())
-    return findings
