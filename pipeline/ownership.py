@@ -91,16 +91,6 @@ NAMES = """
            art_der_rechtsgemeinschaft AS art, ist_bestandteil_von AS blatt, benennt,
            attrs->>'beschriebDerRechtsgemeinschaft' AS beschrieb
     FROM kataster_privat.ax_namensnummer WHERE endet IS NULL"""
-# Bookings a chain from these bookings can reach: the walk follows the bookings that point at
-# a booking (an), recursively; so these are all of them (and every referrer of each).
-CLOSURE = """
-    WITH RECURSIVE r(id) AS (
-        SELECT unnest(%s::text[])
-        UNION
-        SELECT e.src FROM ownership_an e JOIN r ON e.dst = r.id)
-    SELECT s.gml_id, s.buchungsart, s.anteil_zaehler, s.anteil_nenner, s.ist_bestandteil_von, s.an
-    FROM kataster_privat.ax_buchungsstelle s JOIN r ON r.id = s.gml_id
-    WHERE s.endet IS NULL"""
 CHUNK = 20_000      # parcels per step: memory stays bounded whatever the size of the delivery
 
 
@@ -130,9 +120,11 @@ def resolve(conn, run_id, chunk=CHUNK):
         if not parcels:
             return findings
         last = parcels[-1][0]
-        booked = sorted({sid for _, _, gebucht, _ in parcels for sid in gebucht or []})
         stellen = {gid: Stelle(gid, art, fraction(z, n), blatt, an or [])
-                   for gid, art, z, n, blatt, an in conn.execute(CLOSURE, (booked,))}
+                   for gid, art, z, n, blatt, an in conn.execute(
+                       "SELECT gml_id, buchungsart, anteil_zaehler, anteil_nenner,"
+                       " ist_bestandteil_von, an FROM kataster_privat.ax_buchungsstelle"
+                       " WHERE endet IS NULL AND gml_id = ANY(%s)", (_reachable(conn, parcels),))}
         sheets = sorted({st.blatt for st in stellen.values() if st.blatt})
         blaetter = {gid: (kz, art) for gid, kz, art in conn.execute(
             "SELECT gml_id, buchungsblattkennzeichen, blattart FROM kataster_privat.ax_buchungsblatt"
@@ -145,6 +137,21 @@ def resolve(conn, run_id, chunk=CHUNK):
                                  "benennt": benennt, "beschrieb": beschrieb})
         rows = _walk(parcels, stellen, blaetter, names, findings)
         _write(conn, rows, {gid: fsk for gid, fsk, _, _ in parcels}, run_id)
+
+
+def _reachable(conn, parcels):
+    """The bookings the chains of these parcels can lie on: their own bookings and, level by
+    level, every booking that points (an) at one of them; so each one's referrers too. (Level by
+    level with ``= ANY`` on the indexed edges: a recursive query was planned as a full scan of
+    the edges per level.)"""
+    seen = {sid for _, _, gebucht, _ in parcels for sid in gebucht or []}
+    frontier = sorted(seen)
+    while frontier:
+        found = {src for (src,) in conn.execute(
+            "SELECT DISTINCT src FROM ownership_an WHERE dst = ANY(%s)", (frontier,))}
+        frontier = sorted(found - seen)
+        seen |= found
+    return sorted(seen)
 
 
 def _walk(parcels, stellen, blaetter, names, findings):
