@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import shapely
 
+from pipeline.owner_rules import EDGES
 from pipeline.rules import Finding
 
 DIVIDED = {1101, 1102, 2201}
@@ -79,12 +80,9 @@ def sheet_owners(namensnummern):
     return out
 
 
-# The walk reads, per chunk of parcels, only the bookings that can lie on their chains. Two
-# temporary tables (dropped with the import's transaction) make those look-ups indexed.
-EDGES = """
-    CREATE TEMPORARY TABLE ownership_an ON COMMIT DROP AS
-    SELECT gml_id AS src, unnest(an) AS dst
-    FROM kataster_privat.ax_buchungsstelle WHERE endet IS NULL AND an IS NOT NULL"""
+# The walk reads, per chunk of parcels, only the bookings that can lie on their chains. The
+# an edges (owner_rules.EDGES: owner_an) and this copy of the Namensnummern, both temporary
+# (dropped with the import's transaction) and indexed, make those look-ups cheap.
 NAMES = """
     CREATE TEMPORARY TABLE ownership_names ON COMMIT DROP AS
     SELECT gml_id, laufende_nummer_din1421 AS nr, anteil_zaehler AS z, anteil_nenner AS n,
@@ -103,10 +101,10 @@ def resolve(conn, run_id, chunk=CHUNK):
     bookings, sheets and Namensnummern its parcels' chains can reach, and writes its rows.
     """
     conn.execute(EDGES)
-    conn.execute("CREATE INDEX ON ownership_an (dst)")
+    conn.execute("CREATE INDEX ON owner_an (dst)")
     conn.execute(NAMES)
     conn.execute("CREATE INDEX ON ownership_names (blatt)")
-    conn.execute("ANALYZE ownership_an")
+    conn.execute("ANALYZE owner_an")
     conn.execute("ANALYZE ownership_names")
     findings = []
     last = ""
@@ -148,7 +146,7 @@ def _reachable(conn, parcels):
     frontier = sorted(seen)
     while frontier:
         found = {src for (src,) in conn.execute(
-            "SELECT DISTINCT src FROM ownership_an WHERE dst = ANY(%s)", (frontier,))}
+            "SELECT DISTINCT src FROM owner_an WHERE dst = ANY(%s)", (frontier,))}
         frontier = sorted(found - seen)
         seen |= found
     return sorted(seen)

@@ -17,7 +17,7 @@ each type (``int4send``, ``float8send``, ``jsonb_send``: version byte 1 + text; 
 from __future__ import annotations
 
 import struct
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -82,7 +82,6 @@ def text(values):
 
 def integer(values, udt):
     """int4 or int8; values outside int4 raise :class:`OutOfRange` (numpy would wrap them)."""
-    values = pa.array(values) if not isinstance(values, (pa.Array, pa.ChunkedArray)) else values
     values = pc.cast(values, pa.int64())
     mask = values.is_null().to_numpy(zero_copy_only=False)
     numbers = values.fill_null(0).to_numpy(zero_copy_only=False)
@@ -108,8 +107,7 @@ def timestamp_constant(iso, n):
     moment = datetime.fromisoformat(iso)
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {iso!r} has no time zone")
-    delta = moment.astimezone(UTC) - datetime(2000, 1, 1, tzinfo=UTC)
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    micros = (moment - datetime(2000, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     return _fixed(np.full(n, micros, dtype=np.int64), np.zeros(n, dtype=bool), ">i8")
 
 
@@ -147,9 +145,6 @@ def rows(fields):
 
 def concat(elements):
     """The bytes of all elements of a binary array, back to back (its data buffer, sliced)."""
-    elements = elements.cast(BIN)
-    if isinstance(elements, pa.ChunkedArray):
-        elements = elements.combine_chunks()
     if len(elements) == 0:
         return b""
     offsets = np.frombuffer(elements.buffers()[1], dtype=np.int64,
@@ -161,4 +156,3 @@ def stream(fields):
     """A complete binary COPY stream for the given fields (one binary array per column), as
     the buffers to write in order (header, tuples, trailer), so the tuples are not copied."""
     return [HEADER, concat(rows(fields)), TRAILER]
-
