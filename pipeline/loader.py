@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -161,6 +161,10 @@ class Encoded:
     objects: dict
     binary: bool = False      # PostgreSQL's binary COPY format, else CSV
 
+    def portable(self):
+        """The same payload with its buffers as bytes (picklable, for a worker's result)."""
+        return replace(self, data=[bytes(part) for part in self.data])
+
 
 @dataclass
 class StagedTable:
@@ -170,39 +174,15 @@ class StagedTable:
     columns: list = field(default_factory=list)
 
 
-class Loader:
-    """Streams batches into staging tables and merges them, inside the caller's transaction."""
+@dataclass
+class Encoder:
+    """Turns batches into COPY payloads. It holds no connection, so it runs in a thread or in
+    another process (importers that read in several processes encode there)."""
 
-    def __init__(self, conn, run_id, run_ts, source, versioned, history=True):
-        self.conn = conn
-        self.run_id = run_id
-        self.run_ts = run_ts
-        self.source = source
-        self.versioned = versioned
-        self.history = history
-        self.staged: dict[str, StagedTable] = {}
-        self.objects: dict[str, int] = {}
-
-    # -- staging ----------------------------------------------------------------------------
-    def _staging(self, table):
-        if table not in self.staged:
-            info = table_info(self.conn, table)
-            stage = f"stage_{info.schema}_{info.name}"
-            self.conn.execute(sql.SQL(
-                "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, src text) ON COMMIT DROP"
-            ).format(sql.Identifier(stage), info.ident))
-            self.staged[table] = StagedTable(info, stage)
-        return self.staged[table]
-
-    def prepare(self, tables):
-        """Create the staging tables up front (before batches are encoded in a thread)."""
-        for table in tables:
-            self._staging(table)
-
-    def add(self, batch):
-        """Encode one batch and COPY it into its staging table."""
-        self._staging(batch.table)
-        self.copy(self.encode(batch))
+    tables: dict             # table -> TableInfo of the prepared staging tables
+    run_ts: str
+    source: str
+    run_id: int
 
     def encode(self, batch):
         """Turn a batch into the bytes of one COPY (no database access: safe in a thread).
@@ -213,10 +193,9 @@ class Loader:
         frame = batch.frame
         if len(frame) == 0:
             return None
-        staged = self.staged.get(batch.table)
-        if staged is None:
+        info = self.tables.get(batch.table)
+        if info is None:
             raise KeyError(f"{batch.table} was not prepared for staging")
-        info = staged.info
         unknown = set(frame.columns) - set(info.columns) - {"src"}
         if unknown:
             raise KeyError(f"{batch.table} has no columns {sorted(unknown)}")
@@ -286,9 +265,13 @@ class Loader:
         else:
             data["beginnt"] = pc.fill_null(data["beginnt"], self.run_ts)
         table = pa.table(data)
-        # Content hash over everything the source delivered (not src, not bookkeeping).
-        hashed = [c for c in table.column_names if c not in ("src", "beginnt")]
-        digest = pd.util.hash_pandas_object(table.select(hashed).to_pandas(), index=False)
+        # Content hash over everything the source delivered (not src, not bookkeeping), taken
+        # over the text each value is sent as: the column types Arrow infers depend on the
+        # batch (integers with a missing value become floats, an all-empty column has no
+        # type), and the same object must hash the same in whatever batch it arrives.
+        hashed = pa.table({c: table[c].cast(pa.string()) for c in table.column_names
+                           if c not in ("src", "beginnt")})
+        digest = pd.util.hash_pandas_object(hashed.to_pandas(), index=False)
         table = table.append_column("content_hash", _hex64(digest.to_numpy()))
         table = table.append_column("source", pa.array(np.full(len(frame), self.source)))
         table = table.append_column("run_id", pa.array(np.full(len(frame), self.run_id)))
@@ -296,6 +279,51 @@ class Loader:
         pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
                                                        quoting_style="needed"))
         return table.column_names, [buf.getbuffer()]
+
+
+class Loader:
+    """Streams batches into staging tables and merges them, inside the caller's transaction."""
+
+    def __init__(self, conn, run_id, run_ts, source, versioned, history=True):
+        self.conn = conn
+        self.run_id = run_id
+        self.run_ts = run_ts
+        self.source = source
+        self.versioned = versioned
+        self.history = history
+        self.staged: dict[str, StagedTable] = {}
+        self.objects: dict[str, int] = {}
+
+    # -- staging ----------------------------------------------------------------------------
+    def _staging(self, table):
+        if table not in self.staged:
+            info = table_info(self.conn, table)
+            stage = f"stage_{info.schema}_{info.name}"
+            self.conn.execute(sql.SQL(
+                "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, src text) ON COMMIT DROP"
+            ).format(sql.Identifier(stage), info.ident))
+            self.staged[table] = StagedTable(info, stage)
+        return self.staged[table]
+
+    def prepare(self, tables):
+        """Create the staging tables up front (before batches are encoded in a thread)."""
+        for table in tables:
+            self._staging(table)
+
+    def add(self, batch):
+        """Encode one batch and COPY it into its staging table."""
+        self._staging(batch.table)
+        self.copy(self.encode(batch))
+
+    def encoder(self):
+        """The :class:`Encoder` for the prepared staging tables (picklable: it can go to a
+        worker process)."""
+        return Encoder({t: s.info for t, s in self.staged.items()}, self.run_ts, self.source,
+                       self.run_id)
+
+    def encode(self, batch):
+        """Encode one batch (see :meth:`Encoder.encode`)."""
+        return self.encoder().encode(batch)
 
     def copy(self, encoded):
         """COPY an encoded batch into its staging table (on the loader's connection)."""
