@@ -76,6 +76,8 @@ class ImportSource:
     cleanup: object = None                      # callable releasing temporary files
     after_merge: list = field(default_factory=list)  # callables(loader) -> findings
     describe_transformation: object = None      # callable, for sources that learn CRSs late
+    encoded: object = None      # callable(encoder) -> iterator of loader.Encoded, for sources
+                                # that read and encode in worker processes (NAS pieces)
 
     def close(self):
         if self.cleanup is not None:

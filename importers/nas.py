@@ -11,6 +11,9 @@ Every object is stored: typed tables for the types the product uses, a generic t
 
 from __future__ import annotations
 
+import functools
+import mmap
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,10 +30,12 @@ from importers.nas_geometry import GEOMETRY_NAMES, GML, GeometryError, to_shapel
 from importers.sources import unpack
 from pipeline import ownership
 from pipeline.errors import CRSError, SourceError
+from pipeline.parallel import in_processes, pipelined
 from pipeline.rules import Finding
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
 GML_ID = "{" + GML + "}id"
+GML_NS = "{" + GML            # start of a GML element's tag
 ADV = re.compile(r"^\{http://www\.adv-online\.de/namespaces/adv/gid/(6\.0|7\.1)[^}]*\}")
 SUFFIXES = {".xml", ".gml", ".nas"}
 SNIFF = 256 * 1024
@@ -114,20 +119,29 @@ def timestamp(value, where):
     """ISO timestamp of NAS (``2014-02-14T11:31:00Z``) or a versioned id suffix."""
     if value is None:
         return None
-    value = value.strip()
+    try:
+        return _timestamp(value.strip())
+    except ValueError:
+        raise SourceError(where, f"invalid timestamp {value.strip()!r}") from None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _timestamp(value):
+    # Cached: the objects of one update share a handful of times.
     if re.fullmatch(r"\d{8}T\d{6}Z", value):
         value = f"{value[:4]}-{value[4:6]}-{value[6:8]}T{value[9:11]}:{value[11:13]}:{value[13:15]}Z"
-    try:
-        return pd.Timestamp(value).tz_convert("UTC") if pd.Timestamp(value).tzinfo else \
-            pd.Timestamp(value).tz_localize("UTC")
-    except ValueError:
-        raise SourceError(where, f"invalid timestamp {value!r}") from None
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
 
 
 # -- generic conversion of a feature element ----------------------------------------------------
 def to_value(el):
     """Property element → JSON-like value (text, code, reference, nested dict, list)."""
     href = el.get(XLINK)
+    if not len(el):          # no child nodes at all: the common leaf, without building a list
+        if href is not None:
+            return href.strip()
+        return el.text.strip() if el.text else None
     children = [c for c in el if isinstance(c.tag, str)]
     if href is not None and not children:
         return href.strip()
@@ -185,21 +199,21 @@ def parse_feature(el, default_srs, max_dev, src):
     geom, srs = None, None
     beginnt = endet = None
     for prop in el:
-        if not isinstance(prop.tag, str):
-            continue
-        name = local(prop.tag)
-        if prop.tag.startswith("{" + GML):
+        tag = prop.tag                              # (lxml builds this string on each access)
+        if not isinstance(tag, str) or tag.startswith(GML_NS):
             continue                                # gml:identifier, boundedBy
+        name = local(tag)
         if name == "lebenszeitintervall":
-            lz = prop.find(".//{*}AA_Lebenszeitintervall")
+            lz = next(prop.iterdescendants("{*}AA_Lebenszeitintervall"), None)
             if lz is not None:
-                b, e = lz.find("{*}beginnt"), lz.find("{*}endet")
+                b = next(lz.iterchildren("{*}beginnt"), None)
+                e = next(lz.iterchildren("{*}endet"), None)
                 beginnt = timestamp(b.text if b is not None else None, where)
                 endet = timestamp(e.text if e is not None else None, where)
             continue
-        children = [c for c in prop if isinstance(c.tag, str)]
-        if children and children[0].tag.startswith("{" + GML) and \
-                local(children[0].tag) in GEOMETRY_NAMES:
+        children = [c for c in prop if isinstance(c.tag, str)] if len(prop) else []
+        first = children[0].tag if children else ""
+        if first.startswith(GML_NS) and local(first) in GEOMETRY_NAMES:
             try:
                 g = to_shapely(children[0], max_dev)
             except (GeometryError, ValueError, IndexError) as err:
@@ -215,7 +229,9 @@ def parse_feature(el, default_srs, max_dev, src):
         href = prop.get(XLINK)
         if href is not None and not children:
             refs[name].append(oid(href) if href.startswith("urn:adv:oid:") else href)
-        value = to_value(prop)
+            value = href.strip()                    # what to_value gives for a reference
+        else:
+            value = to_value(prop)
         if name in attrs:
             if not isinstance(attrs[name], list):
                 attrs[name] = [attrs[name]]
@@ -397,10 +413,11 @@ class Operation:
 class NasDocument:
     """Streams the objects and update operations of one NAS document."""
 
-    def __init__(self, path, origin, max_dev):
+    def __init__(self, path, origin, max_dev, piece=None):
         self.path = Path(path)
         self.origin = str(origin)
         self.max_dev = max_dev
+        self.piece = piece               # a byte range of the file (see Piece), or all of it
         self.operations = []
         self.portion_date = None
         self.default_srs = None
@@ -414,8 +431,9 @@ class NasDocument:
 
     def records(self):
         _check_prolog(self.path, self.origin)
+        source = str(self.path) if self.piece is None else _PieceReader(self.piece)
         context = etree.iterparse(
-            str(self.path), events=("end",), tag=self.EVENT_TAGS, resolve_entities=False,
+            source, events=("end",), tag=self.EVENT_TAGS, resolve_entities=False,
             no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
             remove_pis=True)
         found = False
@@ -467,9 +485,15 @@ class NasDocument:
                 yield self._feature(root)     # a bare feature: the element is the document
         except etree.XMLSyntaxError as err:
             line, col = err.position if err.position else (err.lineno, 0)
+            if self.piece is not None:
+                line, col = self.piece.position_in_file(line, col)
+            msg = re.sub(r", line \d+, column \d+$", "", err.msg)   # (said once, in front)
             raise SourceError(self.origin, f"not well-formed XML at line {line}, column {col}: "
-                                           f"{err.msg}", hint="the file is truncated or damaged; "
+                                           f"{msg}", hint="the file is truncated or damaged; "
                                                              "nothing was imported") from None
+        finally:
+            if not isinstance(source, str):
+                source.close()
 
     def _feature(self, el):
         record = parse_feature(el, self.default_srs, self.max_dev, self.origin)
@@ -483,6 +507,185 @@ def _free(el):
     if parent is not None:
         while el.getprevious() is not None:
             del parent[0]
+
+
+# -- pieces: large documents parsed in several processes ---------------------------------------------
+CONTAINER_START = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?(?:featureMember|member))[\s>]")
+HEAD_MAX = 1 << 20
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A byte range of a NAS file that parses as a document of its own.
+
+    A piece after the first is preceded by ``head`` (the file's bytes up to its first feature
+    container: declaration, root element, namespaces, envelope); a piece before the last is
+    followed by ``tail`` (the closing tags of the elements the head leaves open). Ranges start
+    at a container's start tag, so every feature lies in exactly one piece.
+    """
+
+    origin: str
+    path: str
+    start: int
+    end: int
+    head: bytes = b""
+    tail: bytes = b""
+
+    def position_in_file(self, line, col):
+        """Line and column in the file for a position reported in this piece's document."""
+        head_lines = self.head.count(b"\n")
+        with open(self.path, "rb") as fh:
+            fh.seek(self.start)
+            body = fh.read(self.end - self.start)
+            before = _count_lines(fh, self.start) if self.head else 0
+        body_lines = body.count(b"\n")
+        if self.head and line <= head_lines:
+            return line, col                                # the head is the file's own head
+        line -= head_lines
+        if line > body_lines + 1:                           # in the tail: where the range ends
+            return before + body_lines + 1, len(body) - body.rfind(b"\n")
+        if line == 1 and self.head:                         # shares a line with the head's end
+            with open(self.path, "rb") as fh:
+                fh.seek(max(0, self.start - HEAD_MAX))
+                ahead = fh.read(self.start - max(0, self.start - HEAD_MAX))
+            col += len(ahead) - ahead.rfind(b"\n") - 1 - (len(self.head) - self.head.rfind(b"\n") - 1)
+        return before + line, col
+
+
+def _count_lines(fh, end):
+    fh.seek(0)
+    n, left = 0, end
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 24))
+        if not chunk:
+            break
+        n += chunk.count(b"\n")
+        left -= len(chunk)
+    return n
+
+
+class _PieceReader:
+    """File-like object over head + byte range + tail (what lxml's iterparse reads)."""
+
+    def __init__(self, piece):
+        self.parts = [piece.head, None, piece.tail]
+        self.fh = open(piece.path, "rb")
+        self.fh.seek(piece.start)
+        self.left = piece.end - piece.start
+
+    def read(self, size=-1):
+        size = 1 << 16 if size is None or size < 0 else size
+        while self.parts:
+            part = self.parts[0]
+            if part is None:                                    # the range in the file
+                data = self.fh.read(min(size, self.left)) if self.left > 0 else b""
+                self.left -= len(data)
+                if data:
+                    return data
+            elif part:
+                self.parts[0] = part[size:]
+                return part[:size]
+            self.parts.pop(0)
+        return b""
+
+    def close(self):
+        self.fh.close()
+
+
+def _open_elements(head):
+    """The elements ``head`` leaves open, outermost first (parsed with the safe settings)."""
+    parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False,
+                                 no_network=True, load_dtd=False)
+    parser.feed(head)
+    stack = []
+    for event, el in parser.read_events():
+        if event == "start":
+            stack.append(el)
+        else:
+            stack.pop()
+    return stack
+
+
+def plan_pieces(origin, path, piece_bytes):
+    """Cut a large extract (features in ``featureMember``/``member`` of a FeatureCollection)
+    into pieces of about ``piece_bytes``; anything else is one piece.
+
+    The cuts are made only where they are certain to fall between two features: before a
+    container's start tag (with the container's prefix as in the head) that follows the
+    closing tag of the previous one, in a document body without comments, CDATA sections or
+    processing instructions (which could hide such text). NBA update files stay whole.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    whole = [Piece(str(origin), str(path), 0, size)]
+    if size < 2 * piece_bytes:
+        return whole
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        first = CONTAINER_START.search(m, 0, min(size, HEAD_MAX))
+        if first is None or b":" not in first.group(1):
+            return whole
+        head = m[:first.start()]
+        try:
+            stack = _open_elements(head)
+        except etree.XMLSyntaxError:
+            return whole                   # the serial parse reports it with its position
+        if len(stack) < 1 or local(stack[-1].tag) != "FeatureCollection" or \
+                local(stack[0].tag) not in ("AX_Bestandsdatenauszug", "FeatureCollection"):
+            return whole
+        if m.find(b"<!", first.start()) >= 0 or m.find(b"<?", first.start()) >= 0:
+            return whole
+        tag = b"<" + first.group(1)
+        closing = b"</" + first.group(1) + b">"
+        tail = "".join(f"</{e.prefix + ':' if e.prefix else ''}{local(e.tag)}>"
+                       for e in reversed(stack)).encode()
+        starts = [0]
+        pos = first.start() + piece_bytes
+        while pos < size - piece_bytes // 2:
+            cut = m.find(tag, pos)
+            while cut >= 0 and not (m[cut + len(tag):cut + len(tag) + 1] in (b">", b" ", b"\t",
+                                                                           b"\n", b"\r")
+                                    and m[max(0, cut - 256):cut].rstrip().endswith(closing)):
+                cut = m.find(tag, cut + 1)
+            if cut < 0:
+                break
+            starts.append(cut)
+            pos = cut + piece_bytes
+    if len(starts) == 1:
+        return whole
+    ends = starts[1:] + [size]
+    last = len(starts) - 1
+    return [Piece(str(origin), str(path), a, b, head if k else b"", tail if k < last else b"")
+            for k, (a, b) in enumerate(zip(starts, ends, strict=True))]
+
+
+@dataclass
+class PieceResult:
+    document: NasDocument
+    encoded: list
+    findings: list
+    transformations: set
+
+
+def encode_piece(piece, max_dev, forced, encoder):
+    """Parse one piece and encode its batches (runs in a worker process)."""
+    doc = NasDocument(piece.path, piece.origin, max_dev, piece=piece)
+    findings, transformations = [], set()
+    encoded = [encoder.encode(b) for b in _batches([doc], forced, findings, transformations)]
+    return PieceResult(doc, [e.portable() for e in encoded if e is not None], findings,
+                       transformations)
+
+
+def _batches(documents, forced, findings, transformations):
+    """Batches of up to BATCH records per table from the documents' records."""
+    pending = defaultdict(list)
+    for doc in documents:
+        for record in doc.records():
+            table = table_for(record.objektart)
+            pending[table].append(record)
+            if len(pending[table]) >= BATCH:
+                yield _batch(table, pending.pop(table), forced, findings, transformations)
+    for table, records in pending.items():
+        yield _batch(table, records, forced, findings, transformations)
 
 
 # -- CRS -------------------------------------------------------------------------------------------------
@@ -543,18 +746,30 @@ class NasImporter:
 
         def batches():
             try:
-                pending = defaultdict(list)
-                for origin, path in unpacked.files:
-                    doc = NasDocument(path, origin, max_dev)
-                    documents.append(doc)
-                    for record in doc.records():
-                        table = table_for(record.objektart)
-                        pending[table].append(record)
-                        if len(pending[table]) >= BATCH:
-                            yield self._batch(table, pending.pop(table), forced, findings,
-                                              transformations)
-                for table, records in pending.items():
-                    yield self._batch(table, records, forced, findings, transformations)
+                documents.extend(NasDocument(path, origin, max_dev)
+                                 for origin, path in unpacked.files)
+                yield from _batches(documents, forced, findings, transformations)
+            finally:
+                unpacked.close()
+
+        workers = config["import.workers"] or len(os.sched_getaffinity(0))
+        piece_bytes = config["import.piece_bytes"]
+
+        def encoded(encoder):
+            """Encoded batches: large extracts are cut into pieces that worker processes
+            parse and encode (one per core); small deliveries are read here, as before."""
+            pieces = [piece for origin, path in unpacked.files
+                      for piece in plan_pieces(origin, path, piece_bytes)]
+            if workers < 2 or len(pieces) < 2:
+                yield from pipelined(batches(), encoder.encode)
+                return
+            try:
+                for result in in_processes(encode_piece, pieces, workers,
+                                           max_dev=max_dev, forced=forced, encoder=encoder):
+                    documents.append(result.document)
+                    findings.extend(result.findings)
+                    transformations.update(result.transformations)
+                    yield from result.encoded
             finally:
                 unpacked.close()
 
@@ -563,7 +778,7 @@ class NasImporter:
             findings=findings, tables=sorted(set(TYPED.values()) | {
                 "kataster.ax_nutzung", "kataster.ax_katalog", "kataster.ax_objekt",
                 "kataster_privat.ax_objekt"}),
-            options={"srs": options.get("srs")}, cleanup=unpacked.close)
+            options={"srs": options.get("srs")}, cleanup=unpacked.close, encoded=encoded)
         source.checks = [lambda loader: _check_operations(loader, documents)]
         source.after_merge = [lambda loader: _apply_deletes(loader, documents),
                               lambda loader: _lage_text(loader),
@@ -571,47 +786,48 @@ class NasImporter:
         source.describe_transformation = lambda: "; ".join(sorted(transformations)) or None
         return source
 
-    def _batch(self, table, records, forced, findings, transformations):
-        geoms = np.empty(len(records), dtype=object)
-        by_epsg = defaultdict(list)
-        for i, r in enumerate(records):
-            if r.geom is None:
-                continue
-            epsg, finding = epsg_of(r.srs, r, forced)
-            if finding:
-                findings.append(finding)
-            by_epsg[epsg].append(i)
-        for epsg, idx in by_epsg.items():
-            crs = crsmod.parse_crs(f"EPSG:{epsg}", records[idx[0]].src)
-            tr, description = crsmod.transformer(crs, records[idx[0]].src)
-            transformations.add(description)
-            geoms[idx] = crsmod.to_target(np.array([records[i].geom for i in idx], dtype=object), tr)
-        rows = []
-        for r, g in zip(records, geoms, strict=True):
-            row = {"gml_id": r.gml_id, "beginnt": r.beginnt.isoformat(),
-                   "endet": r.endet.isoformat() if r.endet is not None else None,
-                   "attrs": r.attrs, "src": f"{r.src}: {r.objektart} {r.gml_id}"}
-            row.update(typed_columns(r) if table != "kataster.ax_objekt" and
-                       table != "kataster_privat.ax_objekt" else {"objektart": r.objektart})
-            if table in POLYGON_TABLES or table in ("kataster.ax_objekt",
-                                                    "kataster_privat.ax_objekt"):
-                row["geom"] = g
-            rows.append(row)
-        frame = pd.DataFrame(rows)
-        if table in POLYGON_TABLES:
-            polygonal = np.isin(shapely.get_type_id(frame["geom"].to_numpy()), [3, 6, -1]) | \
-                frame["geom"].isna().to_numpy()
-            if not polygonal.all():
-                bad = frame.index[~polygonal][0]
-                raise SourceError(records[bad].src, "geometry is not a polygon",
-                                  feature=f"{records[bad].objektart} {records[bad].gml_id}")
-        if table == "kataster.ax_flurstueck":
-            ids, geoms_ = frame["gml_id"].to_numpy(), frame["geom"].to_numpy()
-            from pipeline import checks
 
-            findings.extend(checks.empty_geometries(ids, geoms_))
-            findings.extend(checks.invalid_geometries(ids, geoms_))
-        return Batch(table, records[0].objektart, frame)
+def _batch(table, records, forced, findings, transformations):
+    geoms = np.empty(len(records), dtype=object)
+    by_epsg = defaultdict(list)
+    for i, r in enumerate(records):
+        if r.geom is None:
+            continue
+        epsg, finding = epsg_of(r.srs, r, forced)
+        if finding:
+            findings.append(finding)
+        by_epsg[epsg].append(i)
+    for epsg, idx in by_epsg.items():
+        crs = crsmod.parse_crs(f"EPSG:{epsg}", records[idx[0]].src)
+        tr, description = crsmod.transformer(crs, records[idx[0]].src)
+        transformations.add(description)
+        geoms[idx] = crsmod.to_target(np.array([records[i].geom for i in idx], dtype=object), tr)
+    rows = []
+    for r, g in zip(records, geoms, strict=True):
+        row = {"gml_id": r.gml_id, "beginnt": r.beginnt.isoformat(),
+               "endet": r.endet.isoformat() if r.endet is not None else None,
+               "attrs": r.attrs, "src": f"{r.src}: {r.objektart} {r.gml_id}"}
+        row.update(typed_columns(r) if table != "kataster.ax_objekt" and
+                   table != "kataster_privat.ax_objekt" else {"objektart": r.objektart})
+        if table in POLYGON_TABLES or table in ("kataster.ax_objekt",
+                                                "kataster_privat.ax_objekt"):
+            row["geom"] = g
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if table in POLYGON_TABLES:
+        polygonal = np.isin(shapely.get_type_id(frame["geom"].to_numpy()), [3, 6, -1]) | \
+            frame["geom"].isna().to_numpy()
+        if not polygonal.all():
+            bad = frame.index[~polygonal][0]
+            raise SourceError(records[bad].src, "geometry is not a polygon",
+                              feature=f"{records[bad].objektart} {records[bad].gml_id}")
+    if table == "kataster.ax_flurstueck":
+        ids, geoms_ = frame["gml_id"].to_numpy(), frame["geom"].to_numpy()
+        from pipeline import checks
+
+        findings.extend(checks.empty_geometries(ids, geoms_))
+        findings.extend(checks.invalid_geometries(ids, geoms_))
+    return Batch(table, records[0].objektart, frame)
 
 
 def _target(op):

@@ -25,6 +25,7 @@ class SourceError(KatasterError):
 
     def __init__(self, path, message, feature=None, hint=None):
         self.path = str(path)
+        self.message = message
         self.feature = feature
         self.hint = hint
         text = f"{self.path}"
@@ -34,6 +35,11 @@ class SourceError(KatasterError):
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+    def __reduce__(self):
+        # Picklable with its parts, so that an error raised in an import worker process
+        # reaches the run unchanged.
+        return type(self), (self.path, self.message, self.feature, self.hint)
 
 
 class CRSError(SourceError):

@@ -8,8 +8,6 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-import queue
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from psycopg import sql
 from pipeline import registry
 from pipeline.errors import KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
+from pipeline.parallel import pipelined
 from pipeline.views import refresh_derived
 
 log = logging.getLogger(__name__)
@@ -62,53 +61,6 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25):
                 "database.lock_timeout)"
             )
         time.sleep(poll)
-
-
-def pipelined(items, func, depth=2):
-    """Yield ``func(item)`` for each item, computed one step ahead in a worker thread.
-
-    Errors in the worker are raised here; if the consumer stops early, the worker stops and
-    the item iterator is closed (so importers release their temporary files).
-    """
-    results = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry):
-        while not stop.is_set():
-            try:
-                results.put(entry, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def work():
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if stop.is_set():
-                    break
-                put(("item", func(item)))
-        except BaseException as err:  # noqa: BLE001 - handed to the consumer and re-raised
-            put(("error", err))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close:
-                close()
-            put(("done", None))
-
-    worker = threading.Thread(target=work, name="kataster-encode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = results.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        worker.join(timeout=30)
 
 
 def choose_importer(paths, fmt="auto"):
@@ -242,9 +194,13 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 loader = Loader(conn, run_id, run_ts.isoformat(), source.source,
                                 source.versioned, history)
                 loader.prepare(source.tables)
-                # Reading and encoding run in a thread while this one COPYs: the server
-                # parses one batch while the next is being read (two cores busy).
-                for encoded in pipelined(source.batches(), loader.encode):
+                # Reading and encoding run in a thread (or, for sources that cut their files
+                # into pieces, in worker processes) while this one COPYs: the server parses
+                # one batch while the next ones are being read.
+                encoder = loader.encoder()
+                stream = source.encoded(encoder) if source.encoded else \
+                    pipelined(source.batches(), encoder.encode)
+                for encoded in stream:
                     loader.copy(encoded)
                     if progress and encoded is not None:
                         progress(encoded.rows)

@@ -1,0 +1,139 @@
+"""Large NAS extracts cut into pieces that worker processes parse: same rows, same errors."""
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import drop_database, kataster, new_database, query
+
+from importers.nas import NasDocument, plan_pieces
+from pipeline.errors import SourceError
+from pipeline.generator_nas import write
+
+SMALL = 64 * 1024          # pieces of 64 kB: a 400-parcel extract (~4.6 MB) gives ~70
+
+
+@pytest.fixture(scope="module")
+def extract(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pieces") / "extract.xml"
+    write(400, path, version="6.0", seed=5, srs="gk")
+    return path
+
+
+def records(doc):
+    return [(r.objektart, r.gml_id, r.beginnt, r.endet, r.attrs, r.refs,
+             None if r.geom is None else r.geom.wkb, r.srs) for r in doc.records()]
+
+
+def test_pieces_cover_the_file_and_cut_between_features(extract):
+    pieces = plan_pieces("extract.xml", extract, SMALL)
+    assert len(pieces) > 20
+    data = extract.read_bytes()
+    assert pieces[0].start == 0 and pieces[-1].end == len(data)
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    assert all(data[p.start:].startswith(b"<gml:featureMember>") for p in pieces[1:])
+    assert not pieces[0].head and all(p.head == pieces[1].head for p in pieces[1:])
+    assert not pieces[-1].tail and pieces[0].tail == \
+        b"</wfs:FeatureCollection></enthaelt></AX_Bestandsdatenauszug>"
+    whole = records(NasDocument(extract, "extract.xml", 0.01))
+    cut = [r for p in pieces for r in records(NasDocument(extract, "extract.xml", 0.01, p))]
+    assert len(whole) > 4000 and cut == whole
+
+
+def test_what_is_not_cut(extract, tmp_path):
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "nas"
+    # Update files (operations must stay in order), single-feature answers, bare features.
+    for name in ("nba/replace_nas.xml", "wfs/duisburg_baerl_1_flurstueck_nas_gid60.gml",
+                 "bonn_gid71/AX_Flurstueck.xml"):
+        assert len(plan_pieces(name, shared / name, 1024)) == 1, name
+    # Files under twice the piece size.
+    assert len(plan_pieces("x", extract, extract.stat().st_size // 2 + 1)) == 1
+    # A comment in the body could hide a container's start tag: the file stays whole.
+    data = extract.read_bytes()
+    middle = data.index(b"<gml:featureMember>", len(data) // 2)
+    commented = tmp_path / "commented.xml"
+    commented.write_bytes(data[:middle] + b"<!-- <gml:featureMember> -->" + data[middle:])
+    assert len(plan_pieces("x", commented, SMALL)) == 1
+
+
+def test_errors_name_the_position_in_the_file(extract, tmp_path):
+    data = extract.read_bytes()
+    at = data.index(b"<beginnt>", len(data) * 2 // 3)
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(data[:at] + b"<beginnt" + data[at + len(b"<beginnt>"):])
+    with pytest.raises(SourceError) as whole:
+        records(NasDocument(broken, "broken.xml", 0.01))
+    pieces = plan_pieces("broken.xml", broken, SMALL)
+    with pytest.raises(SourceError) as cut:
+        for p in pieces:
+            records(NasDocument(broken, "broken.xml", 0.01, p))
+    assert "not well-formed XML at line" in str(whole.value)
+    assert str(cut.value) == str(whole.value)
+    # A file that ends early: the last piece reports where it ends.
+    truncated = tmp_path / "truncated.xml"
+    truncated.write_bytes(data[:len(data) - 5000])
+    with pytest.raises(SourceError) as whole:
+        records(NasDocument(truncated, "truncated.xml", 0.01))
+    with pytest.raises(SourceError) as cut:
+        for p in plan_pieces("truncated.xml", truncated, SMALL):
+            records(NasDocument(truncated, "truncated.xml", 0.01, p))
+    assert str(cut.value) == str(whole.value)
+
+
+def contents(url):
+    """Every stored row of every table and materialised view an import writes (run ids,
+    serial ids and the run's own timestamps left out)."""
+    out = {}
+    with psycopg.connect(url) as conn:
+        relations = conn.execute(
+            "SELECT c.oid, n.nspname || '.' || c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname IN ('kataster', 'kataster_privat') AND c.relkind IN ('r', 'm')"
+            "   AND c.relname NOT IN ('import_run', 'import_file', 'audit_log', 'repair_log',"
+            "                         'alembic_version')").fetchall()
+        for oid, name in relations:
+            cols = [r[0] for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0"
+                " AND NOT attisdropped AND attname NOT IN ('id', 'run_id', 'first_run_id',"
+                " 'closed_run_id', 'created', 'updated') ORDER BY attnum", (oid,))]
+            row = ", ".join(f'"{c}"' for c in cols)
+            out[name] = conn.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), ''))"  # noqa: S608
+                f" FROM (SELECT ({row})::text AS r FROM {name}) x").fetchone()
+    return out
+
+
+def test_import_in_worker_processes_stores_the_same_rows(extract, cli_env, db, server):
+    proc = kataster("import", extract, "--json", env={**cli_env, "KATASTER_IMPORT_WORKERS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    name, url = new_database(server)
+    try:
+        env = {**cli_env, "KATASTER_DATABASE_URL": url, "KATASTER_IMPORT_WORKERS": "2",
+               "KATASTER_IMPORT_PIECE_BYTES": str(SMALL)}
+        parallel = kataster("import", extract, "--json", env=env)
+        assert parallel.returncode == 0, parallel.stderr
+        serial, cut = contents(db.url), contents(url)
+        assert serial["kataster.ax_flurstueck"][0] == 400
+        assert serial["kataster_privat.eigentum_aufgeloest"][0] > 400
+        assert cut == serial
+        a, b = json.loads(proc.stdout), json.loads(parallel.stdout)
+        assert (a["objects"], a["merge"], a["findings"]) == (b["objects"], b["merge"],
+                                                             b["findings"])
+    finally:
+        drop_database(server, name)
+
+
+def test_error_in_a_worker_names_file_and_feature_and_keeps_nothing(extract, cli_env, db,
+                                                                   tmp_path):
+    data = extract.read_bytes()
+    at = data.index(b"<beginnt>", len(data) * 3 // 4) + len(b"<beginnt>")
+    gml_id = data[:at].rsplit(b'gml:id="', 1)[1][:16].decode()
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(data[:at] + b"2020-13-45" + data[at + len(b"2020-01-01"):])
+    env = {**cli_env, "KATASTER_IMPORT_WORKERS": "2", "KATASTER_IMPORT_PIECE_BYTES": str(SMALL)}
+    proc = kataster("import", bad, env=env)
+    assert proc.returncode == 1
+    assert "bad.xml" in proc.stderr and gml_id in proc.stderr and "invalid timestamp" in proc.stderr
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck") == [(0,)]
+    assert query(db, "SELECT status FROM kataster.import_run") == [("failed",)]
