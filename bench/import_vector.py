@@ -47,11 +47,22 @@ def _hwm_kb(pid):
     return 0
 
 
+def _descendants(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(c) for c in fh.read().split()]
+    except OSError:
+        return []
+    return children + [d for c in children for d in _descendants(c)]
+
+
 def run_measured(args, env=None):
     """Run a command; return (seconds, peak RSS in MB, stdout).
 
-    Peak RSS is the process's own VmHWM, polled while it runs: ``ru_maxrss`` of a child would
-    include the memory of this (forking) process, which holds the generated data.
+    Peak RSS is the sum of the own peaks (VmHWM, polled while it runs) of the process and of
+    every process it started (NAS import workers): an upper bound, since their peaks need not
+    coincide. ``ru_maxrss`` of a child would include the memory of this (forking) process,
+    which holds the generated data.
     """
     import tempfile
 
@@ -59,10 +70,12 @@ def run_measured(args, env=None):
     # Output goes to files, not pipes: a full pipe would stall the measured process.
     with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
         proc = subprocess.Popen(args, env=env, stdout=out_f, stderr=err_f, text=True)
-        peak = 0
+        peaks = {}
         while proc.poll() is None:
-            peak = max(peak, _hwm_kb(proc.pid))
+            for pid in [proc.pid, *_descendants(proc.pid)]:
+                peaks[pid] = max(peaks.get(pid, 0), _hwm_kb(pid))
             time.sleep(0.02)
+        peak = sum(peaks.values())
         seconds = time.monotonic() - started
         out_f.seek(0)
         err_f.seek(0)
