@@ -12,7 +12,6 @@ Every object is stored: typed tables for the types the product uses, a generic t
 from __future__ import annotations
 
 import functools
-import mmap
 import os
 import re
 from collections import defaultdict
@@ -613,18 +612,20 @@ def plan_pieces(origin, path, piece_bytes):
     The cuts are made only where they are certain to fall between two features: before a
     container's start tag (with the container's prefix as in the head) that follows the
     closing tag of the previous one, in a document body without comments, CDATA sections or
-    processing instructions (which could hide such text). NBA update files stay whole.
+    processing instructions (which could hide such text). NBA update files stay whole. The
+    file is read in blocks (not mapped, which would count the whole file as our memory).
     """
     path = Path(path)
     size = path.stat().st_size
     whole = [Piece(str(origin), str(path), 0, size)]
     if size < 2 * piece_bytes:
         return whole
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        first = CONTAINER_START.search(m, 0, min(size, HEAD_MAX))
+    with open(path, "rb") as fh:
+        start = fh.read(HEAD_MAX)
+        first = CONTAINER_START.search(start)
         if first is None or b":" not in first.group(1):
             return whole
-        head = m[:first.start()]
+        head = start[:first.start()]
         try:
             stack = _open_elements(head)
         except etree.XMLSyntaxError:
@@ -632,30 +633,48 @@ def plan_pieces(origin, path, piece_bytes):
         if len(stack) < 1 or local(stack[-1].tag) != "FeatureCollection" or \
                 local(stack[0].tag) not in ("AX_Bestandsdatenauszug", "FeatureCollection"):
             return whole
-        if m.find(b"<!", first.start()) >= 0 or m.find(b"<?", first.start()) >= 0:
+        if _find(fh, (b"<!", b"<?"), first.start()) >= 0:
             return whole
         tag = b"<" + first.group(1)
         closing = b"</" + first.group(1) + b">"
-        tail = "".join(f"</{e.prefix + ':' if e.prefix else ''}{local(e.tag)}>"
-                       for e in reversed(stack)).encode()
         starts = [0]
         pos = first.start() + piece_bytes
         while pos < size - piece_bytes // 2:
-            cut = m.find(tag, pos)
-            while cut >= 0 and not (m[cut + len(tag):cut + len(tag) + 1] in (b">", b" ", b"\t",
-                                                                           b"\n", b"\r")
-                                    and m[max(0, cut - 256):cut].rstrip().endswith(closing)):
-                cut = m.find(tag, cut + 1)
+            cut = _find(fh, (tag,), pos)
+            while cut >= 0:
+                fh.seek(max(0, cut - 256))
+                around = fh.read(cut - max(0, cut - 256) + len(tag) + 1)
+                if around[-1:] in (b">", b" ", b"\t", b"\n", b"\r") and \
+                        around[:-len(tag) - 1].rstrip().endswith(closing):
+                    break
+                cut = _find(fh, (tag,), cut + 1)
             if cut < 0:
                 break
             starts.append(cut)
             pos = cut + piece_bytes
     if len(starts) == 1:
         return whole
+    tail = "".join(f"</{e.prefix + ':' if e.prefix else ''}{local(e.tag)}>"
+                   for e in reversed(stack)).encode()
     ends = starts[1:] + [size]
     last = len(starts) - 1
     return [Piece(str(origin), str(path), a, b, head if k else b"", tail if k < last else b"")
             for k, (a, b) in enumerate(zip(starts, ends, strict=True))]
+
+
+def _find(fh, patterns, start, block=1 << 24):
+    """Offset of the first of ``patterns`` at or after ``start`` in the file, or -1."""
+    overlap = max(map(len, patterns)) - 1
+    pos = start
+    while True:
+        fh.seek(pos)
+        data = fh.read(block)
+        hits = [h for h in (data.find(p) for p in patterns) if h >= 0]
+        if hits:
+            return pos + min(hits)
+        if len(data) < block:
+            return -1
+        pos += len(data) - overlap
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import shapely
 
 from pipeline.errors import KatasterError
+from pipeline.views import refresh_derived
 
 
 @dataclass
@@ -110,4 +111,6 @@ def apply(db, proposals):
             conn.execute("UPDATE kataster.import_run SET finished = clock_timestamp(),"
                          " counts = %s WHERE id = %s",
                          (f'{{"repaired": {len(good)}}}', run_id))
+            # A repaired parcel is valid now: the derived district maps include it.
+            refresh_derived(conn)
     return run_id

@@ -63,6 +63,34 @@ def test_repair_is_explicit_and_keeps_the_delivered_geometry(cli_env, db, tmp_pa
     assert exported.geometry[spike_id].is_valid
 
 
+def test_repair_updates_the_derived_district_maps(cli_env, db, tmp_path):
+    # Without KatasterBezirk the Flur and Gemarkung maps are unions of the valid parcels; a
+    # repaired parcel is valid and joins them in the repair's own transaction.
+    layers = build(200, seed=14)
+    del layers["KatasterBezirk"]
+    parcels = layers["Flurstueck"]
+    poly = shapely.get_geometry(parcels.geometry.iat[10], 0)
+    c = list(poly.exterior.coords)
+    parcels.loc[10, "geometry"] = shapely.MultiPolygon(
+        [shapely.Polygon([c[0], (c[0][0], c[0][1] - 3.0)] + c[:])])
+    path = tmp_path / "spike.gpkg"
+    _write(layers, path)
+    kataster("import", path, env=cli_env, check=True)
+    inside = ("SELECT (SELECT count(*) FROM kataster.{} k WHERE ST_Covers(k.geom,"
+              " ST_PointOnSurface(f.geom))) FROM kataster.ax_flurstueck f WHERE gml_id = %s")
+    spike_id = parcels.at[10, "idflurst"]
+    assert [query(db, inside.format(t), (spike_id,))[0][0]
+            for t in ("flur_karte", "gemarkung_karte")] == [0, 0]
+    kataster("repair", "--yes", env=cli_env, check=True)
+    assert [query(db, inside.format(t), (spike_id,))[0][0]
+            for t in ("flur_karte", "gemarkung_karte")] == [1, 1]
+    # The Gemarkung map is the union of the Flur map (0008), the same as from the parcels.
+    assert query(db, "SELECT bool_and(ST_Equals(g.geom, u.geom)) FROM kataster.gemarkung_karte g"
+                     " JOIN (SELECT land, gemarkungsnummer, ST_Union(geom) AS geom"
+                     "       FROM kataster.ax_flurstueck WHERE endet IS NULL"
+                     "       GROUP BY 1, 2) u USING (land, gemarkungsnummer)")[0][0]
+
+
 def test_changes_between_runs(cli_env, db, tmp_path):
     layers = build(400, seed=13)
     first = tmp_path / "first.gpkg"
