@@ -6,12 +6,18 @@ the number of workers, and both bound what is held in memory.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import queue
+import signal
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+
+PR_SET_PDEATHSIG = 1             # prctl(2)
 
 
 def pipelined(items, func, depth=2):
@@ -66,12 +72,14 @@ def in_processes(func, items, workers, ahead=1, **kwargs):
 
     At most ``workers + ahead`` results are pending (computed or being computed) at any time,
     so memory stays bounded however many items there are. Workers are spawned (not forked:
-    the caller holds a database connection and threads). An exception in a worker is raised
-    here; the remaining items are cancelled.
+    the caller holds a database connection and threads) and die with the calling process,
+    also when it is killed with SIGKILL. An exception in a worker is raised here; the
+    remaining items are cancelled.
     """
     work = partial(func, **kwargs)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         pending = deque()
         try:
             for item in items:
@@ -83,3 +91,18 @@ def in_processes(func, items, workers, ahead=1, **kwargs):
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _die_with_parent(parent):
+    """Worker initializer: ask Linux to SIGKILL this process when its parent dies.
+
+    A pool's workers wait for work on a queue whose writing end they hold themselves, so
+    without this they would outlive a killed import forever.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):      # not Linux: workers end with their queue
+        return
+    if os.getppid() != parent:             # the parent died before the request took hold
+        os._exit(1)

@@ -1,6 +1,11 @@
 """Large NAS extracts cut into pieces that worker processes parse: same rows, same errors."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -137,3 +142,43 @@ def test_error_in_a_worker_names_file_and_feature_and_keeps_nothing(extract, cli
     assert "bad.xml" in proc.stderr and gml_id in proc.stderr and "invalid timestamp" in proc.stderr
     assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck") == [(0,)]
     assert query(db, "SELECT status FROM kataster.import_run") == [("failed",)]
+
+
+def _workers(pid):
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(c) for c in children
+            if b"multiprocessing.spawn" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_kill_9_mid_import_leaves_no_workers_and_no_rows(cli_env, db, tmp_path):
+    path = tmp_path / "bigger.xml"
+    write(1500, path, version="6.0", seed=6)
+    env = {**cli_env, "KATASTER_IMPORT_WORKERS": "2", "KATASTER_IMPORT_PIECE_BYTES": str(SMALL)}
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "import", str(path)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2 and proc.poll() is None, "no workers seen while importing"
+        time.sleep(0.5)                               # they are parsing now
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # (A worker is reaped by init once it dies; /proc/<pid> is gone then.)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()], "workers outlived the import"
+    deadline = time.monotonic() + 30
+    while query(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                    " 'kataster import'")[0][0] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck") == [(0,)]
+    assert query(db, "SELECT count(*) FROM kataster_privat.ax_person") == [(0,)]
