@@ -36,11 +36,11 @@ from pipeline.generator import generate  # noqa: E402
 KATASTER = Path(sys.executable).with_name("kataster")
 
 
-def _hwm_kb(pid):
+def _status_kb(pid, key):
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -59,10 +59,10 @@ def _descendants(pid):
 def run_measured(args, env=None):
     """Run a command; return (seconds, peak RSS in MB, stdout).
 
-    Peak RSS is the sum of the own peaks (VmHWM, polled while it runs) of the process and of
-    every process it started (NAS import workers): an upper bound, since their peaks need not
-    coincide. ``ru_maxrss`` of a child would include the memory of this (forking) process,
-    which holds the generated data.
+    Peak RSS is the largest sum of the resident sizes of the process and of every process it
+    started (NAS import workers), polled every 20 ms while it runs, or the process's own peak
+    (VmHWM) if that is larger. ``ru_maxrss`` of a child would include the memory of this
+    (forking) process, which holds the generated data.
     """
     import tempfile
 
@@ -70,12 +70,12 @@ def run_measured(args, env=None):
     # Output goes to files, not pipes: a full pipe would stall the measured process.
     with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
         proc = subprocess.Popen(args, env=env, stdout=out_f, stderr=err_f, text=True)
-        peaks = {}
+        peak = 0
         while proc.poll() is None:
-            for pid in [proc.pid, *_descendants(proc.pid)]:
-                peaks[pid] = max(peaks.get(pid, 0), _hwm_kb(pid))
+            together = sum(_status_kb(pid, "VmRSS:") for pid in _descendants(proc.pid))
+            peak = max(peak, _status_kb(proc.pid, "VmHWM:"),
+                       _status_kb(proc.pid, "VmRSS:") + together)
             time.sleep(0.02)
-        peak = sum(peaks.values())
         seconds = time.monotonic() - started
         out_f.seek(0)
         err_f.seek(0)
