@@ -97,8 +97,10 @@ def _die_with_parent(parent):
     """Worker initializer: ask Linux to SIGKILL this process when its parent dies.
 
     A pool's workers wait for work on a queue whose writing end they hold themselves, so
-    without this they would outlive a killed import forever.
+    without this they would outlive a killed import forever. Ctrl-C is the parent's to
+    handle (it stops the run; the workers end with the pool), not a traceback per worker.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
