@@ -775,11 +775,13 @@ class NasImporter:
         piece_bytes = config["import.piece_bytes"]
 
         def encoded(encoder):
-            """Encoded batches: large extracts are cut into pieces that worker processes
-            parse and encode (one per core); small deliveries are read here, as before."""
+            """Encoded batches: large extracts are cut into pieces and the files of a large
+            delivery go whole; worker processes (one per core) parse and encode them. A
+            delivery under twice the piece size is read here (starting workers costs ~1 s)."""
             pieces = [piece for origin, path in unpacked.files
                       for piece in plan_pieces(origin, path, piece_bytes)]
-            if workers < 2 or len(pieces) < 2:
+            total = sum(piece.end - piece.start for piece in pieces)
+            if workers < 2 or len(pieces) < 2 or total < 2 * piece_bytes:
                 yield from pipelined(batches(), encoder.encode)
                 return
             try:

@@ -14,7 +14,7 @@ from conftest import drop_database, kataster, new_database, query
 
 from importers.nas import NasDocument, plan_pieces
 from pipeline.errors import SourceError
-from pipeline.generator_nas import write
+from pipeline.generator_nas import write, write_nba
 
 SMALL = 64 * 1024          # pieces of 64 kB: a 400-parcel extract (~4.6 MB) gives ~70
 
@@ -182,3 +182,28 @@ def test_kill_9_mid_import_leaves_no_workers_and_no_rows(cli_env, db, tmp_path):
         time.sleep(0.2)
     assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck") == [(0,)]
     assert query(db, "SELECT count(*) FROM kataster_privat.ax_person") == [(0,)]
+
+
+def test_delivery_of_several_files_in_worker_processes(extract, cli_env, db, server, tmp_path):
+    # An extract (cut into pieces) and an NBA update of it (whole: its operations keep their
+    # order) in one run: the same result as read in one process.
+    update = tmp_path / "update.xml"
+    write_nba(400, update, version="6.0", seed=5, fraction=0.05)
+    serial = kataster("import", extract, update, "--json",
+                      env={**cli_env, "KATASTER_IMPORT_WORKERS": "1"})
+    assert serial.returncode == 0, serial.stderr
+    name, url = new_database(server)
+    try:
+        env = {**cli_env, "KATASTER_DATABASE_URL": url, "KATASTER_IMPORT_WORKERS": "2",
+               "KATASTER_IMPORT_PIECE_BYTES": str(SMALL)}
+        parallel = kataster("import", extract, update, "--json", env=env)
+        assert parallel.returncode == 0, parallel.stderr
+        a, b = json.loads(serial.stdout), json.loads(parallel.stdout)
+        assert a["merge"]["kataster.ax_flurstueck"]["inserted"] == 420    # 20 new versions
+        assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck"
+                         " WHERE endet IS NOT NULL") == [(20,)]
+        assert (a["objects"], a["merge"], a["findings"]) == (b["objects"], b["merge"],
+                                                             b["findings"])
+        assert contents(url) == contents(db.url)
+    finally:
+        drop_database(server, name)
