@@ -15,7 +15,10 @@ import signal
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+
+from pipeline.errors import KatasterError
 
 PR_SET_PDEATHSIG = 1             # prctl(2)
 
@@ -88,6 +91,11 @@ def in_processes(func, items, workers, ahead=1, **kwargs):
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        except BrokenProcessPool:
+            raise KatasterError(
+                "a worker process ended abruptly (killed, for example by the system for lack "
+                "of memory); nothing was kept. With import.workers: 1 the input is read in the "
+                "importing process alone") from None
         finally:
             for future in pending:
                 future.cancel()

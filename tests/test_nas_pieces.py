@@ -207,3 +207,28 @@ def test_delivery_of_several_files_in_worker_processes(extract, cli_env, db, ser
         assert contents(url) == contents(db.url)
     finally:
         drop_database(server, name)
+
+
+def test_a_killed_worker_fails_the_run_clearly(cli_env, db, tmp_path):
+    path = tmp_path / "bigger.xml"
+    write(1500, path, version="6.0", seed=6)
+    env = {**cli_env, "KATASTER_IMPORT_WORKERS": "2", "KATASTER_IMPORT_PIECE_BYTES": str(SMALL)}
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "import", str(path)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2 and proc.poll() is None, "no workers seen while importing"
+        time.sleep(0.5)
+        os.kill(workers[0], signal.SIGKILL)          # as the kernel's OOM killer would
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "worker process ended abruptly" in err and "Traceback" not in err
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck") == [(0,)]
+    assert query(db, "SELECT status FROM kataster.import_run") == [("failed",)]
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()]
