@@ -112,7 +112,7 @@ def _die_with_parent(parent):
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):      # not Linux: workers end with their queue
-        return
+    except (OSError, AttributeError):      # not Linux: no such request there (a killed
+        return                             # import may then leave its workers waiting)
     if os.getppid() != parent:             # the parent died before the request took hold
         os._exit(1)
