@@ -533,21 +533,20 @@ class Piece:
     def position_in_file(self, line, col):
         """Line and column in the file for a position reported in this piece's document."""
         head_lines = self.head.count(b"\n")
-        with open(self.path, "rb") as fh:
-            fh.seek(self.start)
-            body = fh.read(self.end - self.start)
-            before = _count_lines(fh, self.start) if self.head else 0
-        body_lines = body.count(b"\n")
         if self.head and line <= head_lines:
             return line, col                                # the head is the file's own head
+        with open(self.path, "rb") as fh:
+            before = _count_lines(fh, self.start) if self.head else 0
+            fh.seek(max(0, self.start - HEAD_MAX))
+            ahead = fh.read(self.start - max(0, self.start - HEAD_MAX))
+            body = fh.read(self.end - self.start)
         line -= head_lines
+        body_lines = body.count(b"\n")
         if line > body_lines + 1:                           # in the tail: where the range ends
             return before + body_lines + 1, len(body) - body.rfind(b"\n")
         if line == 1 and self.head:                         # shares a line with the head's end
-            with open(self.path, "rb") as fh:
-                fh.seek(max(0, self.start - HEAD_MAX))
-                ahead = fh.read(self.start - max(0, self.start - HEAD_MAX))
-            col += len(ahead) - ahead.rfind(b"\n") - 1 - (len(self.head) - self.head.rfind(b"\n") - 1)
+            col += (len(ahead) - ahead.rfind(b"\n") - 1) - \
+                (len(self.head) - self.head.rfind(b"\n") - 1)
         return before + line, col
 
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import psycopg
@@ -36,7 +37,7 @@ def test_pieces_cover_the_file_and_cut_between_features(extract):
     assert len(pieces) > 20
     data = extract.read_bytes()
     assert pieces[0].start == 0 and pieces[-1].end == len(data)
-    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    assert all(a.end == b.start for a, b in pairwise(pieces))
     assert all(data[p.start:].startswith(b"<gml:featureMember>") for p in pieces[1:])
     assert not pieces[0].head and all(p.head == pieces[1].head for p in pieces[1:])
     assert not pieces[-1].tail and pieces[0].tail == \
@@ -153,19 +154,33 @@ def _workers(pid):
             if b"multiprocessing.spawn" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
-def test_kill_9_mid_import_leaves_no_workers_and_no_rows(cli_env, db, tmp_path):
-    path = tmp_path / "bigger.xml"
+@pytest.fixture(scope="module")
+def bigger(tmp_path_factory):
+    """An extract that keeps two workers busy for a few seconds with 64 kB pieces."""
+    path = tmp_path_factory.mktemp("bigger") / "bigger.xml"
     write(1500, path, version="6.0", seed=6)
+    return path
+
+
+def _import_with_workers(path, cli_env):
+    """Start ``kataster import`` with two workers; return it and their pids once they parse."""
     env = {**cli_env, "KATASTER_IMPORT_WORKERS": "2", "KATASTER_IMPORT_PIECE_BYTES": str(SMALL)}
     exe = Path(sys.executable).with_name("kataster")
     proc = subprocess.Popen([str(exe), "import", str(path)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(workers := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if len(workers) < 2 or proc.poll() is not None:
+        proc.kill()
+        raise AssertionError("no workers seen while importing")
+    time.sleep(0.5)                                   # they are parsing now
+    return proc, workers
+
+
+def test_kill_9_mid_import_leaves_no_workers_and_no_rows(bigger, cli_env, db):
+    proc, workers = _import_with_workers(bigger, cli_env)
     try:
-        deadline = time.monotonic() + 60
-        while len(workers := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(workers) == 2 and proc.poll() is None, "no workers seen while importing"
-        time.sleep(0.5)                               # they are parsing now
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -209,19 +224,9 @@ def test_delivery_of_several_files_in_worker_processes(extract, cli_env, db, ser
         drop_database(server, name)
 
 
-def test_a_killed_worker_fails_the_run_clearly(cli_env, db, tmp_path):
-    path = tmp_path / "bigger.xml"
-    write(1500, path, version="6.0", seed=6)
-    env = {**cli_env, "KATASTER_IMPORT_WORKERS": "2", "KATASTER_IMPORT_PIECE_BYTES": str(SMALL)}
-    exe = Path(sys.executable).with_name("kataster")
-    proc = subprocess.Popen([str(exe), "import", str(path)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def test_a_killed_worker_fails_the_run_clearly(bigger, cli_env, db):
+    proc, workers = _import_with_workers(bigger, cli_env)
     try:
-        deadline = time.monotonic() + 60
-        while len(workers := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(workers) == 2 and proc.poll() is None, "no workers seen while importing"
-        time.sleep(0.5)
         os.kill(workers[0], signal.SIGKILL)          # as the kernel's OOM killer would
         _, err = proc.communicate(timeout=60)
     finally:
