@@ -36,17 +36,19 @@ WHERE k.art IS NOT NULL
 ORDER BY 3, 2
 """
 
+# Each parcel's owners as a sorted list of "person:buchungsart:share", per run compared.
 OWNERS = """
 WITH ra AS (SELECT max(run_id) AS r FROM kataster_privat.eigentum_aufgeloest WHERE run_id <= %(a)s),
      rb AS (SELECT max(run_id) AS r FROM kataster_privat.eigentum_aufgeloest WHERE run_id <= %(b)s),
-     ea AS (SELECT flurstueck_gml_id AS g, array_agg(person_gml_id || ':' || coalesce(buchungsart::text, '')
-                   || ':' || coalesce(anteil_zaehler::text, '') || '/' || coalesce(anteil_nenner::text, '')
-                   ORDER BY 1) AS o
-            FROM kataster_privat.eigentum_aufgeloest, ra WHERE run_id = ra.r GROUP BY 1),
-     eb AS (SELECT flurstueck_gml_id AS g, array_agg(person_gml_id || ':' || coalesce(buchungsart::text, '')
-                   || ':' || coalesce(anteil_zaehler::text, '') || '/' || coalesce(anteil_nenner::text, '')
-                   ORDER BY 1) AS o
-            FROM kataster_privat.eigentum_aufgeloest, rb WHERE run_id = rb.r GROUP BY 1)
+     e AS (SELECT run_id, flurstueck_gml_id AS g, coalesce(person_gml_id, '') || ':'
+                  || coalesce(buchungsart::text, '') || ':' || coalesce(anteil_zaehler::text, '')
+                  || '/' || coalesce(anteil_nenner::text, '') AS owner
+           FROM kataster_privat.eigentum_aufgeloest
+           WHERE run_id IN (SELECT r FROM ra UNION SELECT r FROM rb)),
+     ea AS (SELECT g, array_agg(owner ORDER BY owner) AS o FROM e, ra WHERE run_id = ra.r
+            GROUP BY g),
+     eb AS (SELECT g, array_agg(owner ORDER BY owner) AS o FROM e, rb WHERE run_id = rb.r
+            GROUP BY g)
 SELECT f.gml_id, f.flurstueckskennzeichen, 'eigentum', ST_AsBinary(f.geom), NULL::float8, NULL::float8
 FROM ea JOIN eb USING (g) JOIN kataster.ax_flurstueck f ON f.gml_id = ea.g AND f.endet IS NULL
 WHERE ea.o IS DISTINCT FROM eb.o

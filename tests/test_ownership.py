@@ -292,41 +292,55 @@ def test_owner_changes_need_private(cli_env, db, tmp_path):
     assert names == ["Adlerqx", "Bergqx", "Dornqx"]
 
 
-def test_walk_in_chunks_gives_the_same_owners_and_findings(cli_env, db, tmp_path):
-    """The walk reads one chunk of parcels at a time (bounded memory): any chunk size gives the
-    same rows and findings, for the edge cases above and for a generated city with owners."""
-    import psycopg
-
-    from pipeline import ownership
-    from pipeline.generator_nas import write
-
-    edge_cases = tmp_path / "owners.xml"
-    with open_output(edge_cases) as fh:
-        Writer("7.1", prefix="adv").extract(features(), fh)
-    city = tmp_path / "city.xml"
-    write(400, city, version="7.1", seed=3)
-    for path in (edge_cases, city):
-        assert kataster("import", path, env=cli_env).returncode == 0
-    run_id = query(db, "SELECT max(id) FROM kataster.import_run")[0][0]
-    columns = ("flurstueck_gml_id, flurstueckskennzeichen, buchungsblatt, buchungsart,"
-               " person_gml_id, anteil_zaehler, anteil_nenner, rechtsgemeinschaft")
-
-    def resolved(chunk):
-        with psycopg.connect(db.url) as conn:
-            conn.execute("DELETE FROM kataster_privat.eigentum_aufgeloest WHERE run_id = %s",
-                         (run_id,))
-            findings = ownership.resolve(conn, run_id, chunk=chunk)
-            rows = conn.execute(f"SELECT {columns} FROM kataster_privat.eigentum_aufgeloest"
-                                " WHERE run_id = %s ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
-                                (run_id,)).fetchall()
-            conn.rollback()
-        return rows, sorted((f.rule, f.object_id, f.message) for f in findings)
-
-    whole_rows, whole_findings = resolved(10**9)
-    assert len({r[0] for r in whole_rows}) > 400                   # both deliveries' parcels
-    assert {"owner.unbooked", "owner.chain"} <= {rule for rule, _, _ in whole_findings}
-    stored = query(db, f"SELECT {columns} FROM kataster_privat.eigentum_aufgeloest"
-                       " WHERE run_id = %s ORDER BY 1, 2, 3, 4, 5, 6, 7, 8", (run_id,))
-    assert [tuple(r) for r in stored] == whole_rows                # what the import wrote
-    for chunk in (1, 7):
-        assert resolved(chunk) == (whole_rows, whole_findings)
+def test_nested_communities_decimal_shares_and_walk_findings(cli_env, db, tmp_path):
+    """Shares multiply exactly down nested communities and divided properties (decimals
+    included), the nearest head names the community, and the walk reports the cycle with its
+    path and a divided booking nobody points at."""
+    extra = [parcel(7, "DENW36AL00000B11"), parcel(8, "DENW36AL00000B12"),
+             parcel(9, "DENW36AL00000B15")]
+    extra += [sheet(f"DENW36AL00000S{k:02d}") for k in (8, 9, 10, 11, 12)]
+    extra += [stelle("DENW36AL00000B11", 1100, "DENW36AL00000S08"),
+              stelle("DENW36AL00000B12", 1102, "DENW36AL00000S09"),
+              stelle("DENW36AL00000B13", 1302, "DENW36AL00000S10", ("0.25", "1"),
+                     ["DENW36AL00000B12"]),
+              stelle("DENW36AL00000B14", 1302, "DENW36AL00000S11", ("3", "4"),
+                     ["DENW36AL00000B12"]),
+              stelle("DENW36AL00000B15", 1101, "DENW36AL00000S12")]
+    s08 = "DENW36AL00000S08"
+    extra += [nn("DENW36AL0000N081", s08, "0001.00.00.00.00", None, ("1", "2"), 2000),
+              nn("DENW36AL0000N082", s08, "0001.01.00.00.00", None, ("0.5", "1")),
+              nn("DENW36AL0000N083", s08, "0001.01.01.00.00", pid("P1"), ("1", "3")),
+              nn("DENW36AL0000N084", s08, "0001.02.00.00.00", pid("P2"), ("1", "2")),
+              nn("DENW36AL0000N085", s08, "0002.00.00.00.00", pid("P3"), ("1", "2")),
+              nn("DENW36AL0000N101", "DENW36AL00000S10", "0001.00.00.00.00", pid("P4"),
+                 ("1", "1")),
+              nn("DENW36AL0000N111", "DENW36AL00000S11", "0001.00.00.00.00", pid("P5"))]
+    path = tmp_path / "owners.xml"
+    with open_output(path) as fh:
+        Writer("7.1", prefix="adv").extract(features() + extra, fh)
+    proc = kataster("import", "--no-validate", path, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    rows = query(db, "SELECT right(flurstueck_gml_id, 3), buchungsart, person_gml_id,"
+                     " anteil_zaehler, anteil_nenner, rechtsgemeinschaft"
+                     " FROM kataster_privat.eigentum_aufgeloest"
+                     " WHERE flurstueck_gml_id >= 'DENW36AL0000P007' ORDER BY 1, 3")
+    assert [(p, art, who, z and int(z), n and int(n), rg) for p, art, who, z, n, rg in rows] == [
+        ("007", 1100, pid("P1"), 1, 12, "Rechtsgemeinschaft"),   # 1/3 × 0.5 × 1/2
+        ("007", 1100, pid("P2"), 1, 4, "Gütergemeinschaft"),     # 1/2 × 1/2
+        ("007", 1100, pid("P3"), 1, 2, None),
+        ("008", 1302, pid("P4"), 1, 4, None),                    # 1/1 × 0.25
+        ("008", 1302, pid("P5"), 3, 4, None),                    # no sheet share: 3/4
+    ]
+    # Only the walk's findings (no validation): the cycle with its path, the dead end, the
+    # unbooked parcels.
+    b08, b10 = "DENW36AL00000B08", "DENW36AL00000B10"
+    assert sorted(query(db, "SELECT rule, object_id, message FROM kataster_privat.finding")) == [
+        ("owner.chain", b08, f"booking {b08}: the an chain of parcel DENW36AL0000P006 returns to"
+                             f" itself ({b08} → {b10} → {b08})"),
+        ("owner.chain", "DENW36AL00000B15", "divided booking DENW36AL00000B15 of parcel "
+                                            "DENW36AL0000P009: no booking points at it (dead end)"),
+        ("owner.unbooked", "DENW36AL0000P004", "parcel 05309600100004______ has no booking"
+                                               " (istGebucht missing)"),
+        ("owner.unbooked", "DENW36AL0000P005", "parcel 05309600100005______: its booking"
+                                               " DENW36AL00000B99 is not stored"),
+    ]
