@@ -210,6 +210,12 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                     source.findings.extend(check(loader))
                 log.info("checks done at %.2f s", time.monotonic() - started)
                 summary["merge"] = {k: v for k, v in loader.merge().items()}
+                # Statistics first (they commit with the run), so that what follows (the
+                # importer's steps after the merge, such as the ownership walk, the district
+                # maps, the validation after the import and a user's first query) is planned
+                # on the new data: without them the maps took 3 s for any size of delivery
+                # and the ownership walk of 95 MB 11.7 s instead of 1.1 s.
+                _analyze(conn, summary["merge"])
                 for hook in source.after_merge:
                     source.findings.extend(hook(loader))
                 if source.describe_transformation:
@@ -221,10 +227,6 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 _store_findings(conn, run_id, source.findings)
                 for f in summary["files"]:
                     f["status"] = "imported"
-                # Statistics first (they commit with the run), so that the district maps
-                # below, the validation after the import and a user's first query are planned
-                # on the new data; without them the maps took 3 s for any size of delivery.
-                _analyze(conn, summary["merge"])
                 # The materialised name lists and district maps follow the data.
                 refresh_derived(conn)
                 _finish(conn, run_id, "committed", summary, source.files, None)
