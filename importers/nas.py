@@ -801,7 +801,7 @@ class NasImporter:
             options={"srs": options.get("srs")}, cleanup=unpacked.close, encoded=encoded)
         source.checks = [lambda loader: _check_operations(loader, documents)]
         source.after_merge = [lambda loader: _apply_deletes(loader, documents),
-                              lambda loader: _lage_text(loader),
+                              lambda loader: _lage_text(loader, documents),
                               lambda loader: ownership.resolve(loader.conn, loader.run_id)]
         source.describe_transformation = lambda: "; ".join(sorted(transformations)) or None
         return source
@@ -924,20 +924,44 @@ def _apply_deletes(loader, documents):
     return []
 
 
-def _lage_text(loader):
-    """Address text of the parcels of this run from their Lagebezeichnungen."""
-    loader.conn.execute(
-        "UPDATE kataster.ax_flurstueck f SET lage = l.text FROM ("
-        "  SELECT x.gml_id, x.beginnt, string_agg(coalesce(l.unverschluesselt, k.bezeichnung,"
-        "         l.lage) || coalesce(' ' || l.hausnummer, ''), ', ' ORDER BY l.lage, l.hausnummer)"
-        "         AS text"
-        "  FROM (SELECT gml_id, beginnt, unnest(coalesce(weist_auf, '{}')"
-        "               || coalesce(zeigt_auf, '{}')) AS lage_id"
-        "        FROM kataster.ax_flurstueck WHERE run_id = %s) x"      # unnest: a hash join
-        "  JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL AND l.gml_id = x.lage_id"
-        "  LEFT JOIN kataster.ax_katalog k ON k.endet IS NULL"
-        "   AND k.objektart = 'AX_LagebezeichnungKatalogeintrag'"
-        "   AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage"
-        "  GROUP BY x.gml_id, x.beginnt) l"
-        " WHERE f.gml_id = l.gml_id AND f.beginnt = l.beginnt", (loader.run_id,))
+# A parcel names its Lagebezeichnungen by object id, not by version: its address text follows
+# them. Recomputed for the parcels of the run and for the current parcels that name a
+# Lagebezeichnung the run inserted, closed or deleted, or one on a street whose catalogue entry
+# (its name) the run changed; written only where the text differs.
+LAGE = """
+    WITH changed AS (
+        SELECT gml_id FROM kataster.ax_lagebezeichnung
+        WHERE run_id = %(run)s OR closed_run_id = %(run)s
+        UNION SELECT unnest(%(deleted)s::text[])
+        UNION SELECT l.gml_id FROM kataster.ax_lagebezeichnung l
+        JOIN kataster.ax_katalog k ON k.objektart = 'AX_LagebezeichnungKatalogeintrag'
+         AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage
+        WHERE l.endet IS NULL AND (k.run_id = %(run)s OR k.closed_run_id = %(run)s)),
+    parcels AS (
+        SELECT gml_id, beginnt, coalesce(weist_auf, '{}') || coalesce(zeigt_auf, '{}') AS refs
+        FROM kataster.ax_flurstueck
+        WHERE run_id = %(run)s
+           OR (endet IS NULL AND (weist_auf || zeigt_auf) && (SELECT array_agg(gml_id)
+                                                                FROM changed))),
+    text AS (
+        SELECT p.gml_id, p.beginnt, string_agg(coalesce(l.unverschluesselt, k.bezeichnung,
+               l.lage) || coalesce(' ' || l.hausnummer, ''), ', ' ORDER BY l.lage, l.hausnummer)
+               AS lage
+        FROM parcels p
+        LEFT JOIN LATERAL unnest(p.refs) AS r(id) ON true
+        LEFT JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL AND l.gml_id = r.id
+        LEFT JOIN kataster.ax_katalog k ON k.endet IS NULL
+         AND k.objektart = 'AX_LagebezeichnungKatalogeintrag'
+         AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage
+        GROUP BY p.gml_id, p.beginnt)
+    UPDATE kataster.ax_flurstueck f SET lage = t.lage FROM text t
+    WHERE f.gml_id = t.gml_id AND f.beginnt = t.beginnt AND f.lage IS DISTINCT FROM t.lage"""
+
+
+def _lage_text(loader, documents):
+    """Address text (``lage``) of the parcels from their Lagebezeichnungen (see LAGE)."""
+    deleted = sorted({_target(op)[1] for doc in documents for op in doc.operations
+                      if op.kind == "delete"
+                      and table_for(op.objektart) == "kataster.ax_lagebezeichnung"})
+    loader.conn.execute(LAGE, {"run": loader.run_id, "deleted": deleted})
     return []

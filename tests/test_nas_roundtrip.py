@@ -85,6 +85,51 @@ def test_nba_update_of_generated_extract(cli_env, db, tmp_path):
                      " '2026-01-16T00:00:00Z'")[0][0] == nba["deleted"]
 
 
+def test_addresses_follow_their_lagebezeichnungen(cli_env, db, tmp_path):
+    """A parcel names its Lagebezeichnungen by id, not by version: a new house number, a
+    deleted Lagebezeichnung and a renamed street reach the address text (lage) of parcels the
+    update does not touch."""
+    from pipeline.nas_writer import Writer, open_output, versioned_id
+
+    base, update = tmp_path / "base.xml", tmp_path / "update.xml"
+    write(60, base, seed=4)
+    kataster("import", base, env=cli_env, check=True)
+    rows = query(db, "SELECT f.gml_id, f.lage, l.gml_id, l.land, l.regierungsbezirk, l.kreis,"
+                     " l.gemeinde, l.lage FROM kataster.ax_flurstueck f"
+                     " JOIN kataster.ax_lagebezeichnung l ON l.gml_id = f.weist_auf[1]"
+                     " ORDER BY f.gml_id")
+    before = {r[0]: r[1] for r in rows}
+    (a, a_lage, a_l, *key_a), (b, _, b_l, *_) = rows[0], rows[1]
+    # A street that neither a nor b lies on.
+    c_key = next(r[3:] for r in rows if r[7] != key_a[4] and r[0] != b)
+    c_street = query(db, "SELECT gml_id FROM kataster.ax_katalog WHERE schluessel = %s",
+                     ("".join(c_key),))[0][0]
+    schluessel = dict(zip(("land", "regierungsbezirk", "kreis", "gemeinde", "lage"), c_key,
+                          strict=True))
+    renamed = {"type": "AX_LagebezeichnungKatalogeintrag", "id": c_street, "beginnt": UPDATE,
+               "props": [("schluessel", {"AX_VerschluesselteLagebezeichnung": schluessel}),
+                         ("bezeichnung", "Neue Straße")]}
+    new_number = {"type": "AX_LagebezeichnungMitHausnummer", "id": a_l, "beginnt": UPDATE,
+                  "props": [("lagebezeichnung", {"AX_VerschluesselteLagebezeichnung": dict(
+                      zip(("land", "regierungsbezirk", "kreis", "gemeinde", "lage"), key_a,
+                          strict=True))}), ("hausnummer", "99z")]}
+    with open_output(update) as fh:
+        Writer("6.0").nba([], [(new_number, versioned_id(a_l, BASE), False),
+                               (renamed, versioned_id(c_street, BASE), False)],
+                          [("AX_LagebezeichnungMitHausnummer", versioned_id(b_l, BASE))],
+                          "2026-01-16T00:00:00Z", fh)
+    kataster("import", update, env=cli_env, check=True)
+    after = dict(query(db, "SELECT gml_id, lage FROM kataster.ax_flurstueck WHERE endet IS NULL"))
+    on_c = {r[0] for r in rows if tuple(r[3:]) == tuple(c_key)}
+    assert after[a] == a_lage.rsplit(" ", 1)[0] + " 99z"
+    assert after[b] is None                          # its only Lagebezeichnung is gone
+    assert on_c and all(after[p] == "Neue Straße " + before[p].rsplit(" ", 1)[1] for p in on_c)
+    untouched = set(before) - {a, b} - on_c
+    assert untouched and all(after[p] == before[p] for p in untouched)
+    # No parcel got a new version: the text is derived, not delivered.
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck WHERE endet IS NOT NULL")[0][0] == 0
+
+
 def test_zip_of_nas_files_and_object_counts(cli_env, db, tmp_path):
     import json
     import zipfile
