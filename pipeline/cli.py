@@ -724,7 +724,11 @@ def demo(obj, parcels):
 def main():
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as err:
+        # click turns Ctrl-C into Abort; 130 is the shell's code for an interrupted command.
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            _err("interrupted; an import in progress kept nothing of its run")
+            sys.exit(130)
         _err("aborted")
         sys.exit(1)
     except click.ClickException as err:
@@ -733,7 +737,4 @@ def main():
     except KatasterError as err:
         _err(mask_url(str(err)))
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        _err("interrupted; nothing of the running import was committed")
-        sys.exit(1)
     sys.exit(0)

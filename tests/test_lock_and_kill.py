@@ -99,3 +99,29 @@ def test_kill_9_mid_import_keeps_previous_state(db, cli_env, sample_gpkg, big_gp
     runs = query(db, "SELECT status FROM kataster.import_run ORDER BY id")
     assert [r[0] for r in runs] == ["committed", "aborted", "committed"]
     assert _state(db)[1] == 60_000
+
+
+def test_ctrl_c_mid_import_keeps_previous_state(db, cli_env, sample_gpkg, big_gpkg):
+    """Ctrl-C (SIGINT) in the middle of an import: the run is rolled back and recorded as
+    failed, the command says so without a traceback and exits with 130, as shells expect."""
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    before = _state(db)
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "import", str(big_gpkg)], env=cli_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(db, "SELECT count(*) FROM pg_stat_activity"
+                             " WHERE query ILIKE 'COPY%stage_%'")
+        time.sleep(0.3)
+        assert proc.poll() is None, "the import finished before it could be interrupted"
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert _state(db) == before
+    status, error = query(db, "SELECT status, error FROM kataster.import_run"
+                              " ORDER BY id DESC LIMIT 1")[0]
+    assert status == "failed" and "KeyboardInterrupt" in error
