@@ -34,7 +34,8 @@ DIVIDED = (1101, 1102, 2201)    # divided properties: owned through the bookings
 FICTIVE = 5000                  # fictive sheet (blattart)
 DIVIDING = (1301, 1302, 1303)   # bookings whose shares divide a property
 
-# Temporary tables (dropped at the end of the transaction owner_findings opens).
+# Temporary tables, dropped at the end of the transaction owner_findings opens (or, called
+# inside an import's transaction, at its commit: the ownership walk reuses owner_an).
 EDGES = """
     CREATE TEMPORARY TABLE owner_an ON COMMIT DROP AS
     SELECT gml_id AS src, unnest(an) AS dst
@@ -263,7 +264,8 @@ def _strongly_connected(edges):
 
 
 def owner_findings(conn, rules):
-    """Findings of the requested owner rules (all private); ``conn`` is in autocommit mode."""
+    """Findings of the requested owner rules (all private), in a transaction of their own (a
+    savepoint inside an import's transaction)."""
     findings = []
     params = {"divided": list(DIVIDED), "fictive": FICTIVE}
     with conn.transaction():

@@ -21,15 +21,12 @@ versions; the server spills to disk rather than growing, whatever the size of th
 
 Shares stay exact: a fraction is a pair of ``numeric`` (decimals such as ``7.000000000000``
 are exact in it), multiplied pairwise and reduced by their greatest common divisor when written.
-Dangling references become findings, never crashes.
+Dangling references become findings (of the owner rules), never crashes.
 """
 
 from __future__ import annotations
 
-import shapely
-
-from pipeline.owner_rules import DIVIDED, EDGES, FICTIVE, SQL
-from pipeline.rules import Finding
+from pipeline.owner_rules import DIVIDED, FICTIVE, owner_findings
 
 # A share is a pair (z, n); NULL where it is missing or its denominator is 0 (owner.shares
 # reports that, the walk goes on).
@@ -132,35 +129,22 @@ WRITE = """
                 FROM ownership_walk w JOIN ownership_sheet_owners o ON o.blatt = w.blatt
                 WHERE NOT w.divided AND NOT w.cycle) shares) integral"""
 
-CHAIN = """
-    SELECT sid, 'booking ' || sid || ': the an chain of parcel ' || parcel
-           || ' returns to itself (' || array_to_string(path, ' → ') || ')', parcel
-    FROM ownership_walk WHERE cycle
-    UNION ALL
-    SELECT sid, 'divided booking ' || sid || ' of parcel ' || parcel
-           || ': no booking points at it (dead end)', parcel
-    FROM ownership_walk w
-    WHERE divided AND NOT cycle AND NOT EXISTS (SELECT 1 FROM owner_an e WHERE e.dst = w.sid)"""
-
-
 def resolve(conn, run_id):
     """Write ``kataster_privat.eigentum_aufgeloest`` for the import run ``run_id`` (the owners
     of every current parcel, kept per run: change lists compare them; the view shows the
-    newest); returns the findings of the walk (recorded with the run; validation has its own
-    rules in :mod:`pipeline.owner_rules`)."""
-    params = {"fictive": FICTIVE, "divided": list(DIVIDED)}
-    conn.execute(EDGES)
+    newest); returns the findings recorded with the run.
+
+    The walk meets the problems that the owner rules ``owner.unbooked`` and ``owner.chain``
+    name (a parcel without its booking, a cycle, a dead end); they are reported by those rules
+    (:mod:`pipeline.owner_rules`), so that an import and a later validation record one finding
+    for one problem. The rules also make the edge table ``owner_an`` that the walk follows.
+    """
+    findings = owner_findings(conn, ["owner.unbooked", "owner.chain"])
     conn.execute("CREATE INDEX ON owner_an (dst)")
     conn.execute("ANALYZE owner_an")
     conn.execute(SHEET_OWNERS)
-    conn.execute(WALK, params)
+    conn.execute(WALK, {"fictive": FICTIVE, "divided": list(DIVIDED)})
     conn.execute("ANALYZE ownership_sheet_owners")
     conn.execute("ANALYZE ownership_walk")
     conn.execute(WRITE, {"run": run_id})
-    rows = conn.execute(SQL["owner.unbooked"]).fetchall()
-    places = shapely.from_wkb([bytes(w) if w is not None else None for *_, w in rows])
-    findings = [Finding("owner.unbooked", gid, message, geom=place, related=related or [])
-                for (gid, message, related, _), place in zip(rows, places, strict=True)]
-    findings += [Finding("owner.chain", sid, message, related=[parcel])
-                 for sid, message, parcel in conn.execute(CHAIN)]
     return findings

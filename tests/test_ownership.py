@@ -331,16 +331,23 @@ def test_nested_communities_decimal_shares_and_walk_findings(cli_env, db, tmp_pa
         ("008", 1302, pid("P4"), 1, 4, None),                    # 1/1 × 0.25
         ("008", 1302, pid("P5"), 3, 4, None),                    # no sheet share: 3/4
     ]
-    # Only the walk's findings (no validation): the cycle with its path, the dead end, the
-    # unbooked parcels.
-    b08, b10 = "DENW36AL00000B08", "DENW36AL00000B10"
-    assert sorted(query(db, "SELECT rule, object_id, message FROM kataster_privat.finding")) == [
-        ("owner.chain", b08, f"booking {b08}: the an chain of parcel DENW36AL0000P006 returns to"
-                             f" itself ({b08} → {b10} → {b08})"),
-        ("owner.chain", "DENW36AL00000B15", "divided booking DENW36AL00000B15 of parcel "
-                                            "DENW36AL0000P009: no booking points at it (dead end)"),
-        ("owner.unbooked", "DENW36AL0000P004", "parcel 05309600100004______ has no booking"
-                                               " (istGebucht missing)"),
-        ("owner.unbooked", "DENW36AL0000P005", "parcel 05309600100005______: its booking"
-                                               " DENW36AL00000B99 is not stored"),
+    # Only the import's findings (no validation): the cycle, the dead end and the unbooked
+    # parcels, as the owner rules word them, so that a later validation finds the same ones.
+    b08, b10, b15 = "DENW36AL00000B08", "DENW36AL00000B10", "DENW36AL00000B15"
+    expected = [
+        ("owner.chain", b08, [b10], f"booking {b08}: its an chain returns to itself (cycle of"
+                                    f" {b08} → {b10} → {b08})"),
+        ("owner.chain", b15, ["DENW36AL0000P009"], f"divided booking {b15} (buchungsart 1101):"
+                                                   " no booking points at it (dead end)"),
+        ("owner.unbooked", "DENW36AL0000P004", [], "parcel 05309600100004______ has no booking"
+                                                   " (istGebucht missing)"),
+        ("owner.unbooked", "DENW36AL0000P005", ["DENW36AL00000B99"],
+         "parcel 05309600100005______: its booking DENW36AL00000B99 is not stored"),
     ]
+    found = ("SELECT rule, object_id, related, message FROM kataster_privat.finding"
+             " WHERE rule IN ('owner.chain', 'owner.unbooked') ORDER BY 1, 2")
+    assert [tuple(r) for r in query(db, found)] == expected
+    # Validation finds the same problems: the same findings, not a second one each.
+    proc = kataster("validate", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert [tuple(r) for r in query(db, found)] == expected
