@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psycopg import errors, sql
 
+from pipeline import kennzeichen
 from pipeline.errors import KatasterError, UsageError
 from schemas import sql_text
 
@@ -34,7 +35,13 @@ def grant(db, login_role, role):
 
 
 def owner_lookup(db, flurstueckskennzeichen, aktenzeichen):
-    """Owners of one parcel through the audited function (rows as dicts)."""
+    """Owners of one parcel through the audited function (rows as dicts).
+
+    A malformed key is refused here, before the function writes an audit record."""
+    try:
+        flurstueckskennzeichen = kennzeichen.parse(flurstueckskennzeichen).text
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     with db.connect() as conn:
         try:
             cur = conn.execute("SELECT * FROM kataster_privat.eigentum_auskunft(%s, %s)",
