@@ -30,6 +30,7 @@ import shapely
 from psycopg import sql
 
 from pipeline import pgcopy
+from pipeline.coordinates import MARGIN_NOTE, outside
 from pipeline.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,18 @@ class StagedTable:
     columns: list = field(default_factory=list)
 
 
+def _check_coordinates(batch, frame):
+    """Last line of defence for every importer: nothing infinite or far outside Germany is
+    ever staged (importers check after their transformation, with a hint at the cause)."""
+    bad = outside(frame["geom"].to_numpy())
+    if bad is not None:
+        i, (x, y) = bad
+        where = str(frame["src"].iloc[i]) if "src" in frame.columns else batch.table
+        raise SourceError(where, f"coordinate ({x}, {y}) is not finite or lies outside "
+                                 f"{MARGIN_NOTE}; nothing was imported",
+                          hint="check the coordinate system of the delivery")
+
+
 @dataclass
 class Encoder:
     """Turns batches into COPY payloads. It holds no connection, so it runs in a thread or in
@@ -203,6 +216,8 @@ class Encoder:
             objects = {k: int(v) for k, v in frame["objektart"].value_counts().items()}
         else:
             objects = {batch.objektart: len(frame)}
+        if "geom" in frame.columns:
+            _check_coordinates(batch, frame)
         udts = [info.columns[c] for c in frame.columns if c != "src"]
         if "beginnt" not in frame.columns and pgcopy.supported(udts):
             try:
