@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,16 +25,23 @@ from lxml import etree
 
 from importers import crs as crsmod
 from importers.base import Batch, ImportSource, SourceFile
-from importers.nas_geometry import GEOMETRY_NAMES, GML, GeometryError, to_shapely
-from importers.sources import unpack
-from pipeline import ownership
+from importers.nas_geometry import (
+    GEOMETRY_NAMES,
+    GML,
+    Context,
+    GeometryError,
+    HeightOnly,
+    to_shapely,
+)
+from importers.sources import directory_files, unpack
+from pipeline import kennzeichen, ownership
 from pipeline.errors import CRSError, SourceError
 from pipeline.parallel import in_processes, pipelined
 from pipeline.rules import Finding
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
 GML_ID = "{" + GML + "}id"
-GML_NS = "{" + GML            # start of a GML element's tag
+GML_NS = "{http://www.opengis.net/gml"    # start of a GML 3.2 (or 3.1) element's tag
 ADV = re.compile(r"^\{http://www\.adv-online\.de/namespaces/adv/gid/(6\.0|7\.1)[^}]*\}")
 SUFFIXES = {".xml", ".gml", ".nas"}
 SNIFF = 256 * 1024
@@ -185,15 +192,18 @@ def _srs_of(el, inherited):
     return el.get("srsName") or inherited
 
 
-def parse_feature(el, default_srs, max_dev, src):
-    """One NAS feature element → Record (geometry in the file's CRS, CRS URN alongside)."""
+def parse_feature(el, default_srs, max_dev, src, line=lambda n: n):
+    """One NAS feature element → Record (geometry in the file's CRS, CRS URN alongside).
+
+    ``line`` maps a line of the parsed document to the file's line (pieces of a file).
+    """
     objektart = local(el.tag)
     full_id = el.get(GML_ID) or ""
     gml_id = full_id[:16]
     where = f"{src}: {objektart} {full_id or '(no gml:id)'}"
     if len(gml_id) != 16:
-        raise SourceError(src, f"{objektart} has no valid gml:id ({full_id!r})",
-                          hint="NAS object ids have 16 characters")
+        raise SourceError(src, f"{objektart} at line {line(el.sourceline)} has no valid gml:id "
+                               f"({full_id!r})", hint="NAS object ids have 16 characters")
     attrs, refs = {}, defaultdict(list)
     geom, srs = None, None
     beginnt = endet = None
@@ -212,18 +222,17 @@ def parse_feature(el, default_srs, max_dev, src):
             continue
         children = [c for c in prop if isinstance(c.tag, str)] if len(prop) else []
         first = children[0].tag if children else ""
-        if first.startswith(GML_NS) and local(first) in GEOMETRY_NAMES:
-            try:
-                g = to_shapely(children[0], max_dev)
-            except (GeometryError, ValueError, IndexError) as err:
-                raise SourceError(src, f"geometry {name} cannot be read: {err}",
-                                  feature=f"{objektart} {full_id}") from None
-            s = _srs_of(children[0], default_srs)
+        if first.startswith(GML_NS):
+            g, s = _geometry(children[0], default_srs, max_dev, src, objektart, full_id, name,
+                             line, attrs)
+            if g is None:
+                continue
             if geom is None:
                 geom, srs = g, s
             else:
                 attrs.setdefault("_weitere_geometrien", []).append(
-                    {"property": name, "wkt": shapely.to_wkt(g, rounding_precision=3)})
+                    {"property": name, "wkt": shapely.to_wkt(g, rounding_precision=3),
+                     "crs": s})
             continue
         href = prop.get(XLINK)
         if href is not None and not children:
@@ -238,10 +247,42 @@ def parse_feature(el, default_srs, max_dev, src):
         else:
             attrs[name] = value
     if beginnt is None:
-        raise SourceError(src, "lebenszeitintervall/beginnt is missing",
+        raise SourceError(src, f"lebenszeitintervall/beginnt is missing (line "
+                               f"{line(el.sourceline)})",
                           feature=f"{objektart} {full_id}",
                           hint="every NAS object version needs its start time")
     return Record(objektart, gml_id, beginnt, endet, attrs, geom, srs, src, dict(refs))
+
+
+def _geometry(gml, default_srs, max_dev, src, objektart, full_id, prop, line, attrs):
+    """(shapely geometry, srsName) of a property's GML element, or (None, None) where the
+    position is a height (kept in ``attrs["_hoehe"]``)."""
+    feature = f"{objektart} {full_id}"
+    if local(gml.tag) not in GEOMETRY_NAMES:
+        raise SourceError(src, f"property {prop} holds gml:{local(gml.tag)} at line "
+                               f"{line(gml.sourceline)}, which is not a supported geometry",
+                          feature=feature, hint="see importers/nas_geometry.py for the forms "
+                                                "read; nothing was imported")
+    ctx = Context(max_dev)
+    try:
+        g = to_shapely(gml, max_dev, ctx)
+    except HeightOnly as h:
+        attrs.setdefault("_hoehe", []).append(
+            {"property": prop, "wert": h.value, "crs": h.srs or gml.get("srsName")
+             or default_srs})
+        return None, None
+    except GeometryError as err:
+        at = f" at line {line(err.line)}" if err.line else ""
+        raise SourceError(src, f"geometry {prop} cannot be read{at}: {err}",
+                          feature=feature) from None
+    srs = gml.get("srsName") or default_srs
+    if ctx.inner_srs:
+        if len(ctx.inner_srs) > 1:
+            raise SourceError(src, f"geometry {prop} at line {line(gml.sourceline)} mixes "
+                                   f"positions in {', '.join(sorted(ctx.inner_srs))}",
+                              feature=feature, hint="one geometry needs one coordinate system")
+        srs = next(iter(ctx.inner_srs))          # a position's own srsName wins
+    return g, srs
 
 
 # -- typed columns ---------------------------------------------------------------------------------
@@ -284,11 +325,19 @@ def typed_columns(r):
     t = r.objektart
     if t == "AX_Flurstueck":
         nenner = _get(a, "flurstuecksnummer", "nenner")
-        return {"flurstueckskennzeichen": _get(a, "flurstueckskennzeichen"),
-                "land": _get(a, "gemarkung", "land"),
-                "gemarkungsnummer": _get(a, "gemarkung", "gemarkungsnummer"),
-                "flurnummer": _int(_get(a, "flurnummer")),
-                "zaehler": _int(_get(a, "flurstuecksnummer", "zaehler")),
+        fsk = _get(a, "flurstueckskennzeichen")
+        try:                     # what the properties leave out, the key gives (no Flur: NULL)
+            key = kennzeichen.parse(fsk)
+        except ValueError:
+            key = None
+        zaehler = _int(_get(a, "flurstuecksnummer", "zaehler"))
+        return {"flurstueckskennzeichen": fsk,
+                "land": _get(a, "gemarkung", "land") or (key and key.land),
+                "gemarkungsnummer": _get(a, "gemarkung", "gemarkungsnummer")
+                or (key and key.gemarkung),
+                "flurnummer": _int(_get(a, "flurnummer")) if _get(a, "flurnummer") is not None
+                else (key and key.flur),
+                "zaehler": zaehler if zaehler is not None else (key and key.zaehler),
                 "nenner": str(int(nenner)) if nenner and nenner.isdigit() else nenner,
                 "amtliche_flaeche": _num(_get(a, "amtlicheFlaeche")),
                 "gemeindekennzeichen": _key(a.get("gemeindezugehoerigkeit"), "land",
@@ -402,11 +451,35 @@ def sniff(path):
 
 @dataclass
 class Operation:
-    kind: str            # delete | replace
+    kind: str            # delete | replace | update (an update ends the version: ``endet``)
     objektart: str
     target: str          # versioned id (OID + beginnt) or OID
     safe: bool
     src: str
+    endet: object = None
+    anlass: str | None = None
+
+
+OPERATIONS = {"Insert", "Delete", "Replace", "Update"}
+# What a wfs:Update may set: the end of the version's life, and why.
+UPDATE_ENDET = "lebenszeitintervall/AA_Lebenszeitintervall/endet"
+
+
+def _strip_prefixes(path):
+    return "/".join(part.split(":")[-1] for part in (path or "").strip().split("/"))
+
+
+def _targets(op_el):
+    """The ids an operation's filter names: ogc:FeatureId/@fid (GID 6.0) or fes:ResourceId/@rid
+    (GID 7.1, WFS 2.0)."""
+    ids = [t.get("fid") for t in op_el.iterfind(".//{*}FeatureId")]
+    ids += [t.get("rid") for t in op_el.iterfind(".//{*}ResourceId")]
+    return [i for i in ids if i]
+
+
+def _type_name(op_el):
+    name = op_el.get("typeName") or op_el.get("typeNames") or ""
+    return name.split(":")[-1].strip()
 
 
 class NasDocument:
@@ -419,14 +492,26 @@ class NasDocument:
         self.piece = piece               # a byte range of the file (see Piece), or all of it
         self.operations = []
         self.portion_date = None
+        self.portion = None              # AX_Portionskennung as a dict (NBA), or None
+        self.kind = None                 # root element's local name
         self.default_srs = None
         self.counts = defaultdict(int)
 
     # Only these elements produce events (lxml filters in C, so the thousands of geometry and
     # attribute elements inside a feature cost no Python call).
     EVENT_TAGS = ["{*}featureMember", "{*}member", "{*}Insert", "{*}Replace", "{*}Delete",
-                  "{*}AX_Portionskennung", "{*}AA_Koordinatenreferenzsystemangaben",
-                  "{" + GML + "}Envelope"]
+                  "{*}Update", "{*}Transaction", "{*}AX_Portionskennung",
+                  "{*}AA_Koordinatenreferenzsystemangaben", "{" + GML + "}Envelope"]
+
+    def _line(self, line):
+        """The file's line for a line of the parsed document."""
+        if line is None or self.piece is None:
+            return line
+        return self.piece.position_in_file(line, 0)[0]
+
+    def _fail(self, el, message, hint=None):
+        raise SourceError(self.origin, f"{message} (line {self._line(el.sourceline)})",
+                          hint=hint or "nothing was imported")
 
     def records(self):
         _check_prolog(self.path, self.origin)
@@ -451,35 +536,47 @@ class NasDocument:
                 elif name == "Replace":
                     feature = next((c for c in el if isinstance(c.tag, str)
                                     and local(c.tag) != "Filter"), None)
-                    target = el.find(".//{*}FeatureId")
-                    if feature is None or target is None:
-                        raise SourceError(self.origin, "wfsext:Replace without a feature or "
-                                                       "ogc:FeatureId")
+                    targets = _targets(el)
+                    if feature is None or len(targets) != 1:
+                        self._fail(el, "Replace needs one feature and one ogc:FeatureId or "
+                                       "fes:ResourceId")
                     self.operations.append(Operation(
-                        "replace", local(feature.tag), target.get("fid"),
+                        "replace", local(feature.tag), targets[0],
                         el.get("safeToIgnore") == "true", self.origin))
                     found = True
                     yield self._feature(feature)
                     _free(el)
                 elif name == "Delete":
-                    for target in el.iterfind(".//{*}FeatureId"):
-                        self.operations.append(Operation(
-                            "delete", el.get("typeName", "").split(":")[-1], target.get("fid"),
-                            el.get("safeToIgnore") == "true", self.origin))
+                    self.operations.extend(self._delete(el))
+                    found = True
                     _free(el)
+                elif name == "Update":
+                    self.operations.extend(self._update(el))
+                    found = True
+                    _free(el)
+                elif name == "Transaction":
+                    for child in el:
+                        if isinstance(child.tag, str) and local(child.tag) not in OPERATIONS:
+                            self._fail(child, f"the update holds an operation "
+                                              f"{local(child.tag)} that is not understood",
+                                       hint="NBA operations are Insert, Delete, Replace and "
+                                            "Update; nothing was imported")
                 elif name == "Envelope":
                     if self.default_srs is None and el.get("srsName"):
                         self.default_srs = el.get("srsName")
                 elif name == "AA_Koordinatenreferenzsystemangaben":
                     std = el.find("{*}standard")
                     ref = el.find("{*}crs")
-                    if std is not None and (std.text or "").strip() == "true" and ref is not None:
+                    if std is not None and (std.text or "").strip().lower() in ("true", "1") \
+                            and ref is not None:
                         self.default_srs = ref.get(XLINK) or self.default_srs
                 elif name == "AX_Portionskennung":
-                    d = el.find("{*}datum")
-                    if d is not None and d.text:
-                        self.portion_date = timestamp(d.text, self.origin)
+                    self.portion = {local(c.tag): (c.text or "").strip()
+                                    for c in el if isinstance(c.tag, str)}
+                    if self.portion.get("datum"):
+                        self.portion_date = timestamp(self.portion["datum"], self.origin)
             root = context.root
+            self.kind = local(root.tag) if root is not None else None
             if not found and root is not None and root.get(GML_ID) and ADV.match(root.tag):
                 yield self._feature(root)     # a bare feature: the element is the document
         except etree.XMLSyntaxError as err:
@@ -494,8 +591,46 @@ class NasDocument:
             if not isinstance(source, str):
                 source.close()
 
+    def _delete(self, el):
+        objektart = _type_name(el)
+        targets = _targets(el)
+        if not objektart or not targets:
+            self._fail(el, "Delete needs a typeName (or typeNames) and at least one "
+                           "ogc:FeatureId or fes:ResourceId")
+        return [Operation("delete", objektart, t, el.get("safeToIgnore") == "true", self.origin)
+                for t in targets]
+
+    def _update(self, el):
+        """wfs:Update ends a version's life: it sets ``endet`` (and may give the ``anlass``)."""
+        objektart = _type_name(el)
+        targets = _targets(el)
+        if not objektart or not targets:
+            self._fail(el, "Update needs a typeName (or typeNames) and at least one "
+                           "ogc:FeatureId or fes:ResourceId")
+        endet = anlass = None
+        for prop in el.iterfind("{*}Property"):
+            ref = prop.find("{*}Name")
+            if ref is None:
+                ref = prop.find("{*}ValueReference")
+            value = prop.find("{*}Value")
+            path = _strip_prefixes(ref.text if ref is not None else "")
+            text = (value.text or "").strip() if value is not None else ""
+            if path.endswith(UPDATE_ENDET) or path == "endet":
+                endet = timestamp(text, f"{self.origin}: Update at line "
+                                        f"{self._line(prop.sourceline)}")
+            elif path == "anlass":
+                anlass = code(text) if value is not None and len(value) == 0 else \
+                    code(to_value(value)) if value is not None else None
+            else:
+                self._fail(prop, f"Update sets {path or '(no property name)'}, which is not "
+                                 "understood (only lebenszeitintervall/endet and anlass are)")
+        if endet is None:
+            self._fail(el, "Update without a new lebenszeitintervall/endet")
+        return [Operation("update", objektart, t, el.get("safeToIgnore") == "true", self.origin,
+                          endet=endet, anlass=anlass) for t in targets]
+
     def _feature(self, el):
-        record = parse_feature(el, self.default_srs, self.max_dev, self.origin)
+        record = parse_feature(el, self.default_srs, self.max_dev, self.origin, self._line)
         self.counts[record.objektart] += 1
         return record
 
@@ -682,18 +817,20 @@ class PieceResult:
     encoded: list
     findings: list
     transformations: set
+    kept: Counter
 
 
 def encode_piece(piece, max_dev, forced, encoder):
     """Parse one piece and encode its batches (runs in a worker process)."""
     doc = NasDocument(piece.path, piece.origin, max_dev, piece=piece)
-    findings, transformations = [], set()
-    encoded = [encoder.encode(b) for b in _batches([doc], forced, findings, transformations)]
+    findings, transformations, kept = [], set(), Counter()
+    encoded = [encoder.encode(b)
+               for b in _batches([doc], forced, findings, transformations, kept)]
     return PieceResult(doc, [e.portable() for e in encoded if e is not None], findings,
-                       transformations)
+                       transformations, kept)
 
 
-def _batches(documents, forced, findings, transformations):
+def _batches(documents, forced, findings, transformations, kept):
     """Batches of up to BATCH records per table from the documents' records."""
     pending = defaultdict(list)
     for doc in documents:
@@ -701,28 +838,24 @@ def _batches(documents, forced, findings, transformations):
             table = table_for(record.objektart)
             pending[table].append(record)
             if len(pending[table]) >= BATCH:
-                yield _batch(table, pending.pop(table), forced, findings, transformations)
+                yield _batch(table, pending.pop(table), forced, findings, transformations, kept)
     for table, records in pending.items():
-        yield _batch(table, records, forced, findings, transformations)
+        yield _batch(table, records, forced, findings, transformations, kept)
 
 
 # -- CRS -------------------------------------------------------------------------------------------------
-def epsg_of(srs, record, forced):
+def crs_of(srs, record, forced):
+    """(NamedCRS, finding or None) for a record's geometry: ``--srs``, its srsName, or the
+    state in its object id."""
     if forced:
-        return forced, None
+        return crsmod.NamedCRS(f"EPSG:{forced}", "map", forced), None
     if srs:
-        s = srs.strip()
-        if s in CRS_URNS:
-            return CRS_URNS[s], None
-        m = re.match(r"^urn:adv:crs:DE_DHDN_3GK([2-5])", s)
-        if m:
-            return 31464 + int(m.group(1)), None
-        m = re.search(r"EPSG(?::|::|/0/)(\d+)$", s)
-        if m:
-            return int(m.group(1)), None
-        raise CRSError(record.src, f"unknown srsName {s!r}",
-                       feature=f"{record.objektart} {record.gml_id}",
-                       hint="map it to an EPSG code, or give --srs")
+        named = crsmod.named_crs(srs)
+        if named is None:
+            raise CRSError(record.src, f"unknown srsName {srs.strip()!r}",
+                           feature=f"{record.objektart} {record.gml_id}",
+                           hint="map it to an EPSG code, or give --srs")
+        return named, None
     state = record.gml_id[2:4]
     if state in WEST:
         epsg = 25832
@@ -731,9 +864,38 @@ def epsg_of(srs, record, forced):
     else:
         raise CRSError(record.src, f"{record.objektart} {record.gml_id} has no srsName and its "
                                    "id names no German state", hint="give --srs")
-    return epsg, Finding("crs.assumed", record.gml_id,
-                         f"{record.objektart} {record.gml_id}: geometry without srsName; "
-                         f"assumed EPSG:{epsg} from the state in its id ({state})")
+    return crsmod.NamedCRS(f"EPSG:{epsg}", "map", epsg), Finding(
+        "crs.assumed", record.gml_id,
+        f"{record.objektart} {record.gml_id}: geometry without srsName; "
+        f"assumed EPSG:{epsg} from the state in its id ({state})")
+
+
+# Documents that may legitimately hold nothing (an empty NBA portion, an empty WFS answer).
+NAS_CONTAINERS = {"AX_Bestandsdatenauszug", "AX_NutzerbezogeneBestandsdatenaktualisierung_NBA",
+                  "AX_Fortfuehrungsergebnis", "FeatureCollection", "Transaction"}
+
+
+def check_documents(documents):
+    """A document without objects or operations must at least be a NAS container: anything else
+    (a producer's protocol, a report) is refused rather than committed as an empty run."""
+    for doc in documents:
+        if sum(doc.counts.values()) or doc.operations or doc.kind in NAS_CONTAINERS:
+            continue
+        raise SourceError(doc.origin, f"holds no NAS objects or update operations; its root "
+                                      f"element is {doc.kind or 'missing'}, not a NAS "
+                                      "Bestandsdatenauszug, NBA or WFS answer",
+                          hint="is it a protocol or report of the producer? nothing was "
+                               "imported")
+
+
+def kept_findings(kept):
+    """One ``crs.kept`` info finding per CRS name whose positions were kept as written."""
+    return [Finding("crs.kept", name,
+                    f"{n} positions in {name} kept with their original coordinates as "
+                    "attributes (_originale_position, _hoehe), without a map geometry: the "
+                    "system is a height system or cannot be transformed reliably to "
+                    "EPSG:25832")
+            for name, n in sorted(kept.items())]
 
 
 # -- the importer -----------------------------------------------------------------------------------
@@ -750,8 +912,7 @@ class NasImporter:
         for p in paths:
             p = Path(p)
             if p.is_dir():
-                files.extend(SourceFile.of(f) for f in sorted(p.rglob("*"))
-                             if f.is_file() and f.suffix.lower() in SUFFIXES | {".gz", ".zip"})
+                files.extend(SourceFile.of(f) for f in directory_files(p, SUFFIXES))
             else:
                 files.append(SourceFile.of(p))
         unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
@@ -760,13 +921,15 @@ class NasImporter:
         forced = None
         if options.get("srs"):
             forced = crsmod.parse_crs(options["srs"], "--srs").to_epsg()
-        findings, documents, transformations = [], [], set()
+        findings, documents, transformations, kept = [], [], set(), Counter()
 
         def batches():
             try:
                 documents.extend(NasDocument(path, origin, max_dev)
                                  for origin, path in unpacked.files)
-                yield from _batches(documents, forced, findings, transformations)
+                yield from _batches(documents, forced, findings, transformations, kept)
+                check_documents(documents)
+                findings.extend(kept_findings(kept))
             finally:
                 unpacked.close()
 
@@ -789,7 +952,10 @@ class NasImporter:
                     documents.append(result.document)
                     findings.extend(result.findings)
                     transformations.update(result.transformations)
+                    kept.update(result.kept)
                     yield from result.encoded
+                check_documents(documents)
+                findings.extend(kept_findings(kept))
             finally:
                 unpacked.close()
 
@@ -807,23 +973,44 @@ class NasImporter:
         return source
 
 
-def _batch(table, records, forced, findings, transformations):
+def _batch(table, records, forced, findings, transformations, kept):
     geoms = np.empty(len(records), dtype=object)
-    by_epsg = defaultdict(list)
+    by_crs = defaultdict(list)
     for i, r in enumerate(records):
+        for h in r.attrs.get("_hoehe", ()):
+            kept[h.get("crs") or "(no srsName)"] += 1
         if r.geom is None:
             continue
-        epsg, finding = epsg_of(r.srs, r, forced)
+        named, finding = crs_of(r.srs, r, forced)
         if finding:
             findings.append(finding)
-        by_epsg[epsg].append(i)
-    for epsg, idx in by_epsg.items():
-        crs = crsmod.parse_crs(f"EPSG:{epsg}", records[idx[0]].src)
-        tr, description = crsmod.transformer(crs, records[idx[0]].src)
+        if named.kind != "map":
+            # Kept as written, never placed at its raw coordinates.
+            r.attrs["_originale_position"] = {"crs": named.name, "wkt": shapely.to_wkt(
+                r.geom, rounding_precision=-1)}
+            kept[named.name] += 1
+            continue
+        by_crs[named].append(i)
+    for named, idx in by_crs.items():
+        src = records[idx[0]].src
+        crs = crsmod.parse_crs(f"EPSG:{named.epsg}", src)
+        tr, description = crsmod.transformer(crs, src)
+        if named.name.startswith("urn:adv:crs:") and named.epsg in crsmod.DHDN_GK:
+            description = f"{named.name} as {description}"
         transformations.add(description)
-        geoms[idx] = crsmod.to_target(np.array([records[i].geom for i in idx], dtype=object), tr)
+        raw = np.array([records[i].geom for i in idx], dtype=object)
+        if named.lat_lon:
+            raw = shapely.transform(raw, lambda xy: xy[:, ::-1])
+        geoms[idx] = crsmod.to_target(raw, tr)
+        crsmod.check_extent(geoms[idx], raw,
+                            lambda k, idx=idx: f"{records[idx[k]].objektart} "
+                                               f"{records[idx[k]].gml_id}",
+                            src, named.name, named.epsg)
     rows = []
     for r, g in zip(records, geoms, strict=True):
+        if r.geom is not None and g is None:
+            r = Record(r.objektart, r.gml_id, r.beginnt, r.endet, r.attrs, None, r.srs, r.src,
+                       r.refs)
         row = {"gml_id": r.gml_id, "beginnt": r.beginnt.isoformat(),
                "endet": r.endet.isoformat() if r.endet is not None else None,
                "attrs": r.attrs, "src": f"{r.src}: {r.objektart} {r.gml_id}"}
@@ -901,14 +1088,17 @@ def _check_operations(loader, documents):
 
 
 def _apply_deletes(loader, documents):
-    """wfs:Delete closes the named version (history) or removes it."""
+    """wfs:Delete closes the named version (history) or removes it; wfs:Update closes it at
+    the ``endet`` it gives."""
     from psycopg import sql
 
     for doc in documents:
-        when = (doc.portion_date.isoformat() if doc.portion_date is not None else loader.run_ts)
+        portion = (doc.portion_date.isoformat() if doc.portion_date is not None
+                   else loader.run_ts)
         for op in doc.operations:
-            if op.kind != "delete":
+            if op.kind not in ("delete", "update"):
                 continue
+            when = op.endet.isoformat() if op.endet is not None else portion
             tbl, gml_id, beginnt = _target(op)
             target = sql.Identifier(*tbl.split("."))
             version = sql.SQL(" AND beginnt = %(b)s") if beginnt is not None else \
@@ -961,7 +1151,7 @@ LAGE = """
 def _lage_text(loader, documents):
     """Address text (``lage``) of the parcels from their Lagebezeichnungen (see LAGE)."""
     deleted = sorted({_target(op)[1] for doc in documents for op in doc.operations
-                      if op.kind == "delete"
+                      if op.kind in ("delete", "update")
                       and table_for(op.objektart) == "kataster.ax_lagebezeichnung"})
     loader.conn.execute(LAGE, {"run": loader.run_id, "deleted": deleted})
     return []

@@ -147,31 +147,59 @@ class Writer:
             fh.write("<gml:featureMember>" + self.feature(f) + "</gml:featureMember>\n")
         fh.write(f"</wfs:FeatureCollection></{p}enthaelt></{p}AX_Bestandsdatenauszug>\n")
 
-    def nba(self, inserts, replaces, deletes, datum, fh, srs=True):
-        """An NBA update: wfs:Insert, wfsext:Replace (feature, old versioned id, safeToIgnore),
-        wfs:Delete (type, versioned id), portion date."""
+    def nba(self, inserts, replaces, deletes, datum, fh, srs=True, updates=(), portion=None):
+        """An NBA update: wfs:Insert, Replace (feature, old versioned id, safeToIgnore),
+        wfs:Delete (type, versioned id), wfs:Update (type, versioned id, endet, anlass), and
+        the AX_Portionskennung (``portion``: profilkennung, laufendeNummerVonGesamtzahl,
+        gesamtzahl; the date is ``datum``).
+
+        GID 6.0 writes the operations as AdV's WFS 1.x profile does (``wfsext:Replace``,
+        ``ogc:FeatureId/@fid``, ``typeName``, ``wfs:Property/wfs:Name``); GID 7.1 as WFS 2.0
+        (``wfs:Replace``, ``fes:ResourceId/@rid``, ``typeNames``, ``wfs:ValueReference``)."""
         p = self.p
-        fh.write(self._open(
-            "AX_NutzerbezogeneBestandsdatenaktualisierung_NBA",
-            'xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs" '
-            'xmlns:wfsext="http://www.adv-online.de/namespaces/adv/gid/wfsext" '
-            'xmlns:ogc="http://www.adv-online.de/namespaces/adv/gid/ogc"'))
+        new = self.version == "7.1"
+        if new:
+            ns = ('xmlns:wfs="http://www.opengis.net/wfs/2.0" '
+                  'xmlns:fes="http://www.opengis.net/fes/2.0"')
+        else:
+            ns = ('xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs" '
+                  'xmlns:wfsext="http://www.adv-online.de/namespaces/adv/gid/wfsext" '
+                  'xmlns:ogc="http://www.adv-online.de/namespaces/adv/gid/ogc"')
+        fh.write(self._open("AX_NutzerbezogeneBestandsdatenaktualisierung_NBA", ns))
         fh.write(f"<{p}koordinatenangaben><{p}AA_Koordinatenreferenzsystemangaben>"
                  f'<{p}crs xlink:href="{self.srs}"/><{p}standard>true</{p}standard>'
                  f"</{p}AA_Koordinatenreferenzsystemangaben></{p}koordinatenangaben>")
-        fh.write(f'<{p}geaenderteObjekte><wfs:Transaction version="1.0.0" service="WFS">')
+        fh.write(f'<{p}geaenderteObjekte><wfs:Transaction version="{"2.0.0" if new else "1.0.0"}"'
+                 ' service="WFS">')
+
+        def target(old):
+            return (f'<fes:Filter><fes:ResourceId rid="{old}"/></fes:Filter>' if new
+                    else f'<ogc:Filter><ogc:FeatureId fid="{old}"/></ogc:Filter>')
+
+        def type_name(typ):
+            return f'typeNames="{p}{typ}"' if new else f'typeName="{typ}"'
+
         if inserts:
             fh.write("<wfs:Insert>" + "".join(self.feature(f, srs) for f in inserts)
                      + "</wfs:Insert>")
+        replace = "wfs:Replace" if new else 'wfsext:Replace vendorId="AdV"'
         for f, old, safe in replaces:
-            fh.write(f'<wfsext:Replace vendorId="AdV" safeToIgnore="{str(safe).lower()}">'
-                     + self.feature(f, srs)
-                     + f'<ogc:Filter><ogc:FeatureId fid="{old}"/></ogc:Filter></wfsext:Replace>')
+            fh.write(f'<{replace} safeToIgnore="{str(safe).lower()}">' + self.feature(f, srs)
+                     + target(old) + f"</{replace.split()[0]}>")
         for typ, old in deletes:
-            fh.write(f'<wfs:Delete typeName="{typ}"><ogc:Filter><ogc:FeatureId fid="{old}"/>'
-                     "</ogc:Filter></wfs:Delete>")
+            fh.write(f"<wfs:Delete {type_name(typ)}>{target(old)}</wfs:Delete>")
+        name = "wfs:ValueReference" if new else "wfs:Name"
+        for typ, old, endet, anlass in updates:
+            fh.write(f"<wfs:Update {type_name(typ)}><wfs:Property><{name}>{p}lebenszeitintervall/"
+                     f"{p}AA_Lebenszeitintervall/{p}endet</{name}><wfs:Value>{endet}</wfs:Value>"
+                     "</wfs:Property>"
+                     + (f"<wfs:Property><{name}>{p}anlass</{name}><wfs:Value>{anlass}"
+                        "</wfs:Value></wfs:Property>" if anlass else "")
+                     + f"{target(old)}</wfs:Update>")
         fh.write(f"</wfs:Transaction></{p}geaenderteObjekte>")
-        fh.write(f"<{p}portionskennung><{p}AX_Portionskennung><{p}datum>{datum}</{p}datum>"
+        extra = "".join(f"<{p}{k}>{v}</{p}{k}>" for k, v in (portion or {}).items()
+                        if k != "datum")
+        fh.write(f"<{p}portionskennung><{p}AX_Portionskennung>{extra}<{p}datum>{datum}</{p}datum>"
                  f"</{p}AX_Portionskennung></{p}portionskennung>")
         fh.write(f"</{p}AX_NutzerbezogeneBestandsdatenaktualisierung_NBA>\n")
 

@@ -38,6 +38,10 @@ RULES = {
         Rule("coverage.gap", "error",
              "A hole enclosed by parcels (any size), or an open gap narrower than "
              "validation.gap_max_width"),
+        Rule("coverage.precision", "info",
+             "Gaps and overlaps below the data's coordinate precision (smaller than "
+             "validation.precision_min_area or narrower than validation.precision_min_width), "
+             "counted in one finding per run"),
         Rule("district.outside", "warning",
              "Parcel lies mainly inside another Flur or Gemarkung than its identifier says"),
         Rule("id.syntax", "error",
@@ -49,6 +53,9 @@ RULES = {
              "amtliche Fläche and computed area differ by more than "
              "validation.area_abs + validation.area_rel × amtliche Fläche"),
         Rule("crs.assumed", "info", "Coordinate system was not stated and had to be assumed"),
+        Rule("crs.kept", "info",
+             "Positions in a height system or a system that cannot be transformed reliably "
+             "were kept as attributes, without a map geometry (count per system)"),
         Rule("update.target_missing", "warning", "An update names an object that is not stored"),
         Rule("owner.unbooked", "error", "Parcel without a booking, or its booking not found",
              private=True),

@@ -7,6 +7,7 @@ import shutil
 import jsonschema
 import pytest
 import shapely
+import shapely.affinity
 from conftest import SHARED, kataster, query
 
 from pipeline.nas_writer import Amount, Ref, Writer, open_output, versioned_id
@@ -139,7 +140,7 @@ def test_empty_update(real, cli_env, db):
 
 def test_safe_to_ignore_becomes_a_warning(cli_env, db, tmp_path):
     path = tmp_path / "nba.xml"
-    new = _parcel("DENW44AL0000ZZZZ", "2012-01-01T00:00:00Z", 100, shapely.box(0, 0, 10, 10))
+    new = _parcel("DENW44AL0000ZZZZ", "2012-01-01T00:00:00Z", 100, shapely.box(350000, 5700000, 350010, 5700010))
     with open_output(path) as fh:
         Writer("7.1", prefix="adv").nba([], [(new, versioned_id("DENW44AL0000ZZZZ",
                                                                "2011-01-01T00:00:00Z"), True)],
@@ -212,7 +213,61 @@ def test_unknown_srs_names_the_object(cli_env, db, tmp_path):
     w = Writer("6.0", srs="urn:adv:crs:MARS_UTM1")
     with open_output(path) as fh:
         w.extract([_parcel("DENW44AL0000SRS1", "2012-01-01T00:00:00Z", 100,
-                           shapely.box(0, 0, 10, 10))], fh)
+                           shapely.box(350000, 5700000, 350010, 5700010))], fh)
     proc = kataster("import", path, env=cli_env)
     assert proc.returncode == 1 and "unknown srsName 'urn:adv:crs:MARS_UTM1'" in proc.stderr
     assert "srs.xml, feature AX_Flurstueck DENW44AL0000SRS1" in proc.stderr
+
+
+@pytest.mark.parametrize("version", ["6.0", "7.1"])
+def test_delete_update_and_replace_in_both_versions(version, cli_env, db, tmp_path):
+    """GID 7.1 names targets with fes:ResourceId and typeNames (its deletes were silently
+    dropped); wfs:Update ends a version at the endet it sets, in both versions."""
+    prefix = "adv" if version == "7.1" else None
+    box = shapely.box(350000, 5700000, 350010, 5700010)
+    first = [_parcel(f"DENW44AL0000UP0{i}", "2012-01-01T00:00:00Z", 100,
+                     shapely.affinity.translate(box, 20 * i)) for i in range(3)]
+    extract = tmp_path / "extract.xml"
+    with open_output(extract) as fh:
+        Writer(version, prefix=prefix).extract(first, fh)
+    kataster("import", extract, env=cli_env, check=True)
+    old = [versioned_id(f["id"], "2012-01-01T00:00:00Z") for f in first]
+    newer = _parcel("DENW44AL0000UP00", "2013-01-01T00:00:00Z", 101, box)
+    update = tmp_path / "nba.xml"
+    with open_output(update) as fh:
+        Writer(version, prefix=prefix).nba(
+            [], [(newer, old[0], False)], [("AX_Flurstueck", old[1])], "2013-01-02T00:00:00Z",
+            fh, updates=[("AX_Flurstueck", old[2], "2013-01-01T12:00:00Z", "010704")])
+    proc, data = import_json(cli_env, update)
+    assert proc.returncode == 0, proc.stderr
+    rows = query(db, "SELECT gml_id, beginnt::text, endet::text FROM kataster.ax_flurstueck"
+                     " ORDER BY 1, 2")
+    assert rows == [
+        ("DENW44AL0000UP00", "2012-01-01 00:00:00+00", "2013-01-01 00:00:00+00"),
+        ("DENW44AL0000UP00", "2013-01-01 00:00:00+00", None),
+        ("DENW44AL0000UP01", "2012-01-01 00:00:00+00", "2013-01-02 00:00:00+00"),  # portion date
+        ("DENW44AL0000UP02", "2012-01-01 00:00:00+00", "2013-01-01 12:00:00+00"),  # its endet
+    ]
+
+
+def test_an_operation_not_understood_fails_with_name_and_line(cli_env, db, tmp_path):
+    path = tmp_path / "nba.xml"
+    with open_output(path) as fh:
+        Writer("7.1", prefix="adv").nba([], [], [], "2013-01-02T00:00:00Z", fh)
+    text = path.read_text().replace("</wfs:Transaction>", "\n<wfs:Native vendorId='x'/>"
+                                                          "</wfs:Transaction>")
+    path.write_text(text)
+    proc = kataster("import", path, env=cli_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = text[:text.index("<wfs:Native")].count("\n") + 1
+    assert f"operation Native that is not understood (line {line})" in proc.stderr, proc.stderr
+    # an Update that sets another property is refused too
+    with open_output(path) as fh:
+        Writer("6.0").nba([], [], [], "2013-01-02T00:00:00Z", fh,
+                          updates=[("AX_Flurstueck", "DENW44AL0000UP0020120101T000000Z",
+                                    "2013-01-01T12:00:00Z", None)])
+    path.write_text(path.read_text().replace("lebenszeitintervall/AA_Lebenszeitintervall/endet",
+                                             "amtlicheFlaeche"))
+    proc = kataster("import", path, env=cli_env)
+    assert proc.returncode == 1 and "Update sets amtlicheFlaeche, which is not understood" \
+        in proc.stderr, proc.stderr
