@@ -36,6 +36,9 @@ class Batch:
     frame: pd.DataFrame
 
 
+SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg")
+
+
 @dataclass
 class SourceFile:
     path: Path
@@ -44,12 +47,21 @@ class SourceFile:
 
     @classmethod
     def of(cls, path):
+        """The file and its content hash. A Shapefile's hash covers its sidecars (``.dbf``,
+        ``.shx``, ``.prj``, ``.cpg``), so a delivery that changes only its attributes is not
+        taken for one already imported."""
         path = Path(path)
+        parts = [path]
+        if path.suffix.lower() == ".shp":
+            parts += [s for ext in SHAPEFILE_PARTS for s in (path.with_suffix(ext),
+                                                              path.with_suffix(ext.upper()))
+                      if s.is_file()]
         try:
             h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            for part in parts:
+                with open(part, "rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(chunk)
         except FileNotFoundError:
             raise SourceError(path, "file not found", hint="check the path") from None
         except IsADirectoryError:

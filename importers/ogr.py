@@ -27,16 +27,14 @@ from pyogrio.raw import open_arrow
 
 from importers import crs as crsmod
 from importers.base import Batch, ImportSource, SourceFile
-from importers.sources import unpack
-from pipeline import checks
+from importers.sources import directory_files, unpack
+from pipeline import checks, kennzeichen
 from pipeline.errors import CRSError, SchemaError, SourceError, UsageError
 from pipeline.rules import Finding
 from schemas import SCHEMAS_DIR, json_schema
 
 SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".xml"}
 PROFILES_DIR = SCHEMAS_DIR / "profiles"
-FSK = re.compile(r"^(?P<land>\d{2})(?P<gemarkung>\d{4})(?P<flur>\d{3})(?P<zaehler>\d{5})"
-                 r"(?P<nenner>[\d_]{4})(?P<suffix>[\d_]{2})$")
 POLYGONAL = {3, 6}  # shapely type ids: Polygon, MultiPolygon
 
 
@@ -115,8 +113,7 @@ class OgrImporter:
         files = []
         for p in paths:
             if Path(p).is_dir():
-                files.extend(SourceFile.of(f) for f in sorted(Path(p).rglob("*"))
-                             if f.is_file() and f.suffix.lower() in SUFFIXES | {".zip", ".gz"})
+                files.extend(SourceFile.of(f) for f in directory_files(p, SUFFIXES))
             else:
                 files.append(SourceFile.of(p))
         unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
@@ -375,12 +372,17 @@ def _derive_keys(out):
         out["flurstueckskennzeichen"] = fsk
         # Split in Arrow (C++ regex), not per row in Python; non-matching keys give nulls.
         # (flatten applies the struct's nulls to the fields; .field() would give "" instead.)
+        # The grammar is the one key parser's (pipeline.kennzeichen): Flur "___" (states
+        # without Flur) and Nenner "____" become NULL.
         parts = pc.extract_regex(pa.array(fsk, type=pa.string(), from_pandas=True),
-                                 FSK.pattern).flatten()
+                                 kennzeichen.NAMED_PATTERN).flatten()
+        none = pa.scalar(None, pa.string())
         nenner = pc.utf8_ltrim(pc.utf8_trim(parts[4], "_"), "0")
+        flur = parts[2]
         derived = {"land": parts[0], "gemarkungsnummer": parts[1],
-                   "flurnummer": parts[2], "zaehler": parts[3],
-                   "nenner": pc.if_else(pc.equal(nenner, ""), pa.scalar(None, pa.string()), nenner)}
+                   "flurnummer": pc.if_else(pc.equal(flur, "___"), none, flur),
+                   "zaehler": parts[3],
+                   "nenner": pc.if_else(pc.equal(nenner, ""), none, nenner)}
         for col, values in derived.items():
             if col not in out:
                 out[col] = pd.Series(values.to_pandas(types_mapper=pd.ArrowDtype),
@@ -425,7 +427,11 @@ def _geometries(wkb, plan, src, target, findings):
                           f"geometry where a polygon is required ({target})",
                           feature=src[i].rsplit(":", 1)[-1] + f" in layer {plan.layer}",
                           hint="a parcel layer must hold polygons or multipolygons")
-    return crsmod.to_target(geoms, plan.transformer[0])
+    out = crsmod.to_target(geoms, plan.transformer[0])
+    crsmod.check_extent(out, geoms, lambda i: src[i].rsplit(":", 1)[-1] + f" in layer "
+                                              f"{plan.layer}",
+                        plan.label.split(":")[0], plan.crs.name, plan.crs.to_epsg())
+    return out
 
 
 def _duplicate_fsk_check(loader):

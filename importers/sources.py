@@ -8,6 +8,7 @@ the decompressed size and the compression ratio.
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import tempfile
 import zipfile
@@ -25,6 +26,7 @@ class Unpacked:
     def __init__(self):
         self._tmp = None
         self.files = []   # (original path, readable path)
+        self.ignored = []  # files of a directory that no reader of this importer reads
 
     @property
     def tmpdir(self):
@@ -62,6 +64,10 @@ def _copy_limited(src, dst, origin, compressed_size, max_bytes, max_ratio):
 def unpack(paths, usable_suffixes, max_bytes, max_ratio):
     """Expand directories and archives into readable files.
 
+    A directory is read whole, in name order: every readable file, and every ``.gz`` and
+    ``.zip`` in it (unpacked like a file given by itself). A symbolic link that leads out of the
+    directory is refused. Files of other kinds are listed in ``ignored``, never dropped silently.
+
     Parameters
     ----------
     paths : list of Path
@@ -70,38 +76,67 @@ def unpack(paths, usable_suffixes, max_bytes, max_ratio):
         (``.dbf``, ``.shx``, ``.prj``, ``.cpg``) are unpacked alongside.
     """
     out = Unpacked()
-    sidecars = {".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xsd", ".gfs"}
     try:
         for path in paths:
             path = Path(path)
             if not path.exists():
                 raise SourceError(path, "file not found", hint="check the path")
             if path.is_dir():
-                found = sorted(p for p in path.rglob("*") if p.is_file()
-                               and _suffix(p) in usable_suffixes)
+                found = directory_files(path, usable_suffixes)
                 if not found:
                     raise SourceError(path, "directory contains no readable files "
-                                            f"({', '.join(sorted(usable_suffixes))})")
-                out.files.extend((p, p) for p in found)
-            elif _suffix(path) == ".zip" or zipfile.is_zipfile(path) and path.suffix != ".gpkg":
-                _unzip(path, out, usable_suffixes | sidecars, usable_suffixes, max_bytes,
-                       max_ratio)
-            elif path.suffix.lower() == ".gz":
-                target = out.tmpdir / path.stem
-                try:
-                    with gzip.open(path, "rb") as src, open(target, "wb") as dst:
-                        _copy_limited(src, dst, path, path.stat().st_size, max_bytes, max_ratio)
-                except (OSError, EOFError, zlib.error) as err:
-                    if isinstance(err, SourceError):
-                        raise
-                    raise SourceError(path, f"not a readable gzip file: {err}") from None
-                out.files.append((path, target))
+                                            f"({', '.join(sorted(usable_suffixes | ARCHIVES))})")
+                for p in found:
+                    _add(p, out, usable_suffixes, max_bytes, max_ratio)
+                out.ignored.extend(str(p) for p in sorted(path.rglob("*"))
+                                   if p.is_file() and p not in found and _suffix(p) not in SIDECARS)
             else:
-                out.files.append((path, path))
+                _add(path, out, usable_suffixes, max_bytes, max_ratio)
     except BaseException:
         out.close()
         raise
     return out
+
+
+ARCHIVES = {".gz", ".zip"}
+SIDECARS = {".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xsd", ".gfs"}
+
+
+def directory_files(path, usable_suffixes):
+    """The files of a directory an import reads (readable ones and archives), in name order;
+    a link that leads out of the directory is refused."""
+    root = Path(path).resolve()
+    found = []
+    for p in sorted(Path(path).rglob("*")):
+        if not p.is_file() or _suffix(p) not in usable_suffixes | ARCHIVES:
+            continue
+        if p.is_symlink() or any(parent.is_symlink() for parent in p.parents):
+            if not p.resolve().is_relative_to(root):
+                raise SourceError(p, f"is a link to {p.resolve()}, outside the imported "
+                                     "directory; refused", hint="copy the file into the "
+                                                                "delivery's directory")
+        found.append(p)
+    return found
+
+
+def _add(path, out, usable_suffixes, max_bytes, max_ratio):
+    """One file: readable as it is, or a zip/gzip archive unpacked into the private directory."""
+    if _suffix(path) == ".zip" or zipfile.is_zipfile(path) and path.suffix != ".gpkg":
+        _unzip(path, out, usable_suffixes | SIDECARS, usable_suffixes, max_bytes, max_ratio)
+    elif path.suffix.lower() == ".gz":
+        folder = out.tmpdir / f"{len(out.files):06d}"
+        folder.mkdir()
+        target = folder / path.stem
+        try:
+            with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+                _copy_limited(src, dst, path, path.stat().st_size, max_bytes, max_ratio)
+        except (OSError, EOFError, zlib.error) as err:
+            if isinstance(err, SourceError):
+                raise
+            raise SourceError(path, f"not a readable gzip file: {err}") from None
+        out.files.append((path, target))
+    else:
+        out.files.append((path, path))
 
 
 def _suffix(path):
@@ -122,7 +157,7 @@ def _unzip(path, out, wanted, usable, max_bytes, max_ratio):
             raise SourceError(path, f"zip contains no usable file (found: {names})",
                               hint=f"expected one of {', '.join(sorted(usable))}")
         total = 0
-        dest = out.tmpdir / path.stem
+        dest = out.tmpdir / f"{len(out.files):06d}" / path.stem
         for member in picked:
             name = Path(member.filename)
             if name.is_absolute() or ".." in name.parts:
@@ -142,3 +177,42 @@ def _unzip(path, out, wanted, usable, max_bytes, max_ratio):
 
 def remove_tree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s>/]")
+_EXCEPTION_TEXT = re.compile(rb"<(?:[\w.-]+:)?ExceptionText>\s*(.*?)\s*</", re.S)
+
+
+def _head(path, size=64 * 1024):
+    """The first bytes of a file (of the file inside a .gz), or b'' if unreadable."""
+    try:
+        if _suffix(path) == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read(size)
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except (OSError, EOFError, zlib.error):
+        return b""
+
+
+def refuse_non_data(paths):
+    """Refuse files that are not data although they look like it: the error answer of a web
+    service (an OWS ``ExceptionReport``) saved as a file."""
+    for path in paths:
+        path = Path(path)
+        files = directory_files(path, {".xml", ".gml"}) if path.is_dir() else [path]
+        for f in files:
+            if _suffix(f) not in (".xml", ".gml", ".gz"):
+                continue
+            head = _head(f)
+            body = re.sub(rb"<\?.*?\?>|<!--.*?-->", b"", head, flags=re.S)
+            m = _ROOT.search(body)
+            if m and m.group(1) in (b"ExceptionReport", b"ServiceExceptionReport"):
+                text = _EXCEPTION_TEXT.search(head)
+                said = b" ".join((text.group(1) if text else b"").replace(
+                    b"<![CDATA[", b"").replace(b"]]>", b"").split())[:300]
+                raise SourceError(f, "is not data but the error answer of a web service "
+                                     "(an OWS ExceptionReport)"
+                                     + (f": {said.decode('utf-8', 'replace')}" if said else ""),
+                                  hint="repeat the download with a corrected request; nothing "
+                                       "was imported")

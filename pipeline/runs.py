@@ -65,6 +65,9 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25):
 
 def choose_importer(paths, fmt="auto"):
     """The importer for these paths: named by ``fmt``, or the first whose ``detect`` agrees."""
+    from importers.sources import refuse_non_data
+
+    refuse_non_data(paths)
     if fmt != "auto":
         return registry.load("importer", fmt)()
     for name in registry.names("importer"):
