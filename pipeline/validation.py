@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from psycopg import sql
 
-from pipeline import checks
+from pipeline import checks, kennzeichen
 from pipeline.errors import UsageError
 from pipeline.rules import Finding
 from pipeline.stages import Pipeline, Stage
@@ -129,11 +129,14 @@ def _stage_coverage(ctx, params):
         polys = shapely.get_parts(inter, return_index=True)
         area = np.bincount(polys[1], weights=shapely.area(polys[0]) *
                            (shapely.get_dimensions(polys[0]) == 2), minlength=len(a))
-        for k in np.flatnonzero(area > params["overlap_min_area"]):
+        for k in np.flatnonzero(area > 0):
             i, j = a[k], b[k]
             if not _owned([gkey[i], gkey[j]], part):
                 continue
             first, second = sorted([ids[i], ids[j]])
+            if _dust(_polygonal(inter[k]), params) or area[k] <= params["overlap_min_area"]:
+                findings.append(_precision(first, _polygonal(inter[k])))
+                continue
             findings.append(Finding(
                 "coverage.overlap", first, f"parcels {first} and {second} overlap by "
                 f"{area[k]:.2f} m²", geom=_polygonal(inter[k]), related=[second]))
@@ -161,6 +164,9 @@ def _stage_coverage(ctx, params):
             if not ctx["verify_hole"](hole):
                 continue
             tids = sorted(ids[touching])
+            if _dust(hole, params):
+                findings.append(_precision(tids[0], hole))
+                continue
             findings.append(Finding(
                 "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
                 f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",
@@ -179,10 +185,43 @@ def _stage_coverage(ctx, params):
             if len(touching) == 0 or not _owned(list(gkey[touching]), part):
                 continue
             tids = sorted(ids[touching])
+            if _dust(gap, params):
+                findings.append(_precision(tids[0], gap))
+                continue
             findings.append(Finding(
                 "coverage.gap", tids[0], f"gap of {gap.area:.3f} m² narrower than {width} m "
                 f"between parcels {', '.join(tids[:6])}", geom=gap, related=tids[1:]))
     return {"findings": _dedupe(findings), "outline": outline}
+
+
+def _dust(geom, params):
+    """True for a gap or overlap below the data's coordinate precision: smaller than
+    ``validation.precision_min_area`` or narrower (2·area/perimeter) than
+    ``validation.precision_min_width``."""
+    area, length = geom.area, geom.length
+    return area < params["precision_min_area"] or (
+        length > 0 and 2 * area / length < params["precision_min_width"])
+
+
+def _precision(object_id, geom):
+    """One piece of precision dust; :func:`collapse_precision` counts them into one finding."""
+    p = shapely.point_on_surface(geom)
+    return Finding("coverage.precision", f"{object_id}@{p.x:.3f},{p.y:.3f}", "", geom=p)
+
+
+def collapse_precision(findings, params):
+    """The run's precision dust as one ``info`` finding with the count (none if there is
+    none); every other finding unchanged."""
+    dust = [f for f in findings if f.rule == "coverage.precision"]
+    if not dust:
+        return findings
+    rest = [f for f in findings if f.rule != "coverage.precision"]
+    # One finding per run under a stable key (no location, no related ids): its count changes.
+    return rest + [Finding(
+        "coverage.precision", "coverage.precision",
+        f"{len(dust)} gaps or overlaps below the data's coordinate precision (smaller than "
+        f"{params['precision_min_area']} m² or narrower than "
+        f"{params['precision_min_width'] * 100:g} cm) were counted, not reported as errors")]
 
 
 def _polygonal(geom):
@@ -258,7 +297,8 @@ PARTITION_STAGES = [
     Stage("sliver", ("parcels",), (), _stage_sliver, ("geometry.sliver",)),
     Stage("edges", ("context",), ("usable", "clean"), _stage_edges),
     Stage("coverage", ("context", "usable", "clean", "own", "partition", "verify_hole"),
-          ("outline",), _stage_coverage, ("coverage.overlap", "coverage.gap")),
+          ("outline",), _stage_coverage, ("coverage.overlap", "coverage.gap",
+                                          "coverage.precision")),
     Stage("district", ("parcels", "context", "usable", "clean", "districts"), (),
           _stage_district, ("district.outside",)),
 ]
@@ -273,7 +313,7 @@ PARTITION_INPUTS = ("parcels", "context", "own", "districts", "partition", "veri
 
 
 # -- SQL rules (set-based in PostGIS) ------------------------------------------------------------
-FSK_RE = r"^[0-9]{2}[0-9]{4}[0-9]{3}[0-9]{5}([0-9]{4}|_{4})([0-9]{2}|_{2})$"
+FSK_RE = kennzeichen.PATTERN       # the one key grammar (Flur "___" where a state has none)
 
 SQL_RULES = {
     "id.syntax": """
@@ -286,13 +326,16 @@ SQL_RULES = {
                ST_PointOnSurface(geom)
         FROM kataster.ax_flurstueck
         WHERE endet IS NULL AND {scope}
-          AND (flurstueckskennzeichen IS NULL OR flurstueckskennzeichen !~ %(fsk_re)s
-               OR land IS DISTINCT FROM substr(flurstueckskennzeichen, 1, 2)
-               OR gemarkungsnummer IS DISTINCT FROM substr(flurstueckskennzeichen, 3, 4)
-               OR flurnummer IS DISTINCT FROM substr(flurstueckskennzeichen, 7, 3)::int
-               OR zaehler IS DISTINCT FROM substr(flurstueckskennzeichen, 10, 5)::int
-               OR coalesce(nenner, '') <> coalesce(nullif(ltrim(replace(
-                      substr(flurstueckskennzeichen, 15, 4), '_', ''), '0'), ''), ''))""",
+          AND CASE WHEN flurstueckskennzeichen IS NULL OR flurstueckskennzeichen !~ %(fsk_re)s
+                   THEN true
+                   ELSE land IS DISTINCT FROM substr(flurstueckskennzeichen, 1, 2)
+                     OR gemarkungsnummer IS DISTINCT FROM substr(flurstueckskennzeichen, 3, 4)
+                     OR flurnummer IS DISTINCT FROM
+                            nullif(substr(flurstueckskennzeichen, 7, 3), '___')::int
+                     OR zaehler IS DISTINCT FROM substr(flurstueckskennzeichen, 10, 5)::int
+                     OR coalesce(nenner, '') <> coalesce(nullif(ltrim(replace(
+                            substr(flurstueckskennzeichen, 15, 4), '_', ''), '0'), ''), '')
+              END""",
     "id.duplicate": """
         SELECT d.gml_id, array_remove(g.ids, d.gml_id),
                'Flurstückskennzeichen ' || g.fsk || ' is also carried by '
@@ -503,7 +546,8 @@ class ValidationResult:
 
 def _params(config):
     keys = ("sliver_max_area", "sliver_min_width", "overlap_min_area", "gap_max_width",
-            "outside_min_share", "area_abs", "area_rel", "area_utm_correction")
+            "outside_min_share", "area_abs", "area_rel", "area_utm_correction",
+            "precision_min_area", "precision_min_width")
     return {k: config[f"validation.{k}"] for k in keys}
 
 
@@ -527,7 +571,8 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None):
         results = dask.compute(*tasks, scheduler="synchronous")
     else:
         results = dask.compute(*tasks, scheduler=scheduler or "processes")
-    findings = [f for part, _ in results for f in part]
+    findings = _dedupe([f for part, _ in results for f in part])
+    findings = collapse_precision(findings, params)
     if "coverage" in stage_names and len(partitions) > 1:
         from pipeline.db import Database
 
@@ -646,6 +691,8 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
                 findings = run_partitions(db.url, partitions, stage_names, params, scheduler)
                 log.info("%d partitions in %.1f s", len(partitions), time.monotonic() - t)
                 findings += in_database.result()
+            if {"coverage.gap", "coverage.overlap"} & set(rules):
+                rules = sorted(set(rules) | {"coverage.precision"})
             findings = [f for f in _dedupe(findings) if f.rule in rules]
             with conn.transaction():
                 fixed = store_findings(conn, run_id, findings, rules, gemarkung)

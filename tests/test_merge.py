@@ -107,7 +107,7 @@ def _frame(gml_id, beginnt, area, endet=None):
         "flurstueckskennzeichen": ["05309600100001______"], "land": ["05"],
         "gemarkungsnummer": ["3096"], "flurnummer": [1], "zaehler": [1],
         "amtliche_flaeche": [area],
-        "geom": [shapely.box(0, 0, 10, area / 10)], "src": [f"test:{gml_id}@{beginnt}"]})
+        "geom": [shapely.box(350000, 5700000, 350010, 5700000 + area / 10)], "src": [f"test:{gml_id}@{beginnt}"]})
 
 
 def _load(db, frames, history=True):

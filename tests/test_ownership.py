@@ -16,7 +16,8 @@ def parcel(i, booking=None):
     if booking:
         props.append(("istGebucht", Ref(booking)))
     return {"type": "AX_Flurstueck", "id": f"DENW36AL0000P{i:03d}", "beginnt": B,
-            "geom": ("position", shapely.box(i * 10, 0, i * 10 + 10, 10)), "props": props}
+            "geom": ("position", shapely.box(350000 + i * 10, 5700000, 350010 + i * 10, 5700010)),
+            "props": props}
 
 
 def stelle(oid, art, sheet, anteil=None, an=()):

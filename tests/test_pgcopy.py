@@ -7,12 +7,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import shapely
+import shapely.affinity
 
 from importers.base import Batch
 from pipeline import pgcopy
 from pipeline.loader import Encoded, Encoder, Loader, TableInfo
 
-SQUARE = shapely.box(0, 0, 10, 10)
+SQUARE = shapely.box(350000, 5700000, 350010, 5700010)   # in Mülheim (stored CRS)
 
 
 def _elements(field):
@@ -21,7 +22,7 @@ def _elements(field):
 
 @pytest.mark.parametrize("geom", [
     SQUARE,
-    shapely.MultiPolygon([SQUARE, shapely.box(20, 0, 30, 10)]),
+    shapely.MultiPolygon([SQUARE, shapely.box(350020, 5700000, 350030, 5700010)]),
     shapely.Polygon([(0, 0, 1), (1, 0, 2), (1, 1, 3), (0, 0, 1)]),          # Z
     shapely.from_wkt("POINT M (1 2 3)"),                                      # M
     shapely.from_wkt("LINESTRING ZM (1 2 3 4, 5 6 7 8)"),                     # ZM
@@ -68,8 +69,9 @@ def test_binary_copy_loads_the_same_rows_as_csv(db):
         "amtliche_flaeche": [100.0, np.nan, 0.25, 1e9],
         "lage": ["Schloßstraße 1", 'Am "Markt" 2\nHinterhaus', None, "Ölweg, 3"],
         "attrs": ['{"k": "v"}', '{"leer": "", "ä": [1, 2.5]}', '{"q": "\\"x\\"", "n": null}', "{}"],
-        "geom": [SQUARE, shapely.MultiPolygon([SQUARE, shapely.box(20, 0, 30, 10)]), None,
-                 shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10), (0, 0)])],   # bow-tie
+        "geom": [SQUARE, shapely.MultiPolygon([SQUARE, shapely.box(350020, 5700000, 350030, 5700010)]), None,
+                 shapely.affinity.translate(shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10), (0, 0)]),
+                                           350000, 5700000)],   # bow-tie
         "src": ["f.gpkg:fid 1", "f.gpkg:fid 2", "f.gpkg:fid 3", "f.gpkg:fid 4"],
     })
     columns = ", ".join(c for c in frame.columns if c != "geom") + ", ST_AsEWKB(geom), beginnt," \
