@@ -16,8 +16,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import SHARED, kataster, query
+
 from pipeline.runs import run_import
 
 CORPUS = SHARED / "corpus"

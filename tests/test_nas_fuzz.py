@@ -10,10 +10,10 @@ import gzip
 import re
 
 import pytest
+from conftest import SHARED, query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SHARED, query
 from pipeline.errors import KatasterError
 from pipeline.runs import run_import
 
