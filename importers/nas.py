@@ -37,6 +37,7 @@ from importers.sources import directory_files, unpack
 from pipeline import kennzeichen, ownership
 from pipeline.errors import CRSError, SourceError
 from pipeline.parallel import in_processes, pipelined
+from pipeline.portions import portion_key, read_portion
 from pipeline.rules import Finding
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -917,6 +918,17 @@ class NasImporter:
                 files.append(SourceFile.of(p))
         unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
                           config["import.max_compression_ratio"])
+        # NBA portions are applied in delivery and part order (files without one first).
+        portions = {}
+        for origin, path in unpacked.files:
+            try:
+                portions[path] = read_portion(path)
+            except (OSError, EOFError) as err:
+                unpacked.close()
+                raise SourceError(origin, f"cannot be read: {err}") from None
+        unpacked.files.sort(key=lambda op: (portions[op[1]] is not None,
+                                            portion_key(portions[op[1]]) if portions[op[1]]
+                                            else ("", "", -1)))
         max_dev = config["tolerances.arc_max_deviation"]
         forced = None
         if options.get("srs"):
@@ -964,7 +976,10 @@ class NasImporter:
             findings=findings, tables=sorted(set(TYPED.values()) | {
                 "kataster.ax_nutzung", "kataster.ax_katalog", "kataster.ax_objekt",
                 "kataster_privat.ax_objekt"}),
-            options={"srs": options.get("srs")}, cleanup=unpacked.close, encoded=encoded)
+            options={"srs": options.get("srs"), "ignored_files": unpacked.ignored,
+                     "portions": [(str(origin), portions[path]) for origin, path in unpacked.files
+                                  if portions[path] is not None]},
+            cleanup=unpacked.close, encoded=encoded)
         source.checks = [lambda loader: _check_operations(loader, documents)]
         source.after_merge = [lambda loader: _apply_deletes(loader, documents),
                               lambda loader: _lage_text(loader, documents),

@@ -189,15 +189,21 @@ def config_show(obj, as_json):
 @click.option("--encoding", help="Text encoding of the attributes, e.g. ISO-8859-1.")
 @click.option("--force", is_flag=True, help="Import even if these files were imported before.")
 @click.option("--no-history", is_flag=True, help="Replace changed objects instead of keeping versions.")
+@click.option("--allow-older", is_flag=True,
+              help="Apply an NBA delivery older than the newest applied one of its profile "
+                   "(after a human decision).")
 @click.option("--no-validate", is_flag=True,
               help="Skip the validation that runs after a committed import (validation.after_import).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary.")
 @click.pass_obj
-def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, no_validate, as_json):
+def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_older, no_validate,
+            as_json):
     """Import source files into the database as one run (all or nothing)."""
     from pipeline.runs import run_import
 
     options = {"profile": profile}
+    if allow_older:
+        options["allow_older"] = True
     if srs:
         options["srs"] = srs
     if encoding:
@@ -251,6 +257,11 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, no_valid
         c = {k: v for k, v in summary["changes"].items() if k != "since_run"}
         obj.say(f"changes since run {summary['changes']['since_run']}: "
                 + ", ".join(f"{n} {k}" for k, n in c.items()))
+    for m in summary.get("missing_parts", []):
+        obj.say(f"NBA delivery {m['profilkennung']} of {m['datum']}: parts "
+                f"{', '.join(map(str, m['parts']))} not yet delivered")
+    for path in summary.get("acknowledgements", []):
+        obj.say(f"acknowledgement for the Katasterbehörde: {path}")
     if "validation" in summary:
         v = summary["validation"]
         obj.say(f"validation run {v['run_id']}: {v['error']} error, {v['warning']} warning, "
@@ -306,6 +317,11 @@ def runs(obj, limit, as_json):
             click.echo(f"       {path}")
         if r["error"]:
             click.echo(f"       error: {r['error']}")
+    from pipeline.runs import missing_nba_parts
+
+    for (profil, datum), parts in missing_nba_parts(obj.database()).items():
+        click.echo(f"NBA delivery {profil} of {datum}: parts {', '.join(map(str, parts))} "
+                   "not yet delivered")
 
 
 # -- export -----------------------------------------------------------------------------------------

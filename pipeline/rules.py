@@ -57,6 +57,9 @@ RULES = {
              "Positions in a height system or a system that cannot be transformed reliably "
              "were kept as attributes, without a map geometry (count per system)"),
         Rule("update.target_missing", "warning", "An update names an object that is not stored"),
+        Rule("nba.missing_parts", "warning",
+             "A later NBA delivery arrives while parts of an earlier one of the same profile "
+             "are still missing"),
         Rule("owner.unbooked", "error", "Parcel without a booking, or its booking not found",
              private=True),
         Rule("owner.chain", "error", "Cycle or dead end in the an chain of bookings",

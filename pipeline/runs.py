@@ -15,6 +15,7 @@ import psycopg
 import shapely
 from psycopg import sql
 
+from pipeline import portions as nba_portions
 from pipeline import registry
 from pipeline.errors import KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
@@ -209,6 +210,10 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                         progress(encoded.rows)
                 log.info("staged %s objects in %.2f s", sum(loader.objects.values()),
                          time.monotonic() - started)
+                portions = source.options.get("portions") or []
+                if portions:
+                    source.findings.extend(nba_portions.check(conn, portions,
+                                                              options.get("allow_older")))
                 for check in source.checks:
                     source.findings.extend(check(loader))
                 log.info("checks done at %.2f s", time.monotonic() - started)
@@ -221,6 +226,8 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 _analyze(conn, summary["merge"])
                 for hook in source.after_merge:
                     source.findings.extend(hook(loader))
+                if portions:
+                    nba_portions.record(conn, run_id, portions)
                 if source.describe_transformation:
                     summary["transformation"] = source.describe_transformation()
                 log.info("merged at %.2f s", time.monotonic() - started)
@@ -237,6 +244,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
             for f in summary["files"]:
                 f["status"] = "failed"
             _finish(conn, run_id, "failed", summary, source.files, str(err))
+            _acknowledge(conn, config, run_id, source, summary, False, str(err))
             raise
         except BaseException as err:
             # KeyboardInterrupt and unexpected bugs: record and re-raise unchanged.
@@ -244,10 +252,28 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 f["status"] = "failed"
             _finish(conn, run_id, "failed", summary, source.files, repr(err))
             raise
+        _acknowledge(conn, config, run_id, source, summary, True,
+                     "Lieferung ohne Fehlermeldung übernommen")
     log.info("committed at %.2f s", time.monotonic() - started)
     summary["status"] = "committed"
     summary["seconds"] = round(time.monotonic() - started, 3)
     return summary
+
+
+def _acknowledge(conn, config, run_id, source, summary, ok, message):
+    """The acknowledgement (AX_NBAQuittierung) of each NBA delivery in this run, written after
+    the commit or the failure, and the parts of its deliveries still missing."""
+    portions = source.options.get("portions") or []
+    if not portions:
+        return
+    directory = config["import.acknowledgement_dir"] or \
+        str(Path(config["paths.output_dir"]) / "quittierungen")
+    missing = nba_portions.missing_parts(conn)
+    summary["acknowledgements"] = [str(p) for p in nba_portions.acknowledge(
+        directory, run_id, portions, ok, message, missing)]
+    profiles = {nba_portions.portion_key(p)[0] for _, p in portions}
+    summary["missing_parts"] = [{"profilkennung": prof, "datum": datum, "parts": parts}
+                                for (prof, datum), parts in missing.items() if prof in profiles]
 
 
 def _analyze(conn, merge):
@@ -284,3 +310,9 @@ def list_runs(db, limit=20):
     keys = ("id", "started", "finished", "status", "importer", "os_user", "counts", "findings",
             "error", "transformation", "files")
     return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def missing_nba_parts(db):
+    """{(profilkennung, datum): [part numbers]} of NBA deliveries applied only in part."""
+    with db.connect() as conn:
+        return nba_portions.missing_parts(conn)

@@ -3,6 +3,7 @@
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -271,3 +272,62 @@ def test_an_operation_not_understood_fails_with_name_and_line(cli_env, db, tmp_p
     proc = kataster("import", path, env=cli_env)
     assert proc.returncode == 1 and "Update sets amtlicheFlaeche, which is not understood" \
         in proc.stderr, proc.stderr
+
+
+def _portion(tmp_path, name, datum, nr, total, inserts=(), profil="Musterstadt"):
+    path = tmp_path / name
+    with open_output(path) as fh:
+        Writer("7.1", prefix="adv").nba(list(inserts), [], [], datum, fh, portion={
+            "profilkennung": profil, "laufendeNummerVonGesamtzahl": nr, "gesamtzahl": total})
+    return path
+
+
+def test_nba_deliveries_in_order_with_acknowledgements(cli_env, db, tmp_path):
+    """Parts of one delivery are applied in part order whatever their file names; missing
+    parts are listed; an older delivery is refused (unless --allow-older); a later delivery
+    while parts of an earlier one are missing gives a warning; each run writes an
+    AX_NBAQuittierung, a failed one acknowledging failure."""
+    box = shapely.box(350000, 5700000, 350010, 5700010)
+    d1 = "2020-01-02T00:00:00Z"
+    folder = tmp_path / "lieferung"
+    folder.mkdir()
+    _portion(folder, "b.xml", d1, 0, 3, [_parcel("DENW44AL0000NB01", "2020-01-01T00:00:00Z",
+                                                 100, box)])
+    first = _portion(tmp_path, "a.xml.gz", d1, 2, 3)
+    shutil.copy(first, folder / "a.xml.gz")
+    proc, data = import_json(cli_env, folder)
+    assert proc.returncode == 0, proc.stderr
+    assert [f["path"].rsplit("/", 1)[-1] for f in data["files"]] == ["a.xml.gz", "b.xml"]
+    assert data["missing_parts"] == [{"profilkennung": "Musterstadt",
+                                      "datum": "2020-01-02T00:00:00+00:00", "parts": [1]}]
+    ack = (tmp_path / "out" / "quittierungen"
+           / f"Musterstadt_20200102T000000_NBA_Quittierung_Lauf_{data['run_id']}.xml")
+    assert data["acknowledgements"] == [str(ack)]
+    text = ack.read_text()
+    assert "<gesamtNBAErfolgreich>true</gesamtNBAErfolgreich>" in text
+    assert text.index("<laufendeNummerVonGesamtzahl>0<") < \
+        text.index("<laufendeNummerVonGesamtzahl>2<")          # delivery and part order
+    runs = kataster("runs", env=cli_env, check=True).stdout
+    assert "NBA delivery Musterstadt of 2020-01-02T00:00:00+00:00: parts 1 not yet delivered" \
+        in runs
+    # A later delivery while part 1 of the first is missing: a warning naming it.
+    later = _portion(tmp_path, "later.xml", "2020-02-01T00:00:00Z", 1, 1)
+    proc, data = import_json(cli_env, later)
+    assert proc.returncode == 0 and data["findings"]["warning"] == 1, proc.stderr
+    assert query(db, "SELECT message FROM kataster.finding WHERE rule = 'nba.missing_parts'") \
+        == [("NBA delivery Musterstadt of 2020-01-02T00:00:00+00:00 still misses parts 1 of 3, "
+             "and a later delivery of the profile arrives",)]
+    # The missing part of the older delivery now: refused, naming both; --allow-older applies.
+    older = _portion(tmp_path, "older.xml", d1, 1, 3)
+    proc, data = import_json(cli_env, older)
+    assert proc.returncode == 1 and "is older than the newest applied delivery" in data["error"]
+    assert "later.xml" in data["error"]
+    failed = Path(data["acknowledgements"][0]).read_text()
+    assert "<gesamtNBAErfolgreich>false</gesamtNBAErfolgreich>" in failed
+    proc, data = import_json(cli_env, older, "--allow-older")
+    assert proc.returncode == 0, proc.stderr
+    assert data["missing_parts"] == []
+    # Re-delivery of an applied part is a no-op.
+    again = kataster("import", older, "--allow-older", "--force", "--json", env=cli_env)
+    assert again.returncode == 0
+    assert query(db, "SELECT count(*) FROM kataster.nba_portion") == [(4,)]

@@ -1,0 +1,183 @@
+"""NBA portions: delivery order, missing parts, and the acknowledgement for the authority.
+
+One NBA delivery is (profilkennung, datum); its parts (``laufendeNummerVonGesamtzahl`` of
+``gesamtzahl``) are spatial pieces that may arrive together or separately. Schleswig-Holstein
+numbers parts from 1, Rheinland-Pfalz from 0: a delivery whose part 0 has been seen counts from
+0, any other from 1.
+
+The importer reads each file's ``AX_Portionskennung`` (:func:`read_portion`, cheap: head and
+tail of the file); the run checks the order against what was applied (:func:`check`), records
+the applied parts (:func:`record`) and, committed or failed, writes one ``AX_NBAQuittierung``
+per delivery (:func:`acknowledge`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from datetime import datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from pipeline.errors import SourceError
+from pipeline.rules import Finding
+
+_KENNUNG = re.compile(rb"<(?:[\w.-]+:)?AX_Portionskennung\b[^>]*>(.*?)</(?:[\w.-]+:)?"
+                      rb"AX_Portionskennung>", re.S)
+_FIELD = re.compile(rb"<(?:[\w.-]+:)?(\w+)\b[^>]*>([^<]*)</")
+WINDOW = 1 << 20
+
+
+def read_portion(path):
+    """The AX_Portionskennung of a NAS file as a dict (None if it has none). NBA files carry it
+    in the header or at the very end; only those parts of the file are read."""
+    path = Path(path)
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        head = fh.read(WINDOW)
+        tail = b""
+        if len(head) == WINDOW:
+            if opener is open:
+                fh.seek(max(WINDOW, path.stat().st_size - WINDOW))
+                tail = fh.read()
+            else:
+                while chunk := fh.read(WINDOW):
+                    tail = (tail + chunk)[-WINDOW:]
+    m = _KENNUNG.search(head) or _KENNUNG.search(tail)
+    if not m:
+        return None
+    fields = {k.decode(): v.decode("utf-8", "replace").strip()
+              for k, v in _FIELD.findall(m.group(1))}
+    if "datum" not in fields:
+        return None
+    return fields
+
+
+def portion_key(p):
+    """(profilkennung, datum, part) of a portion dict; part -1 where it is not numbered."""
+    try:
+        nr = int(p.get("laufendeNummerVonGesamtzahl", "-1"))
+    except ValueError:
+        nr = -1
+    return (p.get("profilkennung") or "", p["datum"], nr)
+
+
+def _total(p):
+    try:
+        return int(p.get("gesamtzahl", ""))
+    except ValueError:
+        return None
+
+
+def _missing(parts, total):
+    """Part numbers of a delivery not in ``parts`` (numbered from 0 if part 0 exists)."""
+    if not total:
+        return []
+    start = 0 if 0 in parts else 1
+    return [n for n in range(start, start + total) if n not in parts]
+
+
+def check(conn, portions, allow_older=False):
+    """Refuse a delivery older than the newest applied delivery of its profile (unless
+    ``allow_older``); warn where an earlier delivery of the profile still misses parts.
+    ``portions``: (file, portion dict) of this run. Returns findings."""
+    findings = []
+    for profil in sorted({portion_key(p)[0] for _, p in portions}):
+        ours = [(f, p) for f, p in portions if portion_key(p)[0] == profil]
+        oldest = min(portion_key(p)[1] for _, p in ours)
+        newest = conn.execute(
+            "SELECT max(datum), string_agg(DISTINCT datei, ', ') FILTER (WHERE datum ="
+            " (SELECT max(datum) FROM kataster.nba_portion WHERE profilkennung = %(p)s))"
+            " FROM kataster.nba_portion WHERE profilkennung = %(p)s", {"p": profil}).fetchone()
+        if newest[0] is not None and datetime.fromisoformat(oldest.replace("Z", "+00:00")) \
+                < newest[0] and not allow_older:
+            first = min(ours, key=lambda fp: portion_key(fp[1])[1])[0]
+            raise SourceError(first, f"NBA delivery {profil} of {oldest} is older than the "
+                                     f"newest applied delivery of that profile "
+                                     f"({newest[0].isoformat()}, {newest[1]})",
+                              hint="deliveries are applied in order; after a human decision, "
+                                   "--allow-older imports it anyway. Nothing was imported")
+        rows = conn.execute(
+            "SELECT datum, max(gesamtzahl), array_agg(laufende_nummer)"
+            " FROM kataster.nba_portion WHERE profilkennung = %s GROUP BY datum", (profil,)
+        ).fetchall()
+        for datum, total, parts in rows:
+            missing = _missing(set(parts), total)
+            if missing and datum.isoformat() < oldest.replace("Z", "+00:00"):
+                findings.append(Finding(
+                    "nba.missing_parts", f"{profil}@{datum.isoformat()}",
+                    f"NBA delivery {profil} of {datum.isoformat()} still misses parts "
+                    f"{', '.join(map(str, missing))} of {total}, and a later delivery of the "
+                    "profile arrives"))
+    return findings
+
+
+def record(conn, run_id, portions):
+    """Record the applied parts (a re-delivered part keeps its first run)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO kataster.nba_portion (profilkennung, datum, laufende_nummer,"
+            " gesamtzahl, datei, run_id) VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            [(*portion_key(p), _total(p), str(f), run_id) for f, p in portions])
+
+
+def missing_parts(conn, profil=None):
+    """{(profilkennung, datum): [missing part numbers]} of the recorded deliveries."""
+    rows = conn.execute(
+        "SELECT profilkennung, datum, max(gesamtzahl), array_agg(laufende_nummer)"
+        " FROM kataster.nba_portion WHERE %(p)s::text IS NULL OR profilkennung = %(p)s"
+        " GROUP BY 1, 2 ORDER BY 1, 2", {"p": profil}).fetchall()
+    out = {}
+    for prof, datum, total, parts in rows:
+        missing = _missing(set(parts), total)
+        if missing:
+            out[(prof, datum.isoformat())] = missing
+    return out
+
+
+def acknowledge(directory, run_id, portions, ok, message, missing):
+    """Write one AX_NBAQuittierung per delivery of this run; returns the paths written.
+
+    ``missing``: {(profilkennung, datum): [parts]} as :func:`missing_parts` gives it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    deliveries = {}
+    for f, p in portions:
+        deliveries.setdefault((portion_key(p)[0], p["datum"]), []).append((f, p))
+    written = []
+    ns = "http://www.adv-online.de/namespaces/adv/gid/6.0"
+    for (profil, datum), parts in sorted(deliveries.items()):
+        stamp = re.sub(r"[^0-9T]", "", datum)[:15]
+        path = directory / f"{profil or 'ohne-profil'}_{stamp}_NBA_Quittierung_Lauf_{run_id}.xml"
+        status = "true" if ok else "false"
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+                 f'<AX_NBAQuittierung xmlns="{ns}" xmlns:gml="http://www.opengis.net/gml/3.2">',
+                 "  <ausgabeform>application/xml</ausgabeform>",
+                 f"  <profilkennung>{escape(profil)}</profilkennung>",
+                 f"  <gesamtNBAErfolgreich>{status}</gesamtNBAErfolgreich>",
+                 f"  <uebernahmeprotokoll>{escape(message)}</uebernahmeprotokoll>"]
+        for k, (f, p) in enumerate(sorted(parts, key=lambda fp: portion_key(fp[1]))):
+            fields = "".join(f"<{k_}>{escape(v)}</{k_}>" for k_, v in p.items())
+            text = ("Portion ohne Fehlermeldung übernommen" if ok else
+                    "Portion nicht übernommen: " + message)
+            lines += ["  <portionNBAErfolgreich>",
+                      f'    <AX_Portion_Erfolgreich gml:id="Lauf{run_id}_{k}">',
+                      f"      <portionskennung><AX_Portionskennung>{fields}"
+                      "</AX_Portionskennung></portionskennung>",
+                      f"      <erfolgreich>{status}</erfolgreich>",
+                      f"      <uebernahmeprotokoll>{escape(text)} ({escape(Path(f).name)})"
+                      "</uebernahmeprotokoll>",
+                      "    </AX_Portion_Erfolgreich>",
+                      "  </portionNBAErfolgreich>"]
+        gaps = missing.get((profil, datetime.fromisoformat(datum.replace("Z", "+00:00"))
+                            .isoformat()))
+        if gaps:
+            lines.append(f"  <!-- fehlende Portionen dieser Lieferung: "
+                         f"{', '.join(map(str, gaps))} -->")
+        lines.append("</AX_NBAQuittierung>")
+        tmp = path.with_suffix(".part")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written
