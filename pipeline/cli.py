@@ -374,15 +374,24 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
               help="NAS only: ETRS89/UTM32, or the legacy Gauß-Krüger variant (DHDN 3GK2).")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output file (NAS: .xml or .xml.gz).")
+@click.option("--city", type=click.Choice(["Mülheim", "Oberhausen"]), default="Mülheim",
+              show_default=True, help="Where the sample lies (each city and seed has its own "
+                                      "object ids).")
+@click.option("--lean", is_flag=True,
+              help="NAS only: parcels, buildings, addresses and owners only (very large "
+                   "cities); without it the extract carries a real extract's type mix.")
+@click.option("--nas-version", type=click.Choice(["6.0", "7.1"]), default="7.1",
+              show_default=True, help="NBA only: the GeoInfoDok version of the update.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def generate(obj, parcels, seed, fmt, srs, out, as_json):
+def generate(obj, parcels, seed, fmt, srs, out, city, lean, nas_version, as_json):
     """Write a deterministic synthetic Mülheim-like cadastre."""
     if fmt in ("nas6", "nas7"):
         from pipeline.generator_nas import write
 
         started = time.monotonic()
-        res = write(parcels, out, version="6.0" if fmt == "nas6" else "7.1", seed=seed, srs=srs)
+        res = write(parcels, out, version="6.0" if fmt == "nas6" else "7.1", seed=seed, srs=srs,
+                    city=city, lean=lean)
         summary = {"out": str(out), "format": fmt, "parcels": parcels,
                    "buildings": None, "gemarkungen": 14, "fluren": None, "seed": seed,
                    "objects": res["objects"], "seconds": round(time.monotonic() - started, 3)}
@@ -390,7 +399,7 @@ def generate(obj, parcels, seed, fmt, srs, out, as_json):
         from pipeline.generator_nas import write_nba
 
         started = time.monotonic()
-        res = write_nba(parcels, out, seed=seed)
+        res = write_nba(parcels, out, version=nas_version, seed=seed, city=city, lean=lean)
         summary = {"out": str(out), "format": fmt, "parcels": len(res["replaced"]),
                    "buildings": None, "gemarkungen": None, "fluren": None, "seed": seed,
                    "objects": len(res["replaced"]) + res["deleted"],
@@ -398,7 +407,7 @@ def generate(obj, parcels, seed, fmt, srs, out, as_json):
     else:
         from pipeline.generator import generate as run
 
-        summary = run(parcels, out, fmt=fmt, seed=seed)
+        summary = run(parcels, out, fmt=fmt, seed=seed, city=city)
     if as_json:
         _echo_json(summary)
     elif "objects" in summary:

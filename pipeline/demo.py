@@ -45,15 +45,26 @@ def run_demo(obj, parcels=3000):
         say(f"3. imported in run {summary['run_id']} ({summary['seconds']:.1f} s): {objects}")
 
     from pipeline.generator_nas import write as write_nas
+    from pipeline.generator_nas import write_nba
 
     nas = out / "oberhausen_gid71.xml.gz"
     nas_gen = write_nas(1000, nas, version="7.1", seed=2, city="Oberhausen")
     nas_run = run_import(database, cfg, [nas], notify=obj.say)
     owners = nas_run["objects"].get("AX_Person", 0)
     say(f"   and a NAS Bestandsdatenauszug of the neighbour Oberhausen (GeoInfoDok 7.1, "
-        f"{nas_gen['objects']} objects, "
+        f"{nas_gen['objects']} objects of {len(nas_gen['types'])} types, "
         f"{owners} owners) -> run {nas_run['run_id']} "
         f"({nas_run.get('seconds') or 0:.1f} s); owners are in kataster_privat.eigentum")
+    nba = out / "oberhausen_nba_1von1.xml"
+    nba_gen = write_nba(1000, nba, version="7.1", seed=2, city="Oberhausen")
+    nba_run = run_import(database, cfg, [nba], notify=obj.say)
+    if nba_run["status"] == "skipped":
+        say(f"   its NBA portion was already imported in run "
+            f"{nba_run['already_imported_in_run']}")
+    else:
+        say(f"   then its NBA portion ({len(nba_gen['replaced'])} parcels replaced, "
+            f"{nba_gen['deleted']} addresses deleted) -> run {nba_run['run_id']}; "
+            f"acknowledgement for the Katasterbehörde: {nba_run['acknowledgements'][0]}")
 
     from exporters.findings import write_report
     from pipeline.validation import validate

@@ -26,7 +26,9 @@ import shapely
 from pipeline.errors import UsageError
 from schemas import DATA_DIR
 
-ORIGIN = (344_000.0, 5_689_000.0)     # south-west corner, EPSG:25832 (Mülheim a.d. Ruhr)
+# South-west corners in EPSG:25832: Mülheim an der Ruhr lies at about 347–359 km E,
+# 5,693–5,705 km N; Oberhausen north of it (about 343–355 km E, 5,704–5,714 km N).
+ORIGIN = (348_500.0, 5_693_500.0)
 LOT = (18.0, 33.0)                    # grid spacing in metres: ~600 m² per parcel
 JITTER = 0.32
 AUTHORITY = "DENW36AL"               # DE + NW + authority + AL
@@ -48,7 +50,7 @@ CITIES = {
                 "kreis": "17", "origin": ORIGIN, "authority": AUTHORITY},
     # A neighbour, for demos that need a second, non-overlapping data set.
     "Oberhausen": {"katasteramt": "Oberhausen", "gemeinde": "Oberhausen", "kreis": "19",
-                   "origin": (320_000.0, 5_700_000.0), "authority": "DENW37AL"},
+                   "origin": (344_500.0, 5_706_500.0), "authority": "DENW37AL"},
 }
 
 
@@ -59,6 +61,16 @@ def muelheim(city="Mülheim"):
     rows = [(g["gemarkungsnummer"], g["name"], g["fluren"]) for g in data["gemarkungen"]
             if g["katasteramt"] == amt]
     return sorted(rows)
+
+
+def id_tag(city, seed, n):
+    """Two characters that give each generated city (name, seed and size) its own object ids,
+    so that a sample generated after another never reuses the other's ids."""
+    import zlib
+
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    h = zlib.crc32(f"{city}:{seed}:{n}".encode()) % (36 * 36)
+    return digits[h // 36] + digits[h % 36]
 
 
 def _nearest(points, seeds):
@@ -139,7 +151,8 @@ def build(n, seed=1, city="Mülheim"):
 
     area = shapely.area(cells)
     book = np.maximum(1, np.round(area * (1 + rng.normal(0, 0.0015, n))))
-    gml = np.char.add(AUTHORITY, np.char.mod("%08X", idx + 0x100000))
+    prefix = AUTHORITY + id_tag(city, seed, n)     # 10 characters; 6 hex digits follow
+    gml = np.char.add(prefix, np.char.mod("%06X", idx))
     nenner = df["nenner"].to_numpy()
     fsk = (pd.Series("05", index=df.index) + df["gemnr"] + df["flur"].map("{:03d}".format)
            + df["zaehler"].map("{:05d}".format)
@@ -190,7 +203,7 @@ def build(n, seed=1, city="Mülheim"):
     bgeoms = shapely.set_coordinates(bcells.copy(), coords)
     kind = rng.choice(len(BUILDING_KINDS), size=len(built), p=[0.8, 0.15, 0.05])
     buildings = gpd.GeoDataFrame({
-        "oid": np.char.add(np.char.add(AUTHORITY, np.char.mod("%08X", built + 0x8000000)), "BW"),
+        "oid": np.char.add(np.char.add(prefix, np.char.mod("%06X", built + 0x800000)), "BW"),
         "aktualit": "2026-01-15",
         "gebnutzbez": np.asarray([k[0] for k in BUILDING_KINDS])[kind],
         "gfkzshh": np.asarray([k[1] for k in BUILDING_KINDS])[kind],
@@ -218,7 +231,7 @@ def build(n, seed=1, city="Mülheim"):
     return {"Flurstueck": parcels, "GebaeudeBauwerk": buildings, "KatasterBezirk": districts}
 
 
-def generate(n, out, fmt="gpkg", seed=1):
+def generate(n, out, fmt="gpkg", seed=1, city="Mülheim"):
     """Write the synthetic cadastre with ``n`` parcels to ``out``.
 
     ``gpkg`` writes one file with three layers; ``shp``, ``geojson``, ``fgb`` and ``gml``
@@ -227,7 +240,7 @@ def generate(n, out, fmt="gpkg", seed=1):
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     started = time.monotonic()
-    layers = build(n, seed)
+    layers = build(n, seed, city)
     driver, suffix = FORMATS[fmt]
     out = Path(out)
     if fmt == "gpkg":

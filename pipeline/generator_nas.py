@@ -39,11 +39,30 @@ SAG = 0.4          # sagitta in metres of the generated boundary arcs
 GK_URN = "urn:adv:crs:DE_DHDN_3GK2_NW177"
 
 
-_AUTH = ["DENW36AL"]
+_AUTH = ["DENW36AL00"]     # authority + the city's id tag (see generator.id_tag)
+_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def _oid(kind, n):
-    return f"{_AUTH[0]}{kind}{n:07X}"
+    """Object id: authority (8), city tag (2), kind (1), number in base 62 (5 digits)."""
+    digits = []
+    for _ in range(5):
+        n, r = divmod(n, 62)
+        digits.append(_DIGITS[r])
+    return f"{_AUTH[0]}{kind}{''.join(reversed(digits))}"
+
+
+def _set_city(city, seed, n):
+    from pipeline.generator import id_tag
+
+    _AUTH[0] = CITIES[city]["authority"] + id_tag(city, seed, n)
+
+
+def beginnt_of(i):
+    """A realistic, deterministic start of life for object ``i`` (1998–2024)."""
+    h = (i * 2654435761) % 4294967296
+    return (f"{1998 + h % 27}-{1 + (h >> 5) % 12:02d}-{1 + (h >> 9) % 28:02d}T"
+            f"{(h >> 14) % 24:02d}:{(h >> 19) % 60:02d}:00Z")
 
 
 class _Owners:
@@ -191,41 +210,229 @@ def _arc_for(poly, y0):
     return {}
 
 
-def _with_arc(i, poly, y0, flaeche):
-    """Every 7th parcel on the southern boundary gets an arc; its book area includes the
-    circular segment the arc adds. Returns (arcs, amtliche Fläche)."""
-    arcs = _arc_for(poly, y0) if i % 7 == 0 else {}
-    if arcs:
-        flaeche = round(flaeche + arc_reference(poly, arcs[0]).area - poly.area)
-    return arcs, flaeche
+def plan_arcs(polys, y0, shared=True):
+    """{parcel index: {segment index: arc midpoint}}.
+
+    Every 7th parcel on the southern city boundary bulges south. With ``shared``, every 9th
+    parcel also turns the first edge it shares with a neighbour into an arc: both parcels
+    carry it, one writes it forwards and the other backwards, as real extracts do."""
+    arcs = {}
+    for i, poly in enumerate(polys):
+        if i % 7 == 0:
+            south = _arc_for(poly, y0)
+            if south:
+                arcs[i] = dict(south[0])
+    if not shared:
+        return arcs
+    edges = {}
+    for i, poly in enumerate(polys):
+        c = poly.exterior.coords
+        for k in range(len(c) - 1):
+            edges.setdefault(tuple(sorted((c[k], c[k + 1]))), []).append((i, k))
+    for i, poly in enumerate(polys):
+        if i % 9 != 4:
+            continue
+        c = list(poly.exterior.coords)
+        for k in range(len(c) - 1):
+            a, b = c[k], c[k + 1]
+            sides = edges.get(tuple(sorted((a, b))), [])
+            if len(sides) != 2 or np.hypot(b[0] - a[0], b[1] - a[1]) < 6:
+                continue
+            (j, kj), = [s for s in sides if s[0] != i]
+            if k in arcs.get(i, {}) or kj in arcs.get(j, {}):
+                continue
+            length = np.hypot(b[0] - a[0], b[1] - a[1])
+            normal = (-(b[1] - a[1]) / length, (b[0] - a[0]) / length)
+            mid = (round((a[0] + b[0]) / 2 + SAG * normal[0], 3),
+                   round((a[1] + b[1]) / 2 + SAG * normal[1], 3))
+            arcs.setdefault(i, {})[k] = mid
+            arcs.setdefault(j, {})[kj] = mid
+            break
+    return arcs
 
 
-def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
+NUTZUNG_TYPES = {"Wohnbaufläche": "AX_Wohnbauflaeche",
+                 "Industrie- und Gewerbefläche": "AX_IndustrieUndGewerbeflaeche",
+                 "Grünanlage": "AX_SportFreizeitUndErholungsflaeche",
+                 "Landwirtschaft": "AX_Landwirtschaft", "Wald": "AX_Wald"}
+HEIGHT_URN = "urn:adv:crs:DE_DHHN2016_NH"
+
+
+def _form(i, arcs):
+    """The GML form a parcel is written in: most as current extracts (patches of rings of
+    curves), some as older ones (GML 3.1 polygonPatches) or as a plain gml:Polygon."""
+    if arcs or i % 5 not in (1, 2):
+        return "patches"
+    return "polygonPatches" if i % 5 == 1 else "polygon"
+
+
+class _City:
+    """What an extract and its updates share: the parcels, their arcs, bookings and ids."""
+
+    def __init__(self, n, seed, city, lean):
+        _set_city(city, seed, n)
+        self.layers = build(n, seed, city)
+        self.spec = CITIES[city]
+        self.kreis = self.spec["kreis"]
+        self.parcels = self.layers["Flurstueck"]
+        self.polys = [shapely.get_geometry(g, 0) for g in self.parcels.geometry.values]
+        self.y0 = float(shapely.total_bounds(self.parcels.geometry.values)[1])
+        self.arcs = plan_arcs(self.polys, self.y0, shared=not lean)
+        self.addresses = self.parcels["lagebeztxt"].str.rsplit(" ", n=1, expand=True)
+        self.streets = {s: f"{k + 1:05d}" for k, s in
+                        enumerate(sorted(self.addresses[0].unique()))}
+        self.uses = self.parcels["tntxt"].str.split(";").str[0].to_numpy()
+
+    def book_area(self, i):
+        """amtliche Fläche: the generated book value, with the segments the arcs add."""
+        flaeche = self.parcels["flaeche"].iat[i]
+        arcs = self.arcs.get(i)
+        if arcs:
+            poly = self.polys[i]
+            flaeche = round(flaeche + arc_reference(poly, arcs).area - poly.area)
+        return float(flaeche)
+
+    def bookings(self, owners, rng):
+        """Run the owner generation for every parcel (as the extract does); yields
+        (index, booking id) while ``owners.features`` fills."""
+        for i in range(len(self.parcels)):
+            yield i, owners.for_parcel(self.parcels["idflurst"].iat[i], int(rng.integers(20)))
+
+    def parcel(self, i, booking, beginnt, area, to_out):
+        row = self.parcels.iloc[i]
+        nummer = {"zaehler": row["flstnrzae"]}
+        if isinstance(row["flstnrnen"], str):
+            nummer["nenner"] = row["flstnrnen"]
+        arcs = self.arcs.get(i, {})
+        return {"type": "AX_Flurstueck", "id": row["idflurst"], "beginnt": beginnt,
+                "geom": ("position", to_out(self.polys[i])),
+                "arcs": {0: {k: to_out(shapely.Point(m)).coords[0] for k, m in arcs.items()}}
+                if arcs else {},
+                "form": _form(i, arcs), "props": [
+                    ("gemarkung", {"AX_Gemarkung_Schluessel": {
+                        "land": "05", "gemarkungsnummer": row["gemaschl"][2:]}}),
+                    ("flurstuecksnummer", {"AX_Flurstuecksnummer": nummer}),
+                    ("flurstueckskennzeichen", row["flstkennz"]),
+                    ("amtlicheFlaeche", Amount(f"{area:.2f}")),
+                    ("flurnummer", str(int(row["flur"]))),
+                    ("zeitpunktDerEntstehung", beginnt[:10]),
+                    ("gemeindezugehoerigkeit", {"AX_Gemeindekennzeichen": {
+                        "land": "05", "regierungsbezirk": "1", "kreis": self.kreis,
+                        "gemeinde": "000"}}),
+                    ("istGebucht", Ref(booking)), ("weistAuf", Ref(_oid("L", i)))]}
+
+
+def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
+    """The other objects real extracts carry around a parcel (see the corpus README's type
+    mix): boundary points with their Punktorte, presentation objects (AP_PTO for the parcel
+    number and the house number), land use, Bodenschätzung, rights, special boundaries,
+    historical parcels, building points (some positions with their own srsName, some
+    height-only)."""
+    poly = city.polys[i]
+    out = [{"type": "AP_PTO", "id": _oid("T", i), "beginnt": beginnt,
+            "geom": ("position", to_out(shapely.point_on_surface(poly))),
+            "props": [("art", "ZAE_NEN"),
+                      ("schriftinhalt", city.parcels["flstnrzae"].iat[i]
+                       + (f"/{city.parcels['flstnrnen'].iat[i]}"
+                          if isinstance(city.parcels["flstnrnen"].iat[i], str) else "")),
+                      ("dientZurDarstellungVon", Ref(gid))]}]
+    use = NUTZUNG_TYPES.get(city.uses[i])
+    if use:
+        out.append({"type": use, "id": _oid("U", i), "beginnt": beginnt,
+                    "geom": ("position", to_out(poly)), "props": []})
+    for k, xy in enumerate(poly.exterior.coords[:-1]):
+        if vertex_owner.get(xy) != i:
+            continue
+        v = i * 16 + k
+        out.append({"type": "AX_Grenzpunkt", "id": _oid("R", v), "beginnt": beginnt,
+                    "props": [("abmarkung_Marke", "9500"),
+                              ("punktkennung", f"32{int(xy[0]) // 1000:03d}{v:09d}")]})
+        out.append({"type": "AX_PunktortTA", "id": _oid("O", v), "beginnt": beginnt,
+                    "geom": ("position", to_out(shapely.Point(xy))),
+                    "props": [("genauigkeitsstufe", "2000"), ("istTeilVon", Ref(_oid("R", v)))]})
+    if i % 3 == 0:
+        edge = shapely.LineString(poly.exterior.coords[:2])
+        out.append({"type": "AX_BesondereFlurstuecksgrenze", "id": _oid("E", i),
+                    "beginnt": beginnt, "geom": ("position", to_out(edge)),
+                    "props": [("artDerFlurstuecksgrenze", "1000")]})
+        out.append({"type": "AX_SonstigesRecht", "id": _oid("W", i), "beginnt": beginnt,
+                    "geom": ("geometrie", to_out(poly)), "props": [("artDerFestlegung", "4720")]})
+    if city.uses[i] == "Landwirtschaft":
+        out.append({"type": "AX_Bodenschaetzung", "id": _oid("Z", i), "beginnt": beginnt,
+                    "geom": ("position", to_out(poly)),
+                    "props": [("kulturart", "1000"), ("bodenart", "4000"),
+                              ("ackerzahlOderGruenlandzahl", str(30 + i % 50))]})
+    if i % 4 == 0:
+        out.append({"type": "AX_Bewertung", "id": _oid("V", i), "beginnt": beginnt,
+                    "geom": ("position", to_out(poly)), "props": [("klassifizierung", "1100")]})
+    if i % 15 == 0:
+        out.append({"type": "AX_HistorischesFlurstueckALB", "id": _oid("Y", i),
+                    "beginnt": beginnt, "props": [
+                        ("flurstueckskennzeichen", city.parcels["flstkennz"].iat[i][:9]
+                         + f"{90000 + i % 9999:05d}______"),
+                        ("nachfolgerFlurstueckskennzeichen", city.parcels["flstkennz"].iat[i])]})
+    if building is not None:
+        bshape, number = building
+        out.append({"type": "AP_PTO", "id": _oid("t", i), "beginnt": BASE,
+                    "geom": ("position", to_out(shapely.centroid(bshape))),
+                    "props": [("art", "HNR"), ("schriftinhalt", number),
+                              ("dientZurDarstellungVon", Ref(_oid("L", i)))]})
+        for k, xy in enumerate(bshape.exterior.coords[:2]):
+            v = i * 4 + k
+            out.append({"type": "AX_BesondererGebaeudepunkt", "id": _oid("Q", v),
+                        "beginnt": BASE, "props": [("punktkennung", f"33{v:010d}")]})
+            point = {"type": "AX_PunktortAU", "id": _oid("C", v), "beginnt": BASE,
+                     "geom": ("position", to_out(shapely.Point(xy))),
+                     "props": [("istTeilVon", Ref(_oid("Q", v)))]}
+            if k == 1 and i % 3 == 0:       # a position with its own srsName
+                point["pos_srs"] = "urn:adv:crs:ETRS89_UTM32" if to_out is _same else None
+            out.append(point)
+        if i % 20 == 0:                     # a height-only position (DHHN)
+            out.append({"type": "AX_PunktortAU", "id": _oid("a", i), "beginnt": BASE,
+                        "geom": ("position", 40.0 + (i % 700) / 10), "pos_srs": HEIGHT_URN,
+                        "props": [("istTeilVon", Ref(_oid("Q", i * 4)))]})
+    return out
+
+
+def _same(g):
+    return g
+
+
+def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim", lean=False):
     """Write a Bestandsdatenauszug with ``n`` parcels (``.gz`` compresses).
 
-    Returns a summary dict including ``expected_ownership`` (parcel → rows).
+    Without ``lean`` the extract carries the type mix of a real one (boundary points,
+    Punktorte, presentation objects, land use, Bodenschätzung, rights, historical parcels),
+    parcels in old and new GML forms, arcs shared by neighbours and positions with their own
+    srsName; ``lean`` keeps parcels, buildings, addresses and owners (very large cities).
+
+    Returns a summary dict including ``expected_ownership`` (parcel → rows) and ``arc_of``
+    (parcel → {segment: arc midpoint}).
     """
-    layers = build(n, seed, city)
-    spec = CITIES[city]
-    _AUTH[0] = spec["authority"]
-    kreis = spec["kreis"]
-    parcels, buildings = layers["Flurstueck"], layers["GebaeudeBauwerk"]
+    c = _City(n, seed, city, lean)
+    parcels, buildings = c.parcels, c.layers["GebaeudeBauwerk"]
     rng = np.random.default_rng(seed + 1000)
     writer = Writer(version, srs=GK_URN if srs == "gk" else "urn:adv:crs:ETRS89_UTM32",
                     prefix="adv" if version == "7.1" else None)
-    to_gk = None
+    to_out = _same
     if srs == "gk":
         from pyproj import Transformer
 
         import importers.crs  # noqa: F401 - grids
 
         to_gk = Transformer.from_crs(25832, 31466, always_xy=True)
-    y0 = float(shapely.total_bounds(parcels.geometry.values)[1])
-    owners = _Owners(rng, spec["gemeinde"])
-    streets = {}
-    features_written = {"n": 0}
-    arcs_written = 0
+
+        def to_out(g):
+            return shapely.transform(g, lambda xy: np.column_stack(
+                to_gk.transform(xy[:, 0], xy[:, 1])))
+    owners = _Owners(rng, c.spec["gemeinde"])
+    counts = {}
     arc_areas = {}
+    vertex_owner = {}
+    if not lean:
+        for i in range(len(c.polys) - 1, -1, -1):       # the lowest index wins
+            for xy in c.polys[i].exterior.coords[:-1]:
+                vertex_owner[xy] = i
     with open_output(out) as fh:
         cat = []
         for gem, name in sorted(set(zip(parcels["gemaschl"], parcels["gemarkung"], strict=True))):
@@ -234,16 +441,14 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
                             "land": "05", "gemarkungsnummer": gem[2:]}}), ("bezeichnung", name)]})
         cat.append({"type": "AX_Gemeinde", "id": _oid("M", 1), "beginnt": BASE, "props": [
             ("gemeindekennzeichen", {"AX_Gemeindekennzeichen": {
-                "land": "05", "regierungsbezirk": "1", "kreis": kreis, "gemeinde": "000"}}),
-            ("bezeichnung", spec["gemeinde"])]})
-        addresses = parcels["lagebeztxt"].str.rsplit(" ", n=1, expand=True)
-        for k, street in enumerate(sorted(addresses[0].unique())):
-            streets[street] = f"{k + 1:05d}"
-            cat.append({"type": "AX_LagebezeichnungKatalogeintrag", "id": _oid("K", k + 1),
+                "land": "05", "regierungsbezirk": "1", "kreis": c.kreis, "gemeinde": "000"}}),
+            ("bezeichnung", c.spec["gemeinde"])]})
+        for street, key in c.streets.items():
+            cat.append({"type": "AX_LagebezeichnungKatalogeintrag", "id": _oid("K", int(key)),
                         "beginnt": BASE, "props": [
                             ("schluessel", {"AX_VerschluesselteLagebezeichnung": {
-                                "land": "05", "regierungsbezirk": "1", "kreis": kreis,
-                                "gemeinde": "000", "lage": f"{k + 1:05d}"}}),
+                                "land": "05", "regierungsbezirk": "1", "kreis": c.kreis,
+                                "gemeinde": "000", "lage": key}}),
                             ("bezeichnung", street)]})
         fh.write(writer._open("AX_Bestandsdatenauszug",
                               'xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs"'))
@@ -252,64 +457,38 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
 
         def emit(f):
             fh.write("<gml:featureMember>" + writer.feature(f) + "</gml:featureMember>\n")
-            features_written["n"] += 1
+            counts[f["type"]] = counts.get(f["type"], 0) + 1
 
         for f in cat:
             emit(f)
-        geoms = parcels.geometry.values
         bgeoms = buildings.geometry.values
         # The generator names buildings after the index of their parcel.
-        bld_of_parcel = {int(o[8:16], 16) - 0x8000000: k for k, o in enumerate(buildings["oid"])}
-        for i in range(len(parcels)):
-            row = parcels.iloc[i]
-            gid = row["idflurst"]
-            poly = shapely.get_geometry(geoms[i], 0)
-            arcs, flaeche = _with_arc(i, poly, y0, row["flaeche"])
-            arcs_written += bool(arcs)
-            if arcs:
-                arc_areas[gid] = float(flaeche)
+        bld_of_parcel = {int(o[10:16], 16) - 0x800000: k for k, o in enumerate(buildings["oid"])}
+        for i, booking in c.bookings(owners, rng):
+            gid = parcels["idflurst"].iat[i]
+            area = c.book_area(i)
+            if i in c.arcs:
+                arc_areas[gid] = area
             lage_id = _oid("L", i)
-            street, number = addresses.iat[i, 0], addresses.iat[i, 1]
+            street, number = c.addresses.iat[i, 0], c.addresses.iat[i, 1]
             emit({"type": "AX_LagebezeichnungMitHausnummer", "id": lage_id, "beginnt": BASE,
                   "props": [("lagebezeichnung", {"AX_VerschluesselteLagebezeichnung": {
-                      "land": "05", "regierungsbezirk": "1", "kreis": kreis, "gemeinde": "000",
-                      "lage": streets[street]}}), ("hausnummer", number)]})
-            booking = owners.for_parcel(gid, int(rng.integers(20)))
-            shape = poly if to_gk is None else shapely.transform(
-                poly, lambda c: np.column_stack(to_gk.transform(c[:, 0], c[:, 1])))
-            arc_gk = arcs
-            if to_gk is not None and arcs:
-                (k, seg), = arcs[0].items()
-                mx, my = to_gk.transform(*seg)
-                arc_gk = {0: {k: (mx, my)}}
-            nenner = row["flstnrnen"]
-            nummer = {"zaehler": row["flstnrzae"]}
-            if isinstance(nenner, str):
-                nummer["nenner"] = nenner
-            emit({"type": "AX_Flurstueck", "id": gid, "beginnt": BASE, "geom": ("position", shape),
-                  "arcs": arc_gk, "props": [
-                      ("gemarkung", {"AX_Gemarkung_Schluessel": {
-                          "land": "05", "gemarkungsnummer": row["gemaschl"][2:]}}),
-                      ("flurstuecksnummer", {"AX_Flurstuecksnummer": nummer}),
-                      ("flurstueckskennzeichen", row["flstkennz"]),
-                      ("amtlicheFlaeche", Amount(f"{flaeche:.2f}")),
-                      ("flurnummer", str(int(row["flur"]))),
-                      ("zeitpunktDerEntstehung", "1990-01-01"),
-                      ("gemeindezugehoerigkeit", {"AX_Gemeindekennzeichen": {
-                          "land": "05", "regierungsbezirk": "1", "kreis": kreis,
-                          "gemeinde": "000"}}),
-                      ("istGebucht", Ref(booking)), ("weistAuf", Ref(lage_id))]})
+                      "land": "05", "regierungsbezirk": "1", "kreis": c.kreis, "gemeinde": "000",
+                      "lage": c.streets[street]}}), ("hausnummer", number)]})
+            beginnt = beginnt_of(i)
+            emit(c.parcel(i, booking, beginnt, area, to_out))
             b = bld_of_parcel.get(i)
+            bshape = shapely.get_geometry(bgeoms[b], 0) if b is not None else None
             if b is not None:
-                bshape = shapely.get_geometry(bgeoms[b], 0)
-                if to_gk is not None:
-                    bshape = shapely.transform(
-                        bshape, lambda c: np.column_stack(to_gk.transform(c[:, 0], c[:, 1])))
                 emit({"type": "AX_Gebaeude", "id": _oid("H", i), "beginnt": BASE,
-                      "geom": ("position", bshape), "props": [
+                      "geom": ("position", to_out(bshape)), "props": [
                           ("gebaeudefunktion", str(buildings["gfkzshh"].iat[b])),
                           ("anzahlDerOberirdischenGeschosse", str(buildings["anzahlgs"].iat[b])),
                           ("zeigtAuf", Ref(lage_id))]})
+            if not lean:
+                for f in _extras(c, i, gid, beginnt, to_out, vertex_owner,
+                                 (bshape, number) if b is not None else None):
+                    emit(f)
             if len(owners.features) > 2000:
                 for f in owners.features:
                     emit(f)
@@ -318,44 +497,41 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim"):
             emit(f)
         fh.write(f"</wfs:FeatureCollection></{p}enthaelt></{p}AX_Bestandsdatenauszug>\n")
     return {"out": str(out), "format": f"nas{version.replace('.', '')[:1]}", "parcels": n,
-            "objects": features_written["n"], "arcs": arcs_written, "arc_areas": arc_areas,
+            "objects": sum(counts.values()), "types": counts, "arcs": len(c.arcs),
+            "arc_areas": arc_areas, "arc_of": {parcels["idflurst"].iat[i]: a
+                                               for i, a in c.arcs.items()},
             "expected_ownership": owners.expected}
 
 
-def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim"):
-    """An NBA update for the extract of the same ``n`` and ``seed``: a share of the parcels get a
-    new version (amtliche Fläche + 1 m²), as many addresses are deleted."""
-    layers = build(n, seed, city)
-    _AUTH[0] = CITIES[city]["authority"]
-    parcels = layers["Flurstueck"]
+def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lean=False,
+              datum="2026-01-16T00:00:00Z", part=(1, 1)):
+    """An NBA update for the extract of the same ``n``, ``seed`` and ``lean``: a share of the
+    parcels get a new version (amtliche Fläche + 1 m²) that re-sends the complete object (its
+    booking, address and municipality references included, as real NBA portions do), and as
+    many addresses are deleted. ``part``: (laufende Nummer, Gesamtzahl) of the portion."""
+    c = _City(n, seed, city, lean)
+    parcels = c.parcels
     rng = np.random.default_rng(seed + 2000)
-    pick = np.sort(rng.choice(len(parcels), size=max(1, int(len(parcels) * fraction)),
-                              replace=False))
+    pick = set(np.sort(rng.choice(len(parcels), size=max(1, int(len(parcels) * fraction)),
+                                  replace=False)).tolist())
+    owners = _Owners(np.random.default_rng(seed + 1000), c.spec["gemeinde"])
     writer = Writer(version, prefix="adv" if version == "7.1" else None)
     replaces, deletes = [], []
-    y0 = float(shapely.total_bounds(parcels.geometry.values)[1])
-    for i in pick:
-        row = parcels.iloc[i]
-        gid = row["idflurst"]
-        poly = shapely.get_geometry(row.geometry, 0)
-        arcs, flaeche = _with_arc(i, poly, y0, row["flaeche"])
-        nummer = {"zaehler": row["flstnrzae"]}
-        if isinstance(row["flstnrnen"], str):
-            nummer["nenner"] = row["flstnrnen"]
-        new = {"type": "AX_Flurstueck", "id": gid, "gml_id": versioned_id(gid, UPDATE),
-               "beginnt": UPDATE, "geom": ("position", poly), "arcs": arcs,
-               "props": [("gemarkung", {"AX_Gemarkung_Schluessel": {
-                   "land": "05", "gemarkungsnummer": row["gemaschl"][2:]}}),
-                   ("flurstuecksnummer", {"AX_Flurstuecksnummer": nummer}),
-                   ("flurstueckskennzeichen", row["flstkennz"]),
-                   ("amtlicheFlaeche", Amount(f"{flaeche + 1:.2f}")),
-                   ("flurnummer", str(int(row["flur"])))]}
-        replaces.append((new, versioned_id(gid, BASE), False))
+    for i, booking in c.bookings(owners, owners.rng):
+        owners.features.clear()
+        if i not in pick:
+            continue
+        gid = parcels["idflurst"].iat[i]
+        new = c.parcel(i, booking, UPDATE, c.book_area(i) + 1, _same)
+        new["gml_id"] = versioned_id(gid, UPDATE)
+        replaces.append((new, versioned_id(gid, beginnt_of(i)), False))
         deletes.append(("AX_LagebezeichnungMitHausnummer", versioned_id(_oid("L", i), BASE)))
     with open_output(out) as fh:
-        writer.nba([], replaces, deletes, "2026-01-16T00:00:00Z", fh)
-    return {"out": str(out), "format": "nba", "replaced": [parcels.iloc[i]["idflurst"]
-                                                          for i in pick],
+        writer.nba([], replaces, deletes, datum, fh, portion={
+            "profilkennung": f"NBA_{c.spec['gemeinde'].split()[0]}",
+            "laufendeNummerVonGesamtzahl": part[0], "gesamtzahl": part[1]})
+    return {"out": str(out), "format": "nba",
+            "replaced": [parcels["idflurst"].iat[i] for i in sorted(pick)],
             "deleted": len(deletes)}
 
 

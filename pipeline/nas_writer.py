@@ -67,10 +67,26 @@ class Writer:
                        "</gml:segments></gml:Curve></gml:curveMember>")
         return "<gml:Ring>" + "".join(out) + "</gml:Ring>"
 
-    def geometry(self, geom, arcs=None, srs=True):
+    def _linear_ring(self, coords):
+        return f"<gml:LinearRing><gml:posList>{_poslist(coords)}</gml:posList></gml:LinearRing>"
+
+    def geometry(self, geom, arcs=None, srs=True, form="patches", pos_srs=None):
+        """GML for ``geom``. ``form`` for surfaces: ``patches`` (GML 3.2, rings of curves, as
+        current extracts write them), ``polygonPatches`` (the GML 3.1 form older extracts use)
+        or ``polygon`` (gml:Polygon with LinearRing/posList). ``pos_srs``: a srsName written on
+        the position itself (a point with its own CRS). A float is a height-only position."""
         arcs = arcs or {}
-        srs_attr = f' srsName="{self.srs}"' if srs and self.srs else ""
+        srs_attr = f' srsName="{self.srs}"' if srs and self.srs and not pos_srs else ""
+        if isinstance(geom, float):
+            return (f'<gml:Point gml:id="{self._id()}"><gml:pos srsName="{pos_srs}" '
+                    f'srsDimension="1">{geom:.3f}</gml:pos></gml:Point>')
         kind = geom.geom_type
+        if kind in ("Polygon", "MultiPolygon") and form == "polygon" and kind == "Polygon":
+            holes = "".join(f"<gml:interior>{self._linear_ring(r.coords)}</gml:interior>"
+                            for r in geom.interiors)
+            return (f'<gml:Polygon gml:id="{self._id()}"{srs_attr}><gml:exterior>'
+                    f"{self._linear_ring(geom.exterior.coords)}</gml:exterior>{holes}"
+                    "</gml:Polygon>")
         if kind in ("Polygon", "MultiPolygon"):
             patches = []
             for k, poly in enumerate(shapely.get_parts(geom)):
@@ -79,10 +95,12 @@ class Writer:
                                 for r in poly.interiors)
                 patches.append(f"<gml:PolygonPatch><gml:exterior>{ext}</gml:exterior>{holes}"
                                "</gml:PolygonPatch>")
-            return (f'<gml:Surface gml:id="{self._id()}"{srs_attr}><gml:patches>'
-                    + "".join(patches) + "</gml:patches></gml:Surface>")
+            container = "polygonPatches" if form == "polygonPatches" else "patches"
+            return (f'<gml:Surface gml:id="{self._id()}"{srs_attr}><gml:{container}>'
+                    + "".join(patches) + f"</gml:{container}></gml:Surface>")
         if kind == "Point":
-            return (f'<gml:Point gml:id="{self._id()}"{srs_attr}><gml:pos>{_fmt(geom.x)} '
+            own = f' srsName="{pos_srs}"' if pos_srs else ""
+            return (f'<gml:Point gml:id="{self._id()}"{srs_attr}><gml:pos{own}>{_fmt(geom.x)} '
                     f"{_fmt(geom.y)}</gml:pos></gml:Point>")
         if kind == "LineString":
             return (f'<gml:LineString gml:id="{self._id()}"{srs_attr}><gml:posList>'
@@ -116,7 +134,9 @@ class Writer:
         geom = f.get("geom")
         if geom is not None:
             name, shape = geom
-            props.insert(0, (name, _Raw(self.geometry(shape, f.get("arcs"), srs=srs))))
+            props.insert(0, (name, _Raw(self.geometry(shape, f.get("arcs"), srs=srs,
+                                                      form=f.get("form", "patches"),
+                                                      pos_srs=f.get("pos_srs")))))
         for name, v in props:
             if isinstance(v, _Raw):
                 parts.append(f"<{p}{name}>{v.text}</{p}{name}>")

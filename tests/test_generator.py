@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import shapely
-from conftest import SHARED
+from conftest import SHARED, kataster, query
 
 from pipeline.generator import build, muelheim
 
@@ -49,3 +49,73 @@ def test_deterministic_and_tiles_without_gaps_or_overlaps():
     inside = pa.sindex.query(bld.geometry.values, predicate="within")
     assert len(np.unique(inside[0])) == len(bld)
     assert pa["lagebeztxt"].str.fullmatch(r"\w+ \d+").all()
+
+
+# Per 1,000 parcels in the official Rheinland-Pfalz test extract (corpus README).
+REAL_MIX = {"AX_Grenzpunkt": 3790, "AX_PunktortTA": 3790, "AX_PunktortAU": 4900,
+            "AP_PTO": 1820, "AX_BesondererGebaeudepunkt": 1660, "AX_BesondereFlurstuecksgrenze": 730,
+            "AX_SonstigesRecht": 700, "AX_Bewertung": 800, "AX_Buchungsstelle": 2340,
+            "AX_Buchungsblatt": 1620, "AX_Namensnummer": 2400, "AX_Person": 2320,
+            "AX_Anschrift": 2240, "AX_Bodenschaetzung": 117, "AX_HistorischesFlurstueckALB": 65}
+
+
+def test_generated_extract_looks_like_a_real_one(tmp_path):
+    """The type mix of a real extract (each main type within a factor of 4 of the real figure
+    per 1,000 parcels), old and new GML forms, arcs shared by neighbours, positions with their
+    own srsName and height-only positions; lean mode keeps only the core types."""
+    from pipeline.generator_nas import write
+
+    path = tmp_path / "city.xml"
+    res = write(600, path, version="7.1", seed=9)
+    per_1000 = {t: n * 1000 / 600 for t, n in res["types"].items()}
+    for t, real in REAL_MIX.items():
+        assert real / 4 <= per_1000.get(t, 0) <= real * 4, (t, per_1000.get(t), real)
+    assert len(res["types"]) >= 25
+    text = path.read_text()
+    for form in ("<gml:patches>", "<gml:polygonPatches>", "<gml:Polygon ", "<gml:Arc>",
+                 '<gml:pos srsName="urn:adv:crs:ETRS89_UTM32">',
+                 '<gml:pos srsName="urn:adv:crs:DE_DHHN2016_NH" srsDimension="1">'):
+        assert form in text, form
+    shared = [gid for gid, arcs in res["arc_of"].items()
+              for mid in arcs.values()
+              if sum(mid in a.values() for a in res["arc_of"].values()) == 2]
+    assert len(shared) >= 20
+    lean = write(600, tmp_path / "lean.xml", version="7.1", seed=9, lean=True)
+    assert set(lean["types"]) <= {"AX_Gemarkung", "AX_Gemeinde", "AX_LagebezeichnungKatalogeintrag",
+                                  "AX_LagebezeichnungMitHausnummer", "AX_Flurstueck", "AX_Gebaeude",
+                                  "AX_Buchungsblatt", "AX_Buchungsstelle", "AX_Namensnummer",
+                                  "AX_Person", "AX_Anschrift"}
+
+
+def test_cities_have_their_own_ids_and_places():
+    from pipeline.generator import build
+
+    ids = {}
+    for city, seed, n in [("Mülheim", 1, 3000), ("Mülheim", 1, 500), ("Mülheim", 2, 3000),
+                          ("Oberhausen", 2, 1000)]:
+        parcels = build(n, seed, city)["Flurstueck"]
+        ids[(city, seed, n)] = set(parcels["idflurst"])
+        x0, y0, x1, y1 = parcels.total_bounds
+        if city == "Mülheim":
+            assert 347_000 <= x0 and x1 <= 359_000 and 5_693_000 <= y0 and y1 <= 5_705_000
+        else:
+            assert 343_000 <= x0 and x1 <= 355_000 and 5_704_000 <= y0 and y1 <= 5_714_000
+    keys = list(ids)
+    for a in range(len(keys)):
+        for b in range(a + 1, len(keys)):
+            assert not ids[keys[a]] & ids[keys[b]], (keys[a], keys[b])
+
+
+def test_generated_update_resends_complete_versions(cli_env, db, tmp_path):
+    """An NBA update re-sends complete parcels (booking and address references): importing
+    it raises no ownership finding."""
+    from pipeline.generator_nas import write, write_nba
+
+    write(400, tmp_path / "base.xml", version="7.1", seed=6)
+    write_nba(400, tmp_path / "nba.xml", version="7.1", seed=6, fraction=0.1)
+    kataster("import", tmp_path / "base.xml", env=cli_env, check=True)
+    proc = kataster("import", tmp_path / "nba.xml", "--json", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert query(db, "SELECT count(*) FROM kataster_privat.finding") == [(0,)]
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL"
+                     " AND (ist_gebucht IS NULL OR weist_auf IS NULL)") == [(0,)]
