@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from exporters.layers import LAYERS
+from pipeline import kennzeichen
 from pipeline.errors import KatasterError
 from pipeline.views import refresh_derived
 
@@ -336,6 +337,7 @@ class Server:
         lon0, lat0 = tr.transform(extent[0], extent[1])
         lon1, lat1 = tr.transform(extent[2], extent[3])
         html = html.replace("__BOUNDS__", json.dumps([[lat0, lon0], [lat1, lon1]]))
+        html = html.replace("__FSK_PATTERN__", json.dumps(kennzeichen.PATTERN))
         html = html.replace("__LAYERS__", json.dumps([{"name": lay.name, "title": lay.title}
                                                       for lay in LAYERS]))
         (self.run / "www" / "index.html").write_text(html, encoding="utf-8")

@@ -88,7 +88,7 @@ def test_export_filters(loaded, cli_env, tmp_path):
     n = query(loaded, "SELECT count(*) FROM kataster.flurstueck WHERE gemarkungsnummer = %s"
                       " AND flurnummer = %s", (gem, flur))[0][0]
     assert len(got) == n > 0 and set(got["flurnummer"]) == {flur}
-    minx, miny, maxx, maxy = 344200, 5689300, 344600, 5689700
+    minx, miny, maxx, maxy = 348700, 5693800, 349100, 5694200
     out = tmp_path / "box.csv"
     kataster("export", "csv", "--layer", "flurstueck", "--bbox", f"{minx},{miny},{maxx},{maxy}",
              "--out", out, env=cli_env, check=True)
@@ -115,7 +115,7 @@ def test_api(loaded, config, sample_gpkg, tmp_path):
     assert set(one["gemarkungsnummer"]) == {gem} and 0 < len(one) < n
     flur = int(one["flurnummer"].iloc[0])
     assert set(api.parcels(gemarkung=gem, flur=flur, database=loaded)["flurnummer"]) == {flur}
-    box = (344200, 5689300, 344600, 5689700)
+    box = (348700, 5693800, 349100, 5694200)
     inbox = api.parcels(bbox=box, database=loaded)
     assert len(inbox) == int(parcels.intersects(shapely.box(*box)).sum()) > 0
     assert len(api.buildings(database=loaded)) > 0

@@ -75,7 +75,7 @@ def wms(base, **params):
     return base + "/wms?" + urllib.parse.urlencode(q)
 
 
-BOX = (344000, 5689000, 344500, 5689500)
+BOX = (348500, 5693500, 349000, 5694000)
 
 
 def test_capabilities_with_owslib(served):
@@ -186,7 +186,7 @@ def _ogc_ids(base, collection, **params):
 
 def test_ogcapi_bbox_paging_matches_postgis(served):
     srv, db = served
-    box = (344100, 5689100, 344400, 5689450)
+    box = (348600, 5693600, 348900, 5693950)
     expected = {r[0] for r in query(db, "SELECT gml_id FROM kataster.flurstueck WHERE"
                                         " ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 25832))",
                                     box)}
@@ -268,7 +268,7 @@ def test_map_page_in_chromium(served, tmp_path):
         # Zoom to large scale, where parcels are drawn (the overview shows only districts).
         from pyproj import Transformer
 
-        lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(344250, 5689250)
+        lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(348750, 5693750)
         page.evaluate(f"map.setView([{lat}, {lon}], 18)")
         page.wait_for_timeout(500)
         page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 4"
