@@ -180,7 +180,8 @@ def check_extent(geoms, raw_geoms, label, where, crs_name, epsg):
     if len(raw):
         finite = np.isfinite(raw).all(axis=1)
         first = tuple(raw[np.argmin(finite)]) if not finite.all() else first
+    named = f"{crs_name} (EPSG:{epsg})" if epsg and f"EPSG:{epsg}" not in crs_name else crs_name
     raise CRSError(where, f"coordinate ({x:.3f}, {y:.3f}) in EPSG:25832 (written as "
-                          f"({first[0]:.3f}, {first[1]:.3f}) in {crs_name}) is not finite or lies "
+                          f"({first[0]:.3f}, {first[1]:.3f}) in {named}) is not finite or lies "
                           f"outside {MARGIN_NOTE}; nothing was imported",
                    feature=label(i), hint=hint_for(crs_name, epsg, first))

@@ -420,6 +420,17 @@ def _check_prolog(path, origin):
                                   "expansion bombs)")
 
 
+def _refuse_dtd(tree, origin):
+    """Refuse a document whose prolog declares a DTD (and so possibly entities), as the parser
+    itself saw it: whatever the encoding, the comments or processing instructions before it
+    and the length of the prolog. Entities are never expanded; refusing the DTD means no text
+    is ever cut at an entity reference either."""
+    info = tree.docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise SourceError(origin, "the document declares a DTD or entities; refused (NAS files "
+                                  "never need them, and they can hide entity-expansion bombs)")
+
+
 def sniff(path):
     """True if the file looks like NAS (an AdV GID 6.0/7.1 namespace near the start)."""
     import gzip
@@ -447,7 +458,24 @@ def sniff(path):
             return False
     except (OSError, EOFError, zipfile.BadZipFile):
         return False
-    return b"adv-online.de/namespaces/adv/gid/" in head
+    if b"adv-online.de/namespaces/adv/gid/" in head:
+        return True
+    # Other encodings (UTF-16) and long prologs: ask the parser for the root's namespaces.
+    if path.suffix.lower() in SUFFIXES:
+        return any("adv-online.de/namespaces/adv/gid/" in (ns or "")
+                   for ns in _root_namespaces(path).values())
+    return False
+
+
+def _root_namespaces(path):
+    """The namespace declarations in scope at the root element ({} if unreadable)."""
+    try:
+        for _event, el in etree.iterparse(str(path), events=("start",), resolve_entities=False,
+                                          no_network=True, load_dtd=False, huge_tree=False):
+            return dict(el.nsmap)
+    except etree.XMLSyntaxError:
+        return {}
+    return {}
 
 
 @dataclass
@@ -522,8 +550,12 @@ class NasDocument:
             no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
             remove_pis=True)
         found = False
+        checked = False
         try:
             for _event, el in context:
+                if not checked:          # the parser's own view of the prolog, any encoding
+                    _refuse_dtd(el.getroottree(), self.origin)
+                    checked = True
                 name = local(el.tag)
                 if name in ("featureMember", "member", "Insert"):
                     parent = el.getparent()
@@ -577,6 +609,8 @@ class NasDocument:
                     if self.portion.get("datum"):
                         self.portion_date = timestamp(self.portion["datum"], self.origin)
             root = context.root
+            if root is not None:
+                _refuse_dtd(root.getroottree(), self.origin)
             self.kind = local(root.tag) if root is not None else None
             if not found and root is not None and root.get(GML_ID) and ADV.match(root.tag):
                 yield self._feature(root)     # a bare feature: the element is the document

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+import shapely.errors
 
 GML = "http://www.opengis.net/gml/3.2"
 GML31 = "http://www.opengis.net/gml"
@@ -103,6 +104,9 @@ def _numbers(el, text):
     except ValueError:
         _fail(el, f"gml:{_local(el.tag)} holds something that is not a number: "
                   f"{text.strip()[:60]!r}")
+    if not np.isfinite(values).all():
+        _fail(el, f"gml:{_local(el.tag)} holds a coordinate that is not a finite number "
+                  f"({values[~np.isfinite(values)][0]})")
     return values
 
 
@@ -395,7 +399,8 @@ def to_shapely(el, max_dev, ctx=None):
         return _convert(el, ctx)
     except GeometryError:
         raise
-    except (ValueError, IndexError, TypeError) as err:   # shapely's own complaints
+    except (ValueError, IndexError, TypeError, shapely.errors.ShapelyError) as err:
+        # shapely's and GEOS's own complaints
         raise GeometryError(str(err), getattr(el, "sourceline", None)) from None
 
 

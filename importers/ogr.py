@@ -70,17 +70,26 @@ def builtin_profiles():
 def load_profile(path):
     """Read and validate a YAML mapping profile (schema: ``schemas/profile.schema.json``)."""
     path = Path(path)
+    # Messages name the place in the file, never its content (the path may name any file).
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise UsageError(f"{path}: cannot read the profile: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the profile is not UTF-8 text") from None
     except yaml.YAMLError as err:
-        raise UsageError(f"{path}: the profile is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UsageError(f"{path}: the profile is not valid YAML{where}: "
+                         f"{getattr(err, 'problem', None) or 'syntax error'}") from None
     try:
         jsonschema.validate(data, json_schema("profile"))
     except jsonschema.ValidationError as err:
         at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise UsageError(f"{path}: invalid profile at {at}: {err.message}") from None
+        rule = err.validator_value if err.validator in ("type", "required", "enum") else ""
+        raise UsageError(f"{path}: invalid profile at {at}: fails the schema's "
+                         f"{err.validator} {rule}".rstrip()
+                         + " (see schemas/profile.schema.json)") from None
     return data
 
 

@@ -1,0 +1,158 @@
+"""Nothing lost, nothing let in: the probes of the reliability issue that concern what is read.
+
+Each test reproduces a defect that was seen (a file silently skipped, an absurd coordinate
+committed, a parser refusal that could be bypassed, a file's content echoed in an error)."""
+
+import gzip
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import shapely.affinity
+from conftest import kataster, query
+
+from pipeline.nas_writer import Amount, Writer, open_output
+
+BOX = shapely.box(350000, 5700000, 350010, 5700010)
+
+
+def parcel(oid, x=0, lage="Am Markt 1"):
+    return {"type": "AX_Flurstueck", "id": oid, "beginnt": "2020-01-01T00:00:00Z",
+            "geom": ("position", shapely.affinity.translate(BOX, x)),
+            "props": [("flurstueckskennzeichen", "05309600100001______"),
+                      ("amtlicheFlaeche", Amount(100)), ("flurnummer", "1"),
+                      ("zeigtAufExternes", {"AA_Fachdatenverbindung": {"art": lage}})]}
+
+
+def extract(path, features):
+    with open_output(path) as fh:
+        Writer("6.0").extract(features, fh)
+    return path
+
+
+def parcels(db):
+    return query(db, "SELECT gml_id FROM kataster.ax_flurstueck ORDER BY 1")
+
+
+@pytest.mark.parametrize("archive", ["gz", "zip"])
+def test_archives_in_a_directory_are_imported_not_skipped(archive, cli_env, db, tmp_path):
+    """import d/ with a.xml and b.xml.gz (or .zip) imported only a.xml, and a later
+    import of d/b.xml.gz said "already imported"."""
+    d = tmp_path / "d"
+    d.mkdir()
+    extract(d / "a.xml", [parcel("DENW36AL0000RA01")])
+    b = extract(tmp_path / "b.xml", [parcel("DENW36AL0000RB01", 20)])
+    if archive == "gz":
+        (d / "b.xml.gz").write_bytes(gzip.compress(b.read_bytes()))
+        packed = d / "b.xml.gz"
+    else:
+        with zipfile.ZipFile(d / "b.zip", "w") as z:
+            z.write(b, "b.xml")
+        packed = d / "b.zip"
+    proc = kataster("import", d, "--json", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert parcels(db) == [("DENW36AL0000RA01",), ("DENW36AL0000RB01",)]
+    again = kataster("import", packed, env=cli_env)
+    assert again.returncode == 0 and "already imported" in again.stderr   # it was, truly
+
+
+def test_a_shapefile_whose_dbf_changed_is_imported_again(cli_env, db, tmp_path, sample_gpkg):
+    layer = gpd.read_file(sample_gpkg, layer="Flurstueck").head(50)
+    shp = tmp_path / "flst.shp"
+    layer.to_file(shp, encoding="UTF-8")
+    kataster("import", shp, env=cli_env, check=True)
+    layer.loc[0, "flaeche"] = 123456.5
+    layer.to_file(shp, encoding="UTF-8")            # same geometry (.shp), other .dbf
+    proc = kataster("import", shp, "--json", env=cli_env)
+    assert proc.returncode == 0 and '"status": "committed"' in proc.stdout, proc.stdout
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL"
+                     " AND amtliche_flaeche = %s", (float(layer.loc[0, "flaeche"]),)) == [(1,)]
+
+
+def test_wrong_crs_and_absurd_coordinates_are_refused(cli_env, db, tmp_path, sample_gpkg):
+    """A GeoPackage in EPSG:25832 declared as EPSG:4326 committed Infinity geometries and
+    replaced the good parcels; coordinates of 1e300 were accepted."""
+    good = gpd.read_file(sample_gpkg, layer="Flurstueck").head(200)
+    ok = tmp_path / "ok.gpkg"
+    good.to_file(ok, layer="Flurstueck")
+    kataster("import", ok, env=cli_env, check=True)
+    before = query(db, "SELECT count(*), sum(ST_Area(geom)) FROM kataster.ax_flurstueck")
+    wrong = tmp_path / "wrong.gpkg"
+    good.set_crs(4326, allow_override=True).to_file(wrong, layer="Flurstueck")
+    proc = kataster("import", wrong, env=cli_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "outside Germany" in proc.stderr and "EPSG:4326" in proc.stderr, proc.stderr
+    huge = good.copy()
+    huge.loc[3, "geometry"] = shapely.box(1e300, 1e300, 2e300, 2e300)
+    (tmp_path / "huge.gpkg").unlink(missing_ok=True)
+    huge.to_file(tmp_path / "huge.gpkg", layer="Flurstueck")
+    proc = kataster("import", tmp_path / "huge.gpkg", env=cli_env)
+    assert proc.returncode == 1 and "outside Germany" in proc.stderr, proc.stderr
+    assert query(db, "SELECT count(*), sum(ST_Area(geom)) FROM kataster.ax_flurstueck") == before
+
+
+def test_nan_coordinates_in_nas_are_refused(cli_env, db, tmp_path):
+    path = extract(tmp_path / "nan.xml", [parcel("DENW36AL0000NA01")])
+    path.write_text(path.read_text().replace("350010.000 5700000.000", "NaN 5700000.000", 1))
+    proc = kataster("import", path, env=cli_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "not a finite number" in proc.stderr and "DENW36AL0000NA01" in proc.stderr
+    assert "at line 3" in proc.stderr, proc.stderr             # the writer's one long line
+    assert parcels(db) == []
+
+
+@pytest.mark.parametrize("prolog", [
+    '<?xml version="1.0"?><?vendor pi?><!DOCTYPE x [<!ENTITY e "e">]>',             # PI first
+    '<?xml version="1.0"?><!--' + "x" * 300_000 + '--><!DOCTYPE x [<!ENTITY e "e">]>',  # long
+    "utf-16",
+])
+def test_dtds_are_refused_by_the_parser_itself(prolog, cli_env, db, tmp_path):
+    """A processing instruction before the DOCTYPE, a prolog longer than 256 KiB or UTF-16
+    bypassed the refusal, and the text after an entity reference was dropped."""
+    body = extract(tmp_path / "p.xml", [parcel("DENW36AL0000DT01", lage="A&e;B")]).read_text()
+    body = body.split("?>", 1)[1].replace("&amp;e;", "&e;")
+    path = tmp_path / "dtd.xml"
+    if prolog == "utf-16":
+        path.write_bytes(('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "e">]>'
+                          + body).encode("utf-16"))
+    else:
+        path.write_text(prolog + body)
+    proc = kataster("import", path, env=cli_env)
+    assert proc.returncode == 1 and "declares a DTD or entities" in proc.stderr, proc.stderr
+    assert parcels(db) == []
+
+
+def test_predefined_entities_and_character_references_are_read(cli_env, db, tmp_path):
+    path = extract(tmp_path / "e.xml", [parcel("DENW36AL0000EN01", lage="Müller & Söhne <1>")])
+    text = path.read_text().replace("Söhne", "S&#246;hne")
+    path.write_text(text)
+    kataster("import", path, env=cli_env, check=True)
+    assert query(db, "SELECT attrs->'zeigtAufExternes'->>'art' FROM kataster.ax_flurstueck") \
+        == [("Müller & Söhne <1>",)]
+
+
+def test_links_out_of_the_imported_directory_are_refused(cli_env, db, tmp_path):
+    outside = extract(tmp_path / "secret.xml", [parcel("DENW36AL0000SL01")])
+    d = tmp_path / "d"
+    d.mkdir()
+    extract(d / "a.xml", [parcel("DENW36AL0000SL02", 20)])
+    (d / "link.xml").symlink_to(outside)
+    proc = kataster("import", d, env=cli_env)
+    assert proc.returncode == 1 and "outside the imported directory" in proc.stderr, proc.stderr
+    assert parcels(db) == []
+
+
+def test_a_profile_error_never_echoes_the_file(cli_env, db, tmp_path, sample_gpkg):
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:geheim:/root:/bin/bash\n")
+    binary = tmp_path / "blob"
+    binary.write_bytes(np.random.default_rng(1).bytes(200))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed geheim\n")
+    for profile in (secret, binary, broken):
+        proc = kataster("import", sample_gpkg, "--profile", profile, env=cli_env)
+        assert proc.returncode == 2, proc.stderr
+        assert "geheim" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert str(profile) in proc.stderr
