@@ -139,8 +139,26 @@ class Config:
 
 
 def mask_url(url):
-    """Hide the password in a database URL, keep the rest readable."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1" + _MASK + "@", str(url))
+    """Hide passwords in text that may hold database URLs or conninfo strings, keep the rest
+    readable: the user-info password of a URL (also one containing ``@``: everything up to the
+    host's ``@``), ``password=`` in a URL's query, and ``password=…`` / ``password='…'`` in a
+    key=value conninfo.
+
+    Examples
+    --------
+    >>> mask_url("postgresql://u:p@ss@db.local/k?sslmode=require&password=x")
+    'postgresql://u:********@db.local/k?sslmode=require&password=********'
+    >>> mask_url("host=db user=u password='a b' dbname=k")
+    'host=db user=u password=******** dbname=k'
+    """
+    text = str(url)
+    # user:password@host — the password runs to the last @ before the host part.
+    text = re.sub(r"(://[^:/@\s]*:)[^\s]*@(?=[^@\s/?]*(?:[/?\s]|$))", r"\1" + _MASK + "@",
+                  text)
+    text = re.sub(r"([?&]password=)[^&\s]*", r"\1" + _MASK, text, flags=re.I)
+    text = re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1" + _MASK, text,
+                  flags=re.I)
+    return text
 
 
 def load_config(path=None, environ=None):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from pipeline.config import Config, mask_url
 from pipeline.embedded import EmbeddedCluster
-from pipeline.errors import DatabaseError
+from pipeline.errors import ConfigError, DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ class Database:
 
     def connect(self, **kwargs):
         """A new psycopg connection (the caller closes it)."""
+        scheme, sep, rest = self.url.partition("://")
+        if sep and rest.split("/", 1)[0].count("@") > 1:
+            # libpq would take the rest of the password for the host name and print it.
+            raise ConfigError(f"{mask_url(self.url)}: the password holds '@'; write it "
+                              "percent-encoded (%40) in the URL")
         try:
             return psycopg.connect(self.url, **kwargs)
         except psycopg.OperationalError as err:

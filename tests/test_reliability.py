@@ -156,3 +156,22 @@ def test_a_profile_error_never_echoes_the_file(cli_env, db, tmp_path, sample_gpk
         assert proc.returncode == 2, proc.stderr
         assert "geheim" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
         assert str(profile) in proc.stderr
+
+
+@pytest.mark.parametrize("url,secret", [
+    ("postgresql://u:geheim@127.0.0.1:1/k", "geheim"),
+    ("postgresql://u:ge@heim@127.0.0.1:1/k", "heim"),
+    ("postgresql://u@127.0.0.1:1/k?password=geheim", "geheim"),
+    ("host=127.0.0.1 port=1 user=u password=geheim dbname=k", "geheim"),
+    ("host=127.0.0.1 port=1 user=u password='ge heim' dbname=k", "heim"),
+    ("postgresql://u:ge[heim@127.0.0.1:1/k", "heim"),
+])
+def test_passwords_are_masked_everywhere(url, secret, tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+    env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(tmp_path / "s"))
+    for args in (["config", "show"], ["db", "status"], ["runs"]):
+        proc = kataster(*args, env=env)
+        out = proc.stdout + proc.stderr
+        assert secret not in out and "Traceback" not in out, (args, out)
