@@ -280,6 +280,8 @@ def _read_layer(plan, profile, batch_size, encoding, findings):
     except UnicodeDecodeError as err:
         raise SourceError(plan.label, f"text is not in the expected encoding: {err}",
                           hint="give the encoding with --encoding, e.g. ISO-8859-1") from None
+    except ValueError as err:            # e.g. an encoding GDAL's Arrow reader cannot apply
+        raise SourceError(plan.label, f"reading failed: {err}") from None
 
 
 def _map_batch(rb, plan, geom_col, fid_col, findings):

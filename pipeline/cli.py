@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from pipeline.config import load_config, mask_url
-from pipeline.errors import KatasterError
+from pipeline.errors import KatasterError, UsageError
 
 log = logging.getLogger("pipeline")
 
@@ -207,6 +207,13 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_ol
     if srs:
         options["srs"] = srs
     if encoding:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(f"--encoding {encoding!r} is not a known text encoding (e.g. "
+                             "UTF-8, ISO-8859-1, CP1252)") from None
         options["encoding"] = encoding
     database = obj.database()
     started = time.monotonic()
@@ -296,7 +303,7 @@ class _progress:
 
 # -- runs -----------------------------------------------------------------------------------------
 @cli.command("runs")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def runs(obj, limit, as_json):
@@ -560,17 +567,29 @@ def _finding_filter(ids, rule, status):
 @findings.command("list")
 @click.option("--rule")
 @click.option("--status", type=click.Choice(["open", "accepted", "fixed"]))
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--all", "show_all", is_flag=True, help="All matching findings (no limit).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def findings_list(obj, rule, status, limit, as_json):
+def findings_list(obj, rule, status, limit, show_all, as_json):
     """List public findings."""
+    from pipeline.rules import RULES
+
+    if rule and rule not in RULES:
+        import difflib
+
+        close = difflib.get_close_matches(rule, list(RULES), n=3)
+        raise UsageError(f"unknown rule {rule!r}"
+                         + (f"; did you mean {', '.join(close)}?" if close else "")
+                         + f" (rules: {', '.join(sorted(RULES))})")
     where, args = _finding_filter(None, rule, status)
     with obj.database().connect() as conn:
+        total = conn.execute("SELECT count(*) FROM kataster.finding WHERE " + where,  # noqa: S608
+                             args).fetchone()[0]
         rows = conn.execute(
             "SELECT id, rule, severity, status, object_id, message, status_by, status_reason"
             " FROM kataster.finding WHERE " + where + " ORDER BY id LIMIT %s",  # noqa: S608
-            (*args, limit)).fetchall()
+            (*args, None if show_all else limit)).fetchall()
     keys = ("id", "rule", "severity", "status", "object", "message", "status_by", "reason")
     data = [dict(zip(keys, r, strict=True)) for r in rows]
     if as_json:
@@ -579,6 +598,8 @@ def findings_list(obj, rule, status, limit, as_json):
     for d in data:
         click.echo(f"{d['id']:>6}  {d['severity']:7}  {d['status']:8}  {d['rule']:20}  "
                    f"{d['object'] or '-':18}  {d['message']}")
+    if len(data) < total:
+        obj.say(f"showing {len(data)} of {total} findings (--limit N or --all shows more)")
 
 
 def _set_status(obj, ids, rule, reason, new, old):
@@ -588,6 +609,13 @@ def _set_status(obj, ids, rule, reason, new, old):
     if not ids and not rule:
         raise click.UsageError("name finding ids or --rule")
     with obj.database().connect() as conn:
+        if ids:
+            known = {r[0] for r in conn.execute(
+                "SELECT id FROM kataster.finding WHERE id = ANY(%s)", (list(ids),))}
+            unknown = sorted(set(ids) - known)
+            if unknown:
+                raise UsageError(f"no public finding with id {', '.join(map(str, unknown))} "
+                                 "('kataster findings list' shows them); nothing was changed")
         n = conn.execute(
             "UPDATE kataster.finding SET status = %s, status_by = %s, status_at = now(),"
             " status_reason = %s WHERE status = ANY(%s) AND " + where,  # noqa: S608

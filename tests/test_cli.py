@@ -72,3 +72,25 @@ def test_every_plugin_and_schema_is_documented():
         assert schema.name in design, f"{schema.name} is not mentioned in DESIGN.md"
     for code in range(5):
         assert f"| {code} |" in readme, f"exit code {code} missing from the README table"
+
+
+def test_mistakes_are_errors_not_silent_no_ops(cli_env, db, sample_gpkg):
+    """findings list stopped at 100 without saying so; accepting an unknown id said "0 findings
+    accepted"; an unknown rule listed nothing; --limit -1 and --encoding junk gave tracebacks."""
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    with db.connect() as conn:
+        conn.execute("INSERT INTO kataster.finding (key, rule, severity, object_id, message)"
+                     " SELECT 'k' || g, 'geometry.sliver', 'warning', 'x' || g, 'm'"
+                     " FROM generate_series(1, 7) g")
+        conn.commit()
+    proc = kataster("findings", "list", "--limit", "3", env=cli_env)
+    assert proc.returncode == 0 and "showing 3 of 7 findings" in proc.stderr + proc.stdout
+    assert len(kataster("findings", "list", "--all", env=cli_env).stdout.splitlines()) == 7
+    for args, text in [(["findings", "list", "--limit", "-1"], "-1"),
+                       (["findings", "list", "--rule", "coverage.gapp"], "did you mean coverage.gap"),
+                       (["findings", "accept", "99999", "--reason", "x"], "no public finding with id 99999"),
+                       (["import", sample_gpkg, "--encoding", "junk"], "not a known text encoding"),
+                       (["runs", "--limit", "0"], "0")]:
+        proc = kataster(*args, env=cli_env)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert text in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
