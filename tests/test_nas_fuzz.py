@@ -23,6 +23,22 @@ SEEDS = {
     "rlp": gzip.decompress((SHARED / "corpus/rlp-nba/NBA-Mustermonzel_20100520T144438_2von8_"
                                      "32350000_5525000.xml.gz").read_bytes()),
 }
+
+
+def _generated():
+    """A small generated GID 7.1 extract (all GML forms, shared arcs, own-CRS positions)."""
+    import tempfile
+    from pathlib import Path
+
+    from pipeline.generator_nas import write
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "g.xml"
+        write(30, path, version="7.1", seed=11)
+        return path.read_bytes()
+
+
+SEEDS["generated"] = _generated()
 NUMBER = re.compile(rb"(?<=[\s>])-?\d+\.\d+(?=[\s<])")
 SRS = re.compile(rb'srsName="[^"]*"')
 
