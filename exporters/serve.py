@@ -146,6 +146,7 @@ def mapfile(url, base_url, extent):
       "wms_getfeatureinfo_formatlist" "text/plain,text/html,application/json,application/vnd.ogc.gml"
       "wfs_getfeature_formatlist" "geojson"
       "ows_language" "ger"
+      "wms_sld_enabled" "false"
     END
   END
 {''.join(layers)}

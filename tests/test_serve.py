@@ -147,6 +147,50 @@ def test_exceptions(served, params, code):
     assert f'code="{code}"' in body, body[:500]
 
 
+def test_getmap_fetches_no_sld_from_anywhere(served):
+    """GetMap with SLD=http://… made MapServer fetch the URL (SSRF). A listener on the loopback
+    counts what reaches it; SLD and SLD_BODY are refused, the map is drawn as configured."""
+    import socket
+    import threading
+
+    srv, _ = served
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.5)
+    hits = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            hits.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/ssrf.sld"
+        body = ('<StyledLayerDescriptor version="1.0.0"><NamedLayer><Name>flurstueck</Name>'
+                f'<UserStyle><FeatureTypeStyle><Rule><PolygonSymbolizer><Fill><GraphicFill>'
+                f'<Graphic><ExternalGraphic><OnlineResource xlink:href="{url}"/>'
+                "</ExternalGraphic></Graphic></GraphicFill></Fill></PolygonSymbolizer></Rule>"
+                "</FeatureTypeStyle></UserStyle></NamedLayer></StyledLayerDescriptor>")
+        q = {"REQUEST": "GetMap", "LAYERS": "flurstueck", "CRS": "EPSG:25832",
+             "BBOX": ",".join(map(str, BOX)), "WIDTH": 64, "HEIGHT": 64, "FORMAT": "image/png"}
+        for extra in ({"SLD": url}, {"sld": url}, {"SLD_BODY": body}):
+            status, ctype, _ = get(wms(srv.base_url, **q, **extra), raw=True)
+            assert status == 200 and ctype.startswith("image/png"), (extra, status, ctype)
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert hits == []
+
+
 def _gfi(srv, fmt, layer="flurstueck", i=128, j=128):
     return get(wms(srv.base_url, REQUEST="GetFeatureInfo", LAYERS=layer, QUERY_LAYERS=layer,
                    CRS="EPSG:25832", BBOX=",".join(map(str, BOX)), WIDTH=256, HEIGHT=256, I=i,
