@@ -108,3 +108,25 @@ def test_eigentum_command(owners_db, cli_env):
     empty = kataster("eigentum", "05309600100002______", "--aktenzeichen", " ", env=cli_env)
     assert empty.returncode == 2 and "Aktenzeichen" in empty.stderr
     assert query(owners_db, "SELECT count(*) FROM kataster_privat.audit_log")[0][0] == 1
+
+
+def test_department_roles_can_use_the_command_line(owners_db, cli_env, tmp_path):
+    """Every command ran the migrations first (CREATE SCHEMA IF NOT EXISTS …), so a member of
+    kataster_eigentum got a traceback from 'kataster eigentum'."""
+    import json
+    import os
+
+    name, url = _login(owners_db, "eigentum")
+    kataster("sql", "grant", name, "--role", "eigentum", env=cli_env, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+    env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(tmp_path / "s"),
+               KATASTER_PATHS_OUTPUT_DIR=str(tmp_path / "o"))
+    proc = kataster("eigentum", "05309600100002______", "--aktenzeichen", "AZ 9", "--json",
+                    env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)
+    assert query(owners_db, "SELECT db_user FROM kataster_privat.audit_log"
+                            " WHERE aktenzeichen = 'AZ 9'") == [(name,)]
+    out = kataster("export", "csv", "--layer", "flurstueck", "--out", tmp_path / "f.csv",
+                   env=env)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
