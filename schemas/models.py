@@ -54,6 +54,19 @@ class ImportFile(Base):
     status: Mapped[str] = mapped_column(Text)
 
 
+class NbaPortion(Base):
+    """An applied part of an NBA delivery (see pipeline/portions.py)."""
+
+    __tablename__ = "nba_portion"
+    __table_args__ = {"schema": "kataster"}
+    profilkennung: Mapped[str] = mapped_column(Text, primary_key=True)
+    datum: Mapped[datetime] = mapped_column(TS, primary_key=True)
+    laufende_nummer: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gesamtzahl: Mapped[int | None] = mapped_column(Integer)
+    datei: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("kataster.import_run.id"))
+
+
 class GemarkungKatalog(Base):
     __tablename__ = "gemarkung_katalog"
     __table_args__ = {"schema": "kataster"}
