@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 from psycopg import errors, sql
 
 from pipeline import kennzeichen
@@ -34,15 +35,22 @@ def grant(db, login_role, role):
         conn.commit()
 
 
-def owner_lookup(db, flurstueckskennzeichen, aktenzeichen):
+def owner_lookup(db, flurstueckskennzeichen, aktenzeichen, bearbeiter=None):
     """Owners of one parcel through the audited function (rows as dicts).
 
-    A malformed key is refused here, before the function writes an audit record."""
+    A malformed key is refused here, before the function writes an audit record. The audit
+    record names the database session user (authoritative) and, as claimed, the operating-system
+    user and ``bearbeiter``."""
+    import getpass
+
     try:
         flurstueckskennzeichen = kennzeichen.parse(flurstueckskennzeichen).text
     except ValueError as err:
         raise UsageError(str(err)) from None
     with db.connect() as conn:
+        conn.execute("SELECT set_config('kataster.os_user', %s, false),"
+                     " set_config('kataster.bearbeiter', %s, false)",
+                     (getpass.getuser(), bearbeiter or ""))
         try:
             cur = conn.execute("SELECT * FROM kataster_privat.eigentum_auskunft(%s, %s)",
                                (flurstueckskennzeichen, aktenzeichen))
@@ -51,7 +59,23 @@ def owner_lookup(db, flurstueckskennzeichen, aktenzeichen):
         except errors.InsufficientPrivilege as err:
             raise KatasterError(f"not allowed: {err.diag.message_primary} (the owner-data role "
                                 "kataster_eigentum is needed)") from None
+        except psycopg.Error as err:           # the audit refused it (limit) or is unreachable
+            raise KatasterError(f"owner look-up refused: {err.diag.message_primary}") from None
         cols = [d.name for d in cur.description]
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         conn.commit()
     return rows
+
+
+def audit_verify(db):
+    """Every sign that the owner look-up audit was changed: [(record id, message)]."""
+    with db.connect() as conn:
+        return conn.execute(sql_text("audit_verify.sql")).fetchall()
+
+
+def audit_limit(db, parcels_per_hour):
+    """Set the parcels one Aktenzeichen may look up per hour (None: no limit)."""
+    with db.connect() as conn:
+        conn.execute("UPDATE kataster_privat.audit_grenze SET flurstuecke_pro_stunde = %s",
+                     (parcels_per_hour,))
+        conn.commit()

@@ -716,12 +716,14 @@ def sql_grant(obj, login_role, role):
 @click.argument("flurstueckskennzeichen")
 @click.option("--aktenzeichen", required=True, help="File reference of the legal reason (logged).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--bearbeiter", help="Who asks, as recorded in the audit (besides the database "
+                                       "user and the operating-system user).")
 @click.pass_obj
-def eigentum_cmd(obj, flurstueckskennzeichen, aktenzeichen, as_json):
+def eigentum_cmd(obj, flurstueckskennzeichen, aktenzeichen, bearbeiter, as_json):
     """Owners of one parcel (audited: user, time, parcel and Aktenzeichen are logged)."""
     from exporters.sql_access import owner_lookup
 
-    rows = owner_lookup(obj.database(), flurstueckskennzeichen, aktenzeichen)
+    rows = owner_lookup(obj.database(), flurstueckskennzeichen, aktenzeichen, bearbeiter)
     if as_json:
         _echo_json(rows)
         return
@@ -732,6 +734,40 @@ def eigentum_cmd(obj, flurstueckskennzeichen, aktenzeichen, as_json):
         click.echo(f"{r['buchungsblatt'] or '-':16} {r['buchungsart'] or '-':>5}  {share:>8}  "
                    f"{r['name']}, {r['vorname'] or ''}"
                    + (f"  ({r['rechtsgemeinschaft']})" if r["rechtsgemeinschaft"] else ""))
+
+
+# -- audit ------------------------------------------------------------------------------------------
+@cli.group("audit")
+def audit():
+    """The owner look-up audit: check it, limit it."""
+
+
+@audit.command("verify")
+@click.pass_obj
+def audit_verify_cmd(obj):
+    """Check the audit's hash chain: exit 1 and list what was changed or removed."""
+    from exporters.sql_access import audit_verify
+
+    problems = audit_verify(obj.database())
+    for _id, message in problems:
+        click.echo(message)
+    if problems:
+        raise KatasterError(f"the owner look-up audit was changed: {len(problems)} findings")
+    obj.say("the owner look-up audit is complete and unchanged")
+
+
+@audit.command("limit")
+@click.argument("parcels_per_hour", type=click.IntRange(min=1), required=False)
+@click.option("--none", "no_limit", is_flag=True, help="No limit.")
+@click.pass_obj
+def audit_limit_cmd(obj, parcels_per_hour, no_limit):
+    """Set how many parcels one Aktenzeichen may look up per hour (then refused)."""
+    from exporters.sql_access import audit_limit
+
+    if parcels_per_hour is None and not no_limit:
+        raise UsageError("give a number of parcels per hour, or --none")
+    audit_limit(obj.database(), None if no_limit else parcels_per_hour)
+    obj.say(f"limit: {parcels_per_hour or 'none'} parcels per Aktenzeichen and hour")
 
 
 # -- versions ---------------------------------------------------------------------------------------

@@ -65,10 +65,12 @@ class Database:
         from schemas.migrate import current, head, upgrade
 
         try:
-            if current(self.url) == head():
-                return
+            at_head = current(self.url) == head()
         except psycopg.Error:
-            pass                    # not readable for this role, or not migrated: try below
+            at_head = False         # not readable for this role, or not migrated: try below
+        if at_head:
+            self._repoint_audit()
+            return
 
         with self.connect(autocommit=True) as conn:
             try:
@@ -80,6 +82,21 @@ class Database:
                     "database or be allowed to create extensions)"
                 ) from err
         upgrade(self.url)
+        self._repoint_audit()
+
+    def _repoint_audit(self):
+        """A database copied from another (CREATE DATABASE … TEMPLATE) still reaches the
+        original's audit: point it at itself (only its owner may, and needs to)."""
+        with self.connect(autocommit=True) as conn:
+            try:
+                conn.execute(
+                    "SELECT kataster_privat.audit_repoint() FROM pg_foreign_server s,"
+                    " pg_options_to_table(s.srvoptions) o"
+                    " WHERE s.srvname = 'kataster_audit_server'"
+                    " AND pg_has_role(s.srvowner, 'USAGE') AND o.option_name = 'dbname'"
+                    " AND o.option_value <> current_database()")
+            except psycopg.Error:
+                pass                # a department role: not its business
 
     def masked_url(self):
         return mask_url(self.url)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, Numeric, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, Numeric, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -279,6 +279,17 @@ class AuditLog(Base):
     db_user: Mapped[str] = mapped_column(Text)
     flurstueckskennzeichen: Mapped[str] = mapped_column(Text)
     aktenzeichen: Mapped[str] = mapped_column(Text)
+    os_user: Mapped[str | None] = mapped_column(Text)
+    bearbeiter: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str | None] = mapped_column(Text)
+    hash: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditGrenze(Base):
+    __tablename__ = "audit_grenze"
+    __table_args__ = {"schema": "kataster_privat"}
+    einzeln: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    flurstuecke_pro_stunde: Mapped[int | None] = mapped_column(Integer)
 
 
 class RepairLog(Base):

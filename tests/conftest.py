@@ -83,7 +83,11 @@ def new_database(server, template=TEMPLATE):
                 sql.Identifier(name), sql.Identifier(template)))
         else:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name, with_database(server, name)
+    url = with_database(server, name)
+    if template:       # a copy's owner-look-up audit must reach the copy, not the template
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT kataster_privat.audit_repoint()")
+    return name, url
 
 
 def drop_database(server, name):

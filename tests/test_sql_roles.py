@@ -6,6 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from conftest import kataster, query
+from psycopg import sql
 from test_ownership import features
 
 from pipeline.nas_writer import Writer, open_output
@@ -130,3 +131,85 @@ def test_department_roles_can_use_the_command_line(owners_db, cli_env, tmp_path)
     out = kataster("export", "csv", "--layer", "flurstueck", "--out", tmp_path / "f.csv",
                    env=env)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+
+
+def _audit(db):
+    return query(db, "SELECT id, db_user, flurstueckskennzeichen, aktenzeichen, os_user, bearbeiter"
+                     " FROM kataster_privat.audit_log ORDER BY id")
+
+
+def test_a_rollback_cannot_erase_the_audit(owners_db, cli_env):
+    """As a kataster_eigentum member: BEGIN; SELECT … eigentum_auskunft over every parcel;
+    ROLLBACK returned the owners and left no audit record."""
+    db = owners_db
+    name, url = _login(db, "eigentum")
+    kataster("sql", "grant", name, "--role", "eigentum", env=cli_env, check=True)
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT e.* FROM kataster.flurstueck f CROSS JOIN LATERAL"
+                            " kataster_privat.eigentum_auskunft(f.flurstueckskennzeichen, 'AZ R')"
+                            " e").fetchall()
+        assert rows
+        conn.rollback()
+    log = _audit(db)
+    assert len(log) == 6 and {r[1] for r in log} == {name} and {r[3] for r in log} == {"AZ R"}
+    # A transaction that fails after the look-up keeps its record too.
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT * FROM kataster_privat.eigentum_auskunft('05309600100001______',"
+                     " 'AZ F')")
+        with pytest.raises(psycopg.Error):
+            conn.execute("SELECT 1 / 0")
+    assert [r[3] for r in _audit(db)][-1] == "AZ F"
+    # The CLI records who asks, as claimed, besides the database user.
+    kataster("eigentum", "05309600100001______", "--aktenzeichen", "AZ C", "--bearbeiter",
+             "Frau Muster", env=cli_env, check=True)
+    last = _audit(db)[-1]
+    assert last[3:] == ("AZ C", __import__("getpass").getuser(), "Frau Muster")
+    assert kataster("audit", "verify", env=cli_env).returncode == 0
+
+
+def test_audit_verify_reports_every_change(owners_db, cli_env):
+    db = owners_db
+    for az in ("AZ 1", "AZ 2", "AZ 3", "AZ 4"):
+        kataster("eigentum", "05309600100001______", "--aktenzeichen", az, env=cli_env,
+                 check=True)
+    ok = kataster("audit", "verify", env=cli_env)
+    assert ok.returncode == 0 and "complete and unchanged" in ok.stderr
+    auditor = query(db, "SELECT tableowner FROM pg_tables WHERE tablename = 'audit_log'")[0][0]
+    assert auditor.startswith("kataster_audit_")
+    with db.connect() as conn:              # the log's own (non-superuser) role tampers
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(auditor)))
+        conn.execute("ALTER TABLE kataster_privat.audit_log DISABLE TRIGGER USER")
+        conn.execute("UPDATE kataster_privat.audit_log SET aktenzeichen = 'harmlos' WHERE id = 2")
+        conn.execute("DELETE FROM kataster_privat.audit_log WHERE id IN (3, 4)")
+        conn.commit()
+    bad = kataster("audit", "verify", env=cli_env)
+    assert bad.returncode == 1, bad.stderr
+    assert "record 2 was changed after it was written" in bad.stdout
+    assert "records after 2 up to 4 are missing (the newest were removed)" in bad.stdout
+
+
+def test_bulk_look_ups_are_limited_per_aktenzeichen(owners_db, cli_env):
+    db = owners_db
+    kataster("audit", "limit", "3", env=cli_env, check=True)
+    with db.connect() as conn:
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT e.* FROM kataster.flurstueck f CROSS JOIN LATERAL"
+                         " kataster_privat.eigentum_auskunft(f.flurstueckskennzeichen, 'AZ B') e"
+                         ).fetchall()
+    assert "exceed 3 parcels per hour" in str(err.value)
+    assert len(_audit(db)) == 3                       # each parcel looked up is recorded
+    other = kataster("eigentum", "05309600100001______", "--aktenzeichen", "AZ anders",
+                     env=cli_env)
+    assert other.returncode == 0, other.stderr         # the limit is per Aktenzeichen
+    refused = kataster("eigentum", "05309600100001______", "--aktenzeichen", "AZ B",
+                       env=cli_env)
+    assert refused.returncode == 1 and "exceed 3 parcels per hour" in refused.stderr
+
+
+def test_a_malformed_key_is_refused_before_the_audit(owners_db, cli_env):
+    proc = kataster("eigentum", "0530960010000", "--aktenzeichen", "AZ 1", env=cli_env)
+    assert proc.returncode == 2 and "not a Flurstückskennzeichen" in proc.stderr, proc.stderr
+    assert _audit(owners_db) == []
+    # Keys are taken without the trailing underscores too.
+    ok = kataster("eigentum", "05309600100002", "--aktenzeichen", "AZ 1", env=cli_env)
+    assert ok.returncode == 0 and _audit(owners_db)[0][2] == "05309600100002______"
