@@ -457,14 +457,17 @@ class Loader:
         in_scope = sql.SQL(
             "OR (t2.land, t2.gemarkungsnummer) IN (SELECT land, gemarkungsnummer FROM stage_scope)"
         ) if has_scope else sql.SQL("")
-        # Superseded (changed) and vanished objects of this source lose their open version.
+        # Superseded (changed) and vanished objects of this source lose their open version,
+        # and so do objects of another source (a NAS import) that the delivery re-delivers
+        # with other content: it is compared like any re-delivery, never called unchanged.
         # (A join, not NOT EXISTS under OR: the latter makes PostgreSQL rescan the staging
         # table for every stored row.)
         gone = sql.SQL(
             "SELECT t2.gml_id, t2.beginnt FROM {target} t2"
             " LEFT JOIN {stage} s ON s.gml_id = t2.gml_id"
-            " WHERE t2.endet IS NULL AND t2.source = %(source)s"
-            "   AND (s.gml_id IS NOT NULL {in_scope})"
+            " WHERE t2.endet IS NULL"
+            "   AND ((t2.source = %(source)s AND (s.gml_id IS NOT NULL {in_scope}))"
+            "        OR (t2.source IS DISTINCT FROM %(source)s AND s.gml_id IS NOT NULL))"
             "   AND s.content_hash IS DISTINCT FROM t2.content_hash"
         ).format(target=target, stage=stage, in_scope=in_scope)
         if self.history:

@@ -175,3 +175,21 @@ def test_passwords_are_masked_everywhere(url, secret, tmp_path):
         proc = kataster(*args, env=env)
         out = proc.stdout + proc.stderr
         assert secret not in out and "Traceback" not in out, (args, out)
+
+
+def test_a_flat_delivery_of_objects_from_nas_is_compared_by_content(cli_env, db):
+    """A flat delivery whose object ids already exist from a NAS import stored nothing and
+    called it "unchanged" although its content differed (Hessen's WFS: the same 10 parcels as
+    NAS and as ALKIS vereinfacht)."""
+    import json
+
+    from conftest import SHARED
+
+    corpus = SHARED / "corpus" / "wfs-he"
+    kataster("import", corpus / "NAS-konform.xml", env=cli_env, check=True)
+    proc = kataster("import", corpus / "vereinfachtes-schema0.xml", "--json", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    merge = json.loads(proc.stdout)["merge"]["kataster.ax_flurstueck"]
+    assert (merge["inserted"], merge["unchanged"], merge["closed"]) == (10, 0, 10)
+    assert query(db, "SELECT source, count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL"
+                     " GROUP BY 1") == [("ogr:alkis-vereinfacht", 10)]
