@@ -951,7 +951,8 @@ class NasImporter:
             else:
                 files.append(SourceFile.of(p))
         unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
-                          config["import.max_compression_ratio"])
+                          config["import.max_compression_ratio"],
+                          workdir=Path(config.state_dir) / "unpacked")
         # NBA portions are applied in delivery and part order (files without one first).
         portions = {}
         for origin, path in unpacked.files:

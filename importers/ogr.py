@@ -126,7 +126,8 @@ class OgrImporter:
             else:
                 files.append(SourceFile.of(p))
         unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
-                          config["import.max_compression_ratio"])
+                          config["import.max_compression_ratio"],
+                          workdir=Path(config.state_dir) / "unpacked")
         try:
             plans, ignored, profile = self._plan(unpacked.files, options)
         except BaseException:

@@ -8,6 +8,7 @@ the decompressed size and the compression ratio.
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import shutil
 import tempfile
@@ -21,23 +22,38 @@ CHUNK = 1 << 20
 
 
 class Unpacked:
-    """Files ready to read, plus the temporary directory that holds unpacked ones."""
+    """Files ready to read, plus the temporary directory that holds unpacked ones.
 
-    def __init__(self):
+    Unpacked copies live under ``workdir`` (the project's state directory), in a directory
+    named after the process; directories of processes that no longer run (a killed import) are
+    removed when the next one is made."""
+
+    def __init__(self, workdir=None):
         self._tmp = None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.gettempdir()) / "kataster"
         self.files = []   # (original path, readable path)
         self.ignored = []  # files of a directory that no reader of this importer reads
 
     @property
     def tmpdir(self):
         if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="kataster-")
-        return Path(self._tmp.name)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(self.workdir)
+            self._tmp = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.workdir))
+        return self._tmp
 
     def close(self):
         if self._tmp is not None:
-            self._tmp.cleanup()
+            shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+def remove_leftovers(workdir):
+    """Remove the unpacked copies of processes that are gone (killed imports)."""
+    for entry in Path(workdir).iterdir():
+        pid = entry.name.split("-", 1)[0]
+        if entry.is_dir() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _copy_limited(src, dst, origin, compressed_size, max_bytes, max_ratio):
@@ -61,7 +77,7 @@ def _copy_limited(src, dst, origin, compressed_size, max_bytes, max_ratio):
         dst.write(chunk)
 
 
-def unpack(paths, usable_suffixes, max_bytes, max_ratio):
+def unpack(paths, usable_suffixes, max_bytes, max_ratio, workdir=None):
     """Expand directories and archives into readable files.
 
     A directory is read whole, in name order: every readable file, and every ``.gz`` and
@@ -75,7 +91,7 @@ def unpack(paths, usable_suffixes, max_bytes, max_ratio):
         Lower-case suffixes a reader can use (``.gpkg``, ``.shp``, ...). Sidecar files
         (``.dbf``, ``.shx``, ``.prj``, ``.cpg``) are unpacked alongside.
     """
-    out = Unpacked()
+    out = Unpacked(workdir)
     try:
         for path in paths:
             path = Path(path)

@@ -101,6 +101,11 @@ def in_processes(func, items, workers, ahead=1, **kwargs):
                 future.cancel()
 
 
+def dies_with_this_process():
+    """An initializer for worker pools (ours and Dask's): the worker dies with this process."""
+    return partial(_die_with_parent, os.getpid())
+
+
 def _die_with_parent(parent):
     """Worker initializer: ask Linux to SIGKILL this process when its parent dies.
 

@@ -570,7 +570,12 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None):
     elif scheduler == "synchronous" or len(partitions) == 1:
         results = dask.compute(*tasks, scheduler="synchronous")
     else:
-        results = dask.compute(*tasks, scheduler=scheduler or "processes")
+        from pipeline.parallel import dies_with_this_process
+
+        # Worker processes die with us: a killed validation leaves none behind.
+        kwargs = {"initializer": dies_with_this_process()} if scheduler in (None, "processes") \
+            else {}
+        results = dask.compute(*tasks, scheduler=scheduler or "processes", **kwargs)
     findings = _dedupe([f for part, _ in results for f in part])
     findings = collapse_precision(findings, params)
     if "coverage" in stage_names and len(partitions) > 1:

@@ -193,3 +193,69 @@ def test_a_flat_delivery_of_objects_from_nas_is_compared_by_content(cli_env, db)
     assert (merge["inserted"], merge["unchanged"], merge["closed"]) == (10, 0, 10)
     assert query(db, "SELECT source, count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL"
                      " GROUP BY 1") == [("ogr:alkis-vereinfacht", 10)]
+
+
+def test_unpacked_copies_live_in_the_state_directory_and_leftovers_go(cli_env, db, tmp_path):
+    """kill -9 of an import of a .gz left the unpacked copy in the system's temporary
+    directory for ever. Copies now live under the state directory; those of processes that no
+    longer run are removed by the next import."""
+    state = tmp_path / "state" / "unpacked"
+    leftover = state / "999999999-killed"          # no such process
+    leftover.mkdir(parents=True)
+    (leftover / "big.xml").write_text("x" * 1000)
+    path = extract(tmp_path / "a.xml", [parcel("DENW36AL0000GZ01")])
+    gz = tmp_path / "a.xml.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    kataster("import", gz, env=cli_env, check=True)
+    assert not leftover.exists()
+    assert list(state.iterdir()) == []             # its own copy is gone after the run
+
+
+def _children(pid):
+    out = []
+    for entry in __import__("pathlib").Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.slow
+def test_killed_validation_leaves_no_workers(cli_env, db, sample_gpkg):
+    """kill -9 of 'kataster validate' left its worker processes (~240 MB each) running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "validate"], env=cli_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        workers = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = [c for c in _children(proc.pid)
+                       if b"multiprocessing" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            if workers:
+                break
+            time.sleep(0.05)
+        assert workers, "validation finished before its workers could be seen"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.1)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()
+                 and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
