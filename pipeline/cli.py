@@ -493,7 +493,8 @@ def repair_cmd(obj, finding_ids, max_area_change, yes, as_json):
     limit = max_area_change if max_area_change is not None else \
         obj.config["validation.repair_max_area_change"]
     proposals = propose(database, limit, finding_ids)
-    run_id = apply(database, proposals) if yes and any(p.ok for p in proposals) else None
+    run_id = apply(database, proposals, obj.config["database.lock_timeout"]) \
+        if yes and any(p.ok for p in proposals) else None
     data = {"run_id": run_id, "applied": bool(run_id), "proposals": [
         {"finding": p.finding_id, "gml_id": p.gml_id, "flurstueckskennzeichen":
          p.flurstueckskennzeichen, "ok": p.ok, "reason": p.reason,

@@ -327,7 +327,7 @@ def plant_errors(layers, per_kind=3, seed=1):
                 rest = shapely.difference(g, strip)
                 parcels.loc[i, "geometry"] = _multi(rest)
                 new = parcels.loc[[i]].copy()
-                new["idflurst"] = gml[:8] + "S" + gml[9:]
+                new["idflurst"] = gml[:10] + "S" + gml[11:]
                 new["flstkennz"] = parcels.at[i, "flstkennz"][:14] + "0099__"
                 new["flaeche"] = max(1, round(strip.area))
                 new["geometry"] = [_multi(strip)]

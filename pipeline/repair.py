@@ -75,10 +75,16 @@ def propose(db, max_area_change, finding_ids=None):
     return out
 
 
-def apply(db, proposals):
-    """Apply the acceptable proposals in one transaction; returns the repair run id."""
+def apply(db, proposals, lock_timeout=60.0):
+    """Apply the acceptable proposals in one transaction; returns the repair run id.
+
+    A repair changes parcels: it takes the import lock like an import."""
+    from pipeline.runs import acquire_import_lock
+
     good = [p for p in proposals if p.ok]
     with db.connect() as conn:
+        acquire_import_lock(conn, lock_timeout)
+        conn.commit()
         with conn.transaction():
             run_id = conn.execute(
                 "INSERT INTO kataster.import_run (os_user, importer, status, options)"

@@ -41,12 +41,17 @@ def _holder(conn):
     return f"another import (server pid {row[0]}, connected since {row[2]:%Y-%m-%d %H:%M:%S})"
 
 
-def acquire_import_lock(conn, timeout, notify=None, poll=0.25):
-    """Take the import lock, waiting up to ``timeout`` seconds. Returns seconds waited."""
+def acquire_import_lock(conn, timeout, notify=None, poll=0.25, shared=False):
+    """Take the import lock, waiting up to ``timeout`` seconds. Returns seconds waited.
+
+    Imports and repairs take it exclusively; validations take it shared (several may run at
+    once, but no import or repair changes the data under them)."""
     start = time.monotonic()
     told = False
+    take = "SELECT pg_try_advisory_lock_shared(%s)" if shared else \
+        "SELECT pg_try_advisory_lock(%s)"
     while True:
-        if conn.execute("SELECT pg_try_advisory_lock(%s)", (IMPORT_LOCK,)).fetchone()[0]:
+        if conn.execute(take, (IMPORT_LOCK,)).fetchone()[0]:
             waited = time.monotonic() - start
             if told and notify:
                 notify(f"got the import lock after waiting {waited:.1f} s")
@@ -62,6 +67,24 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25):
                 "database.lock_timeout)"
             )
         time.sleep(poll)
+
+
+KINDS = ("validate", "repair")     # importer names of runs that are not imports
+
+
+def mark_dead_runs(conn, kind):
+    """Mark this kind's runs still marked running whose session is gone as aborted."""
+    what = {"import": "the import process", "validate": "the validation process",
+            "repair": "the repair process"}[kind]
+    kind_filter = "importer <> ALL(%(kinds)s)" if kind == "import" else "importer = %(kind)s"
+    conn.execute(
+        "UPDATE kataster.import_run r SET status = 'aborted', finished = now(), error = %(error)s"
+        " WHERE status = 'running' AND " + kind_filter +   # noqa: S608 (one of two fixed texts)
+        " AND (r.server_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+        "      WHERE a.pid = r.server_pid AND a.pid <> pg_backend_pid()))",
+        {"kinds": list(KINDS), "kind": kind,
+         "error": f"{what} ended without committing (killed, crashed or lost its connection);"
+                  " nothing of it was kept"})
 
 
 def choose_importer(paths, fmt="auto"):
@@ -172,14 +195,13 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
             pass
         summary["waited_for_lock"] = round(
             acquire_import_lock(conn, config["database.lock_timeout"], notify), 3)
-        # We hold the lock: any run still marked running belongs to a dead process.
-        conn.execute("UPDATE kataster.import_run SET status = 'aborted', finished = now(),"
-                     " error = 'the import process ended without committing (killed or crashed);"
-                     " nothing of it was kept' WHERE status = 'running'")
+        # We hold the lock exclusively: any import still marked running belongs to a dead
+        # process. (Runs of other kinds are marked by their own kind only.)
+        mark_dead_runs(conn, "import")
         run_options = {**options, "format": fmt, "history": history, "force": force}
         run_id, run_ts = conn.execute(
-            "INSERT INTO kataster.import_run (os_user, importer, options, transformation)"
-            " VALUES (%s, %s, %s, %s) RETURNING id, started",
+            "INSERT INTO kataster.import_run (os_user, importer, options, transformation,"
+            " server_pid) VALUES (%s, %s, %s, %s, pg_backend_pid()) RETURNING id, started",
             (getpass.getuser(), importer.name, json.dumps(run_options, default=str),
              source.transformation)).fetchone()
         summary["run_id"] = run_id

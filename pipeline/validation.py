@@ -676,11 +676,17 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
                 raise UsageError("--private shows owner data: it needs the role "
                                  "kataster_eigentum or kataster_admin")
     stage_names = [s.name for s in PARTITION_STAGES if set(s.rules) & set(rules)]
+    from pipeline.runs import acquire_import_lock, mark_dead_runs
+
     with db.connect(autocommit=True) as conn:
+        # Shared: other validations may run, imports and repairs wait until we are done.
+        acquire_import_lock(conn, config["database.lock_timeout"], shared=True)
+        mark_dead_runs(conn, "validate")
         run_id = conn.execute(
-            "INSERT INTO kataster.import_run (os_user, importer, options) VALUES (%s, 'validate', %s)"
-            " RETURNING id", (getpass.getuser(), json.dumps({"rules": rules, "gemarkung": gemarkung,
-                                                             "params": params}))).fetchone()[0]
+            "INSERT INTO kataster.import_run (os_user, importer, options, server_pid)"
+            " VALUES (%s, 'validate', %s, pg_backend_pid()) RETURNING id",
+            (getpass.getuser(), json.dumps({"rules": rules, "gemarkung": gemarkung,
+                                            "params": params}))).fetchone()[0]
         # One partition per Gemarkung, and one ("", "") for parcels without a complete one.
         partitions = conn.execute(
             "SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, '')"

@@ -41,6 +41,7 @@ class ImportRun(Base):
     findings: Mapped[dict] = mapped_column(JSONB)
     transformation: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    server_pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class ImportFile(Base):

@@ -259,3 +259,48 @@ def test_killed_validation_leaves_no_workers(cli_env, db, sample_gpkg):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.slow
+def test_an_import_never_marks_a_running_validation_and_waits_for_it(cli_env, db, sample_gpkg,
+                                                                    tmp_path):
+    """An import marked a running validation 'aborted' ("the import process ended"); a killed
+    validation stayed 'running'; validation took no lock against a concurrent import."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    exe = str(Path(sys.executable).with_name("kataster"))
+
+    def running_validation():
+        return query(db, "SELECT id FROM kataster.import_run WHERE importer = 'validate'"
+                         " AND status = 'running'")
+
+    validation = subprocess.Popen([exe, "validate"], env=cli_env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not running_validation() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    other = extract(tmp_path / "o.xml", [parcel("DENW36AL0000LK01")])
+    imp = kataster("import", other, "--no-validate", env=cli_env)    # waits for the validation
+    assert validation.wait(120) == 0
+    assert imp.returncode == 0, imp.stderr
+    states = query(db, "SELECT importer, status FROM kataster.import_run ORDER BY id")
+    assert states[1] == ("validate", "committed") and states[-1][1] == "committed", states
+    # A killed validation is marked aborted by the next validation.
+    validation = subprocess.Popen([exe, "validate"], env=cli_env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not running_validation() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed = running_validation()[0][0]
+    os.kill(validation.pid, signal.SIGKILL)
+    validation.wait(10)
+    time.sleep(3)                         # the server notices the dead client (check interval)
+    kataster("validate", env=cli_env, check=True)
+    assert query(db, "SELECT status FROM kataster.import_run WHERE id = %s", (killed,)) == \
+        [("aborted",)]

@@ -51,7 +51,7 @@ def test_planted_errors_found_exactly(planted, cli_env, db):
         assert any(f["rule"] == rule and gml_id in _involved(f) for f in found), (rule, gml_id)
     # Nothing on the clean part: every finding lies at a planted error.
     planted_ids = {g for _, g in expected}
-    planted_ids |= {g[:8] + "0" + g[9:] for g in planted_ids}   # a sliver was cut from this one
+    planted_ids |= {g[:10] + "0" + g[11:] for g in planted_ids}   # a sliver was cut from this one
     near = shapely.union_all([victims[g].buffer(3) for g in planted_ids if g in victims.index] +
                              [shapely.Point(f["location"]).buffer(0.1) for f in found
                               if f["object"] in planted_ids and f["location"]])
