@@ -17,7 +17,7 @@ from psycopg import sql
 
 from pipeline import portions as nba_portions
 from pipeline import registry
-from pipeline.errors import KatasterError, LockTimeout, SourceError, UsageError
+from pipeline.errors import DatabaseError, KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
 from pipeline.parallel import pipelined
 from pipeline.views import refresh_derived
@@ -265,6 +265,17 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
         except (KatasterError, psycopg.Error) as err:
             for f in summary["files"]:
                 f["status"] = "failed"
+            if conn.broken or conn.closed:
+                # The server stopped or dropped us: nothing of the run was committed, and the
+                # run's record can only be marked by the next import (as aborted).
+                _acknowledge(None, config, run_id, source, summary, False,
+                             "Verbindung zur Datenbank verloren")
+                raise DatabaseError(
+                    f"the connection to the database was lost during the import "
+                    f"({getattr(err, 'sqlstate', None) or type(err).__name__}: "
+                    f"{str(err).strip().splitlines()[0] if str(err).strip() else 'closed'}); "
+                    "nothing of it was kept, and the next import marks run "
+                    f"{run_id} aborted") from None
             _finish(conn, run_id, "failed", summary, source.files, str(err))
             _acknowledge(conn, config, run_id, source, summary, False, str(err))
             raise
@@ -290,7 +301,7 @@ def _acknowledge(conn, config, run_id, source, summary, ok, message):
         return
     directory = config["import.acknowledgement_dir"] or \
         str(Path(config["paths.output_dir"]) / "quittierungen")
-    missing = nba_portions.missing_parts(conn)
+    missing = nba_portions.missing_parts(conn) if conn is not None else {}
     summary["acknowledgements"] = [str(p) for p in nba_portions.acknowledge(
         directory, run_id, portions, ok, message, missing)]
     profiles = {nba_portions.portion_key(p)[0] for _, p in portions}

@@ -125,3 +125,31 @@ def test_ctrl_c_mid_import_keeps_previous_state(db, cli_env, sample_gpkg, big_gp
     status, error = query(db, "SELECT status, error FROM kataster.import_run"
                               " ORDER BY id DESC LIMIT 1")[0]
     assert status == "failed" and "KeyboardInterrupt" in error
+
+
+def test_lost_database_connection_fails_with_one_message(db, cli_env, sample_gpkg, big_gpkg):
+    """The server dropping the import's connection (stopped, restarted) gave two chained
+    tracebacks and left the run 'running'. Now: one message, exit 1, and the next import
+    marks the run aborted."""
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    before = _state(db)
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "import", str(big_gpkg)], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(db, "SELECT count(*) FROM pg_stat_activity"
+                             " WHERE query ILIKE 'COPY%stage_%'")
+        query(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE application_name = 'kataster import'")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and err.count("error:") == 1, err
+    assert "connection to the database was lost" in err and "nothing of it was kept" in err
+    assert _state(db) == before
+    assert query(db, "SELECT status FROM kataster.import_run ORDER BY id")[-1] == ("running",)
+    kataster("import", sample_gpkg, "--force", env=cli_env, check=True)
+    assert [r[0] for r in query(db, "SELECT status FROM kataster.import_run ORDER BY id")] == \
+        ["committed", "aborted", "committed"]
