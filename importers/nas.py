@@ -116,8 +116,8 @@ def oid(value):
 
 def code(value):
     """A code value given plainly or as a registry URL (…/AA_Anlassart/010704)."""
-    if value is None:
-        return None
+    if value is None or not isinstance(value, str):
+        return value              # (elements where a code belongs: reported by _batch)
     value = value.strip()
     return value.rsplit("/", 1)[-1] if value.startswith(("http://", "https://")) else value
 
@@ -301,6 +301,8 @@ def _get(attrs, *path):
 
 
 def _int(v):
+    if isinstance(v, dict):
+        return v                  # elements where a value belongs: reported by _batch
     try:
         return int(float(v)) if v not in (None, "") else None
     except (TypeError, ValueError):
@@ -308,6 +310,8 @@ def _int(v):
 
 
 def _num(v):
+    if isinstance(v, dict):
+        return v
     try:
         return float(v) if v not in (None, "") else None
     except (TypeError, ValueError):
@@ -1064,8 +1068,16 @@ def _batch(table, records, forced, findings, transformations, kept):
         row = {"gml_id": r.gml_id, "beginnt": r.beginnt.isoformat(),
                "endet": r.endet.isoformat() if r.endet is not None else None,
                "attrs": r.attrs, "src": f"{r.src}: {r.objektart} {r.gml_id}"}
-        row.update(typed_columns(r) if table != "kataster.ax_objekt" and
-                   table != "kataster_privat.ax_objekt" else {"objektart": r.objektart})
+        typed = typed_columns(r) if table != "kataster.ax_objekt" and \
+            table != "kataster_privat.ax_objekt" else {"objektart": r.objektart}
+        for column, value in typed.items():
+            if isinstance(value, dict) or (isinstance(value, list) and column not in LISTS):
+                raise SourceError(r.src, f"the property for {column} holds elements where a "
+                                         "single value belongs", feature=f"{r.objektart} "
+                                                                          f"{r.gml_id}",
+                                  hint="the file does not follow the NAS schema there; "
+                                       "nothing was imported")
+        row.update(typed)
         if table in POLYGON_TABLES or table in ("kataster.ax_objekt",
                                                 "kataster_privat.ax_objekt"):
             row["geom"] = g
@@ -1085,6 +1097,9 @@ def _batch(table, records, forced, findings, transformations, kept):
         findings.extend(checks.empty_geometries(ids, geoms_))
         findings.extend(checks.invalid_geometries(ids, geoms_))
     return Batch(table, records[0].objektart, frame)
+
+
+LISTS = {"ist_gebucht", "weist_auf", "zeigt_auf", "an", "hat"}   # typed columns of text[]
 
 
 def _target(op):

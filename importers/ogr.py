@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyogrio
 import shapely
+import shapely.errors
 import yaml
 from psycopg import sql
 from pyogrio.raw import open_arrow
@@ -312,6 +313,13 @@ def _map_batch(rb, plan, geom_col, fid_col, findings):
             raise SchemaError(plan.label, f"id field {rule['id']!r} is missing")
         mapped.add(rule["id"])
         out["gml_id"] = df[rule["id"]].astype("string").str.slice(0, 16)
+        empty = np.flatnonzero(out["gml_id"].isna().to_numpy())
+        if len(empty):
+            raise SchemaError(plan.label.split(":")[0], f"{len(empty)} features have no "
+                              f"{rule['id']} (the object id)",
+                              feature=str(src[empty[0]]).rsplit(":", 1)[-1]
+                              + f" in layer {plan.layer}",
+                              hint="every object needs its id; nothing was imported")
     geoms = _geometries(wkb, plan, src, target, findings)
     out["geom"] = geoms
     out["gml_id"] = _default_ids(out, target, geoms)
@@ -429,7 +437,17 @@ def _default_ids(out, target, geoms):
 
 
 def _geometries(wkb, plan, src, target, findings):
-    geoms = shapely.from_wkb(wkb)
+    try:
+        geoms = shapely.from_wkb(wkb)
+    except (shapely.errors.ShapelyError, ValueError) as err:
+        # Name the first feature GEOS cannot read (truncated WKB, a ring of two points …).
+        parsed = shapely.from_wkb(wkb, on_invalid="ignore")
+        bad = np.flatnonzero(pd.notna(np.asarray(wkb, dtype=object)) & shapely.is_missing(parsed))
+        i = int(bad[0]) if len(bad) else 0
+        raise SourceError(plan.label.split(":")[0], f"the geometry cannot be read: {err}",
+                          feature=src[i].rsplit(":", 1)[-1] + f" in layer {plan.layer}",
+                          hint="repair the geometry in the source (e.g. ogr2ogr -makevalid); "
+                               "nothing was imported") from None
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     types = shapely.get_type_id(geoms)
     wrong = ~missing & ~np.isin(types, list(POLYGONAL))

@@ -304,3 +304,56 @@ def test_an_import_never_marks_a_running_validation_and_waits_for_it(cli_env, db
     kataster("validate", env=cli_env, check=True)
     assert query(db, "SELECT status FROM kataster.import_run WHERE id = %s", (killed,)) == \
         [("aborted",)]
+
+
+def _broken_gpkg(sample_gpkg, tmp_path, name, statement):
+    import sqlite3
+
+    good = gpd.read_file(sample_gpkg, layer="Flurstueck").head(20)
+    path = tmp_path / f"{name}.gpkg"
+    good.to_file(path, layer="Flurstueck")
+    conn = sqlite3.connect(path)
+    for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+        conn.execute(f'DROP TRIGGER "{trigger}"')      # (GDAL's triggers need SpatiaLite)
+    conn.execute(statement)
+    conn.commit()
+    conn.close()
+    return path
+
+
+RING_OF_TWO = ("47500001000000000000000103000000010000000200000000000000e06e15410000000098b7554100"
+               "000000f06e15410000000098b75541")
+
+
+@pytest.mark.parametrize("name,statement,message", [
+    ("truncated", "UPDATE Flurstueck SET geom = substr(geom, 1, 60) WHERE fid = 3",
+     "feature fid 3 in layer Flurstueck: the geometry cannot be read"),
+    ("two_points", f"UPDATE Flurstueck SET geom = X'{RING_OF_TWO}' WHERE fid = 5",
+     "feature fid 5 in layer Flurstueck: the geometry cannot be read"),
+    ("null_id", "UPDATE Flurstueck SET idflurst = NULL WHERE fid = 4",
+     "feature fid 4 in layer Flurstueck: 1 features have no idflurst"),
+])
+def test_broken_geopackages_are_refused_with_the_feature(name, statement, message, cli_env,
+                                                          db, tmp_path, sample_gpkg):
+    path = _broken_gpkg(sample_gpkg, tmp_path, name, statement)
+    proc = kataster("import", path, env=cli_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert message in proc.stderr, proc.stderr
+    assert parcels(db) == []
+
+
+@pytest.mark.parametrize("old,new", [
+    ("<flurstueckskennzeichen>05309600100001______</flurstueckskennzeichen>",
+     "<flurstueckskennzeichen><x>05309600100001______</x></flurstueckskennzeichen>"),
+    ('<amtlicheFlaeche uom="urn:adv:uom:m2">100</amtlicheFlaeche>',
+     '<amtlicheFlaeche uom="urn:adv:uom:m2"><x>100</x></amtlicheFlaeche>'),
+])
+def test_an_element_inside_a_nas_property_is_named(old, new, cli_env, db, tmp_path):
+    path = extract(tmp_path / "el.xml", [parcel("DENW36AL0000EL01")])
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    proc = kataster("import", path, env=cli_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "DENW36AL0000EL01" in proc.stderr and "holds elements where a single value" \
+        in proc.stderr, proc.stderr
