@@ -15,7 +15,12 @@ ROLES = {"leser": "kataster_leser", "eigentum": "kataster_eigentum", "admin": "k
 def create_roles(db):
     """Create or update the group roles and their grants (idempotent)."""
     with db.connect() as conn:
-        conn.execute(sql_text("roles.sql"))
+        try:
+            conn.execute(sql_text("roles.sql"))
+        except errors.InsufficientPrivilege as err:
+            raise KatasterError(f"not allowed: {err.diag.message_primary} (creating the group "
+                                "roles needs a database role with CREATEROLE, and granting on "
+                                "the tables their owner)") from None
         conn.commit()
     return list(ROLES.values())
 

@@ -361,8 +361,21 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
 
     writer = registry.load("exporter", fmt)
     extra = {"namespace": obj.config["exports.inspire_namespace"]} if fmt == "inspire" else {}
-    summary = writer(obj.database(), layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
-                     **extra)
+    database = obj.database()
+    try:
+        summary = writer(database, layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
+                         **extra)
+    except KatasterError:
+        raise
+    except Exception as err:                       # the output cannot be written
+        import pyogrio.errors
+
+        if not isinstance(err, (OSError, pyogrio.errors.DataSourceError,
+                                pyogrio.errors.DataLayerError)):
+            raise
+        reason = getattr(err, "strerror", None) or str(err).split(":")[-1].strip()
+        raise KatasterError(f"{out}: cannot write the export ({reason}); check the folder "
+                            "and its permissions") from None
     if as_json:
         _echo_json(summary)
     else:

@@ -213,3 +213,20 @@ def test_a_malformed_key_is_refused_before_the_audit(owners_db, cli_env):
     # Keys are taken without the trailing underscores too.
     ok = kataster("eigentum", "05309600100002", "--aktenzeichen", "AZ 1", env=cli_env)
     assert ok.returncode == 0 and _audit(owners_db)[0][2] == "05309600100002______"
+
+
+def test_sql_roles_without_createrole_and_unwritable_output(owners_db, cli_env, tmp_path):
+    import os
+
+    name, url = _login(owners_db, "leser")
+    kataster("sql", "grant", name, "--role", "leser", env=cli_env, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+    env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(tmp_path / "s"))
+    proc = kataster("sql", "roles", env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "CREATEROLE" in proc.stderr
+    for fmt in ("gpkg", "csv"):
+        out = kataster("export", fmt, "--layer", "flurstueck", "--out", f"/proc/x.{fmt}",
+                       env=cli_env)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert "cannot write the export" in out.stderr
