@@ -30,6 +30,7 @@ MAPSERV = "/usr/lib/cgi-bin/mapserv"
 LICENCE = "Datenlizenz Deutschland – Zero – Version 2.0 (dl-de/zero-2.0)"
 ATTRIBUTION = "Geobasis NRW"
 SRS = "EPSG:25832 EPSG:4258 EPSG:4326 EPSG:3857"
+STATEMENT_TIMEOUT_MS = 10_000      # no map or feature request holds the database longer
 
 
 def _conninfo(url):
@@ -55,7 +56,9 @@ def _q(text):
 
 def mapfile(url, base_url, extent):
     ci = _conninfo(url)
-    conn = " ".join(f"{k}={v}" for k, v in ci.items())
+    # Every service query ends after STATEMENT_TIMEOUT_MS, whatever a request asks for.
+    conn = " ".join(f"{k}={v}" for k, v in ci.items()) + \
+        f" options='-c statement_timeout={STATEMENT_TIMEOUT_MS}'"
     layers = []
     for lay in LAYERS:
         fields = ", ".join(lay.fields)
@@ -235,6 +238,7 @@ def pygeoapi_config(url, base_url):
                 "data": {"host": ci["host"], "port": ci["port"], "dbname": ci["dbname"],
                          "user": ci["user"], "password": ci.get("password", ""),
                          "search_path": [schema, "public"]},
+                "options": {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
                 "id_field": lay.key, "table": table, "geom_field": "geom",
                 "properties": [f for f in lay.fields if f != lay.key] or None,
                 "storage_crs": "http://www.opengis.net/def/crs/EPSG/0/25832",

@@ -228,6 +228,55 @@ def _ogc_ids(base, collection, **params):
     return ids
 
 
+@pytest.mark.parametrize("params", [
+    {"bbox": "nan,0,1,1"}, {"bbox": "1,2,3"}, {"bbox": "5,50,4,51"}, {"bbox": "-1000,-1000,1000,1000"},
+    {"bbox": "a,b,c,d"}, {"datetime": "junk"}, {"datetime": "2026-01-15"}, {"gibtsnicht": "x"},
+])
+def test_ogcapi_refuses_bad_parameters_with_400(served, params):
+    """datetime=junk, an unknown filter property and bbox=nan gave 500; a bbox far outside
+    the world's coordinates tied up a worker for 18 s and ended in a 500."""
+    import time
+
+    srv, _ = served
+    started = time.monotonic()
+    status, _, body = get(f"{srv.base_url}/ogcapi/collections/flurstueck/items?"
+                          + urllib.parse.urlencode(dict(params, f="json")))
+    assert status == 400, (params, status, body[:300])
+    assert time.monotonic() - started < 5
+
+
+def test_service_sessions_have_a_statement_timeout(served):
+    """Both services open their database sessions with a statement timeout, and still answer."""
+    from exporters.serve import STATEMENT_TIMEOUT_MS, mapfile, pygeoapi_config
+
+    srv, db = served
+    status, ctype, _ = get(wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck",
+                               CRS="EPSG:25832", BBOX=",".join(map(str, BOX)), WIDTH=64,
+                               HEIGHT=64, FORMAT="image/png"), raw=True)
+    assert status == 200 and ctype.startswith("image/png")
+    status, _, _ = get(f"{srv.base_url}/ogcapi/collections/flurstueck/items?f=json&limit=1")
+    assert status == 200
+    setting = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+    assert f"options='{setting}'" in mapfile(db.url, "http://x", BOX)
+    providers = [r["providers"][0] for r in pygeoapi_config(db.url, "http://x")["resources"]
+                 .values()]
+    assert providers and all(p["options"]["options"] == setting for p in providers)
+
+
+def test_ogcapi_bbox_over_everything_pages_quickly(served):
+    import time
+
+    srv, db = served
+    started = time.monotonic()
+    status, _, body = get(f"{srv.base_url}/ogcapi/collections/flurstueck/items?"
+                          "bbox=-180,-90,180,90&limit=100&f=json")
+    assert status == 200, body[:300]
+    page = json.loads(body)
+    assert len(page["features"]) == 100 and page["numberMatched"] == \
+        query(db, "SELECT count(*) FROM kataster.flurstueck")[0][0]
+    assert time.monotonic() - started < 5
+
+
 def test_ogcapi_bbox_paging_matches_postgis(served):
     srv, db = served
     box = (348600, 5693600, 348900, 5693950)
