@@ -486,3 +486,58 @@ def test_killed_serve_leaves_nothing_after_the_next_start(tmp_path, cli_env, db,
         proc.communicate(timeout=60)
     time.sleep(0.5)
     assert procs_mentioning(run_dir) == []
+
+
+@pytest.mark.slow
+def test_hostile_requests_do_not_starve_normal_map_requests(served):
+    """A bounded load test on the loopback: while hostile requests run (world-wide OGC API
+    boxes, the largest maps, bad parameters), normal 256×256 GetMap requests keep their p95
+    within 2× of the same run's baseline."""
+    import statistics
+    import threading
+    import time
+
+    srv, _ = served
+    tile = wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck,gebaeude", CRS="EPSG:25832",
+               BBOX=",".join(map(str, BOX)), WIDTH=256, HEIGHT=256, FORMAT="image/png")
+
+    def timings(n):
+        out = []
+        for _ in range(n):
+            started = time.monotonic()
+            status, _, _ = get(tile, raw=True)
+            assert status == 200
+            out.append(time.monotonic() - started)
+        return out
+
+    def p95(values):
+        return statistics.quantiles(values, n=20)[-1]
+
+    timings(5)                                           # warm the workers
+    baseline = p95(timings(40))
+    hostile = [f"{srv.base_url}/ogcapi/collections/flurstueck/items?bbox=-180,-90,180,90"
+               "&limit=10000&f=json",
+               f"{srv.base_url}/ogcapi/collections/flurstueck/items?bbox=-1000,-1000,1000,1000",
+               f"{srv.base_url}/ogcapi/collections/flurstueck/items?datetime=junk",
+               wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck,gebaeude,befund",
+                   CRS="EPSG:4326", BBOX="-90,-180,90,180", WIDTH=4096, HEIGHT=4096,
+                   FORMAT="image/png")]
+    stop = threading.Event()
+    sent = []
+
+    def attack(url):
+        while not stop.is_set() and len(sent) < 400:
+            get(url, raw=True)
+            sent.append(1)
+
+    threads = [threading.Thread(target=attack, args=(u,)) for u in hostile]
+    for t in threads:
+        t.start()
+    try:
+        loaded = p95(timings(40))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert sent, "no hostile request was sent"
+    assert loaded <= 2 * baseline + 0.02, (baseline, loaded, len(sent))
