@@ -69,7 +69,9 @@ def transformer(crs, where):
         missing = [g.short_name for op in group.unavailable_operations[:1] for g in op.grids]
         raise CRSError(where, f"the best transformation from {crs.name} needs grids that are "
                               f"not installed: {missing}", hint="install proj-data")
-    description = f"{crs.name} (EPSG:{epsg}) → ETRS89 / UTM zone 32N: {best.description}"
+    grids = re.findall(r"[\w.-]*BETA2007[\w.-]*", str(best.definition))
+    description = (f"{crs.name} (EPSG:{epsg}) → ETRS89 / UTM zone 32N: {best.description}"
+                   + (f" (grid {grids[0]})" if grids else ""))
     return best, description
 
 

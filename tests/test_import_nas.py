@@ -331,3 +331,52 @@ def test_nba_deliveries_in_order_with_acknowledgements(cli_env, db, tmp_path):
     again = kataster("import", older, "--allow-older", "--force", "--json", env=cli_env)
     assert again.returncode == 0
     assert query(db, "SELECT count(*) FROM kataster.nba_portion") == [(4,)]
+
+
+def test_positions_with_their_own_crs(cli_env, db, tmp_path):
+    """A srsName on gml:pos is honoured: a state Gauß-Krüger variant is transformed (through
+    BETA2007), a local zone-prefixed UTM and a height are kept as written, with one crs.kept
+    info finding per system, never placed at their raw coordinates."""
+    import pyproj
+
+    import importers.crs  # noqa: F401 - grids
+
+    x, y = pyproj.Transformer.from_crs(25832, 31466, always_xy=True).transform(350005, 5700005)
+    points = [
+        ("DENW44AL0000CR01", f'<gml:pos srsName="urn:adv:crs:DE_DHDN_3GK2_NW177">{x:.3f} {y:.3f}</gml:pos>'),
+        ("DENW44AL0000CR02", '<gml:pos srsName="urn:adv:crs:LOKAL_RP_UTM32101">32351593.736 5531607.130</gml:pos>'),
+        ("DENW44AL0000CR03", '<gml:pos srsName="urn:adv:crs:LOKAL_RP_UTM32101">32351594.736 5531608.130</gml:pos>'),
+        ("DENW44AL0000CR04", '<gml:pos srsName="urn:adv:crs:DE_DHHN85_NOH">254.320</gml:pos>'),
+    ]
+    path = tmp_path / "punkte.xml"
+    with open_output(path) as fh:
+        Writer("6.0").extract([{"type": "AX_PunktortAU", "id": oid, "beginnt": "2020-01-01T00:00:00Z",
+                                "props": [("position", "@@" + oid)]} for oid, _ in points], fh)
+    text = path.read_text()
+    for oid, pos in points:
+        text = text.replace(f"<position>@@{oid}</position>",
+                            f'<position><gml:Point gml:id="p{oid[-2:]}">{pos}</gml:Point></position>')
+    path.write_text(text)
+    proc, data = import_json(cli_env, path)
+    assert proc.returncode == 0, proc.stderr
+    rows = dict(query(db, "SELECT gml_id, ST_AsText(geom) FROM kataster.ax_objekt"))
+    gx, gy = shapely.from_wkt(rows["DENW44AL0000CR01"]).coords[0]
+    assert abs(gx - 350005) < 1.5 and abs(gy - 5700005) < 1.5       # BETA2007, not Helmert
+    assert rows["DENW44AL0000CR02"] is None and rows["DENW44AL0000CR04"] is None
+    kept = dict(query(db, "SELECT gml_id, attrs->'_originale_position'->>'crs'"
+                          " FROM kataster.ax_objekt WHERE gml_id = 'DENW44AL0000CR02'"))
+    assert kept == {"DENW44AL0000CR02": "urn:adv:crs:LOKAL_RP_UTM32101"}
+    assert query(db, "SELECT attrs->'_hoehe'->0->>'wert' FROM kataster.ax_objekt"
+                     " WHERE gml_id = 'DENW44AL0000CR04'") == [("254.32",)]
+    assert sorted(query(db, "SELECT object_id, message FROM kataster.finding"
+                            " WHERE rule = 'crs.kept'")) == [
+        ("urn:adv:crs:DE_DHHN85_NOH", "1 positions in urn:adv:crs:DE_DHHN85_NOH kept with their "
+         "original coordinates as attributes (_originale_position, _hoehe), without a map "
+         "geometry: the system is a height system or cannot be transformed reliably to "
+         "EPSG:25832"),
+        ("urn:adv:crs:LOKAL_RP_UTM32101", "2 positions in urn:adv:crs:LOKAL_RP_UTM32101 kept with "
+         "their original coordinates as attributes (_originale_position, _hoehe), without a map "
+         "geometry: the system is a height system or cannot be transformed reliably to "
+         "EPSG:25832")]
+    assert "DE_DHDN_3GK2_NW177" in data["transformation"] and "BETA2007" in \
+        query(db, "SELECT transformation FROM kataster.import_run")[0][0]
