@@ -630,22 +630,22 @@ class NasDocument:
             if not isinstance(source, str):
                 source.close()
 
-    def _delete(self, el):
-        objektart = _type_name(el)
-        targets = _targets(el)
+    def _named(self, el):
+        """(type, target ids) of a Delete or Update; both are required."""
+        objektart, targets = _type_name(el), _targets(el)
         if not objektart or not targets:
-            self._fail(el, "Delete needs a typeName (or typeNames) and at least one "
+            self._fail(el, f"{local(el.tag)} needs a typeName (or typeNames) and at least one "
                            "ogc:FeatureId or fes:ResourceId")
+        return objektart, targets
+
+    def _delete(self, el):
+        objektart, targets = self._named(el)
         return [Operation("delete", objektart, t, el.get("safeToIgnore") == "true", self.origin)
                 for t in targets]
 
     def _update(self, el):
         """wfs:Update ends a version's life: it sets ``endet`` (and may give the ``anlass``)."""
-        objektart = _type_name(el)
-        targets = _targets(el)
-        if not objektart or not targets:
-            self._fail(el, "Update needs a typeName (or typeNames) and at least one "
-                           "ogc:FeatureId or fes:ResourceId")
+        objektart, targets = self._named(el)
         endet = anlass = None
         for prop in el.iterfind("{*}Property"):
             ref = prop.find("{*}Name")
@@ -658,8 +658,7 @@ class NasDocument:
                 endet = timestamp(text, f"{self.origin}: Update at line "
                                         f"{self._line(prop.sourceline)}")
             elif path == "anlass":
-                anlass = code(text) if value is not None and len(value) == 0 else \
-                    code(to_value(value)) if value is not None else None
+                anlass = code(text) or None
             else:
                 self._fail(prop, f"Update sets {path or '(no property name)'}, which is not "
                                  "understood (only lebenszeitintervall/endet and anlass are)")
@@ -1168,11 +1167,16 @@ def _apply_deletes(loader, documents):
             target = sql.Identifier(*tbl.split("."))
             version = sql.SQL(" AND beginnt = %(b)s") if beginnt is not None else \
                 sql.SQL(" AND endet IS NULL")
-            args = {"g": gml_id, "b": beginnt, "t": when, "run": loader.run_id}
+            args = {"g": gml_id, "b": beginnt, "t": when, "run": loader.run_id,
+                    "anlass": op.anlass}
             if loader.history:
-                loader.conn.execute(sql.SQL("UPDATE {} SET endet = %(t)s, closed_run_id = %(run)s"
-                                            " WHERE gml_id = %(g)s AND endet IS NULL").format(
-                    target) + version, args)
+                # The reason an Update gives for the end is kept with the closed version.
+                loader.conn.execute(sql.SQL(
+                    "UPDATE {} SET endet = %(t)s, closed_run_id = %(run)s,"
+                    " attrs = CASE WHEN %(anlass)s::text IS NULL THEN attrs"
+                    "         ELSE coalesce(attrs, '{{}}') || jsonb_build_object('anlass_endet',"
+                    "                                                    %(anlass)s::text) END"
+                    " WHERE gml_id = %(g)s AND endet IS NULL").format(target) + version, args)
             else:
                 loader.conn.execute(sql.SQL("DELETE FROM {} WHERE gml_id = %(g)s").format(target)
                                     + version, args)

@@ -249,6 +249,8 @@ def test_delete_update_and_replace_in_both_versions(version, cli_env, db, tmp_pa
         ("DENW44AL0000UP01", "2012-01-01 00:00:00+00", "2013-01-02 00:00:00+00"),  # portion date
         ("DENW44AL0000UP02", "2012-01-01 00:00:00+00", "2013-01-01 12:00:00+00"),  # its endet
     ]
+    assert query(db, "SELECT attrs->>'anlass_endet' FROM kataster.ax_flurstueck"
+                     " WHERE gml_id = 'DENW44AL0000UP02'") == [("010704",)]
 
 
 def test_an_operation_not_understood_fails_with_name_and_line(cli_env, db, tmp_path):
