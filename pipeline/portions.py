@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -84,17 +84,16 @@ def check(conn, portions, allow_older=False):
     findings = []
     for profil in sorted({portion_key(p)[0] for _, p in portions}):
         ours = [(f, p) for f, p in portions if portion_key(p)[0] == profil]
-        oldest = min(portion_key(p)[1] for _, p in ours)
+        oldest = min(_when(portion_key(p)[1]) for _, p in ours)
         newest = conn.execute(
             "SELECT max(datum), string_agg(DISTINCT datei, ', ') FILTER (WHERE datum ="
             " (SELECT max(datum) FROM kataster.nba_portion WHERE profilkennung = %(p)s))"
             " FROM kataster.nba_portion WHERE profilkennung = %(p)s", {"p": profil}).fetchone()
-        if newest[0] is not None and datetime.fromisoformat(oldest.replace("Z", "+00:00")) \
-                < newest[0] and not allow_older:
-            first = min(ours, key=lambda fp: portion_key(fp[1])[1])[0]
-            raise SourceError(first, f"NBA delivery {profil} of {oldest} is older than the "
-                                     f"newest applied delivery of that profile "
-                                     f"({newest[0].isoformat()}, {newest[1]})",
+        if newest[0] is not None and oldest < newest[0] and not allow_older:
+            first = min(ours, key=lambda fp: _when(portion_key(fp[1])[1]))[0]
+            raise SourceError(first, f"NBA delivery {profil} of {_iso(oldest)} is older than "
+                                     f"the newest applied delivery of that profile "
+                                     f"({_iso(newest[0])}, {newest[1]})",
                               hint="deliveries are applied in order; after a human decision, "
                                    "--allow-older imports it anyway. Nothing was imported")
         rows = conn.execute(
@@ -103,10 +102,10 @@ def check(conn, portions, allow_older=False):
         ).fetchall()
         for datum, total, parts in rows:
             missing = _missing(set(parts), total)
-            if missing and datum.isoformat() < oldest.replace("Z", "+00:00"):
+            if missing and datum < oldest:
                 findings.append(Finding(
-                    "nba.missing_parts", f"{profil}@{datum.isoformat()}",
-                    f"NBA delivery {profil} of {datum.isoformat()} still misses parts "
+                    "nba.missing_parts", f"{profil}@{_iso(datum)}",
+                    f"NBA delivery {profil} of {_iso(datum)} still misses parts "
                     f"{', '.join(map(str, missing))} of {total}, and a later delivery of the "
                     "profile arrives"))
     return findings
@@ -132,8 +131,19 @@ def missing_parts(conn, profil=None):
     for prof, datum, total, parts in rows:
         missing = _missing(set(parts), total)
         if missing:
-            out[(prof, datum.isoformat())] = missing
+            out[(prof, _iso(datum))] = missing
     return out
+
+
+def _when(text):
+    """A portion's datum as an aware datetime."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment):
+    """An aware datetime as ISO 8601 in UTC (whatever the session's time zone)."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def acknowledge(directory, run_id, portions, ok, message, missing):
@@ -170,8 +180,7 @@ def acknowledge(directory, run_id, portions, ok, message, missing):
                       "</uebernahmeprotokoll>",
                       "    </AX_Portion_Erfolgreich>",
                       "  </portionNBAErfolgreich>"]
-        gaps = missing.get((profil, datetime.fromisoformat(datum.replace("Z", "+00:00"))
-                            .isoformat()))
+        gaps = missing.get((profil, _iso(_when(datum))))
         if gaps:
             lines.append(f"  <!-- fehlende Portionen dieser Lieferung: "
                          f"{', '.join(map(str, gaps))} -->")
