@@ -961,9 +961,10 @@ class NasImporter:
         for origin, path in unpacked.files:
             try:
                 portions[path] = read_portion(path)
-            except (OSError, EOFError) as err:
+            except (OSError, EOFError, ValueError) as err:
                 unpacked.close()
-                raise SourceError(origin, f"cannot be read: {err}") from None
+                raise SourceError(origin, f"cannot be read: {err}",
+                                  hint="nothing was imported") from None
         unpacked.files.sort(key=lambda op: (portions[op[1]] is not None,
                                             portion_key(portions[op[1]]) if portions[op[1]]
                                             else ("", "", -1)))

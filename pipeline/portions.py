@@ -50,6 +50,11 @@ def read_portion(path):
               for k, v in _FIELD.findall(m.group(1))}
     if "datum" not in fields:
         return None
+    try:
+        _when(fields["datum"])
+    except ValueError:
+        raise ValueError(f"AX_Portionskennung/datum {fields['datum'][:40]!r} is not a date "
+                         "and time") from None
     return fields
 
 
