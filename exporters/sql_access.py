@@ -84,3 +84,36 @@ def audit_limit(db, parcels_per_hour):
         conn.execute("UPDATE kataster_privat.audit_grenze SET flurstuecke_pro_stunde = %s",
                      (parcels_per_hour,))
         conn.commit()
+
+
+# Buchungsart (AX_Buchungsstelle) as the Grundbuch names it, for people reading owner lists.
+BUCHUNGSART = {
+    1100: "Grundstück", 1101: "Aufgeteiltes Grundstück WEG",
+    1102: "Aufgeteiltes Grundstück § 3 Abs. 4 GBO", 1200: "Ungetrennter Hofraum",
+    1301: "Wohnungs-/Teileigentum", 1302: "Miteigentum § 3 Abs. 4 GBO",
+    1303: "Anteil am ungetrennten Hofraum", 2101: "Erbbaurecht", 2102: "Untererbbaurecht",
+    2103: "Gebäudeeigentum", 2104: "Fischereirecht", 2105: "Bergwerksrecht",
+    2106: "Nutzungsrecht", 2107: "Realgewerberecht", 2108: "Gemeinderecht",
+    2109: "Stavenrecht", 2110: "Hauberge", 2201: "Aufgeteiltes Erbbaurecht WEG",
+    2202: "Aufgeteiltes Untererbbaurecht WEG", 2301: "Wohnungs-/Teilerbbaurecht",
+    2302: "Wohnungs-/Teiluntererbbaurecht", 5101: "Von Buchungspflicht befreit",
+}
+
+
+def owner_rows_for_people(rows):
+    """Owner rows as people read them: Buchungsart decoded, the share as a reduced fraction."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    out = []
+    for r in rows:
+        share = None
+        if r.get("anteil_zaehler") is not None and r.get("anteil_nenner"):
+            f = Fraction(Decimal(str(r["anteil_zaehler"]))) / Fraction(Decimal(str(r["anteil_nenner"])))
+            share = f"{f.numerator}/{f.denominator}"
+        art = r.get("buchungsart")
+        out.append({**r, "anteil_zaehler": None if share is None else int(share.split("/")[0]),
+                    "anteil_nenner": None if share is None else int(share.split("/")[1]),
+                    "anteil": share,
+                    "buchungsart_text": BUCHUNGSART.get(art, f"Buchungsart {art}") if art else None})
+    return out

@@ -735,19 +735,23 @@ def sql_grant(obj, login_role, role):
 @click.pass_obj
 def eigentum_cmd(obj, flurstueckskennzeichen, aktenzeichen, bearbeiter, as_json):
     """Owners of one parcel (audited: user, time, parcel and Aktenzeichen are logged)."""
-    from exporters.sql_access import owner_lookup
+    from exporters.sql_access import owner_lookup, owner_rows_for_people
 
-    rows = owner_lookup(obj.database(), flurstueckskennzeichen, aktenzeichen, bearbeiter)
+    rows = owner_rows_for_people(
+        owner_lookup(obj.database(), flurstueckskennzeichen, aktenzeichen, bearbeiter))
     if as_json:
         _echo_json(rows)
         return
     if not rows:
-        obj.say(f"no owners recorded for {flurstueckskennzeichen}")
-    for r in rows:
-        share = f"{r['anteil_zaehler']}/{r['anteil_nenner']}" if r["anteil_nenner"] else "-"
-        click.echo(f"{r['buchungsblatt'] or '-':16} {r['buchungsart'] or '-':>5}  {share:>8}  "
-                   f"{r['name']}, {r['vorname'] or ''}"
-                   + (f"  ({r['rechtsgemeinschaft']})" if r["rechtsgemeinschaft"] else ""))
+        obj.say(f"keine Eigentümer verzeichnet für {flurstueckskennzeichen}")
+        return
+    table = [("Buchungsblatt", "Buchungsart", "Anteil", "Eigentümer", "Gemeinschaft")] + [
+        (r["buchungsblatt"] or "-", r["buchungsart_text"] or "-", r["anteil"] or "-",
+         ", ".join(p for p in (r["name"], r["vorname"]) if p), r["rechtsgemeinschaft"] or "")
+        for r in rows]
+    widths = [max(len(str(row[k])) for row in table) for k in range(5)]
+    for row in table:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 # -- audit ------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """SQL roles: what each role can and cannot read, change and delete; the audited look-up."""
 
+import re
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -230,3 +231,21 @@ def test_sql_roles_without_createrole_and_unwritable_output(owners_db, cli_env, 
                        env=cli_env)
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
         assert "cannot write the export" in out.stderr
+
+
+def test_eigentum_for_people(owners_db, cli_env):
+    """No headers, '1100' unexplained and shares as 1.00000000000000000000/1.000…: now a table
+    with German headers, the Buchungsart in words and reduced fractions; --json the same."""
+    import json
+
+    out = kataster("eigentum", "05309600100002______", "--aktenzeichen", "AZ T", env=cli_env,
+                   check=True).stdout.splitlines()
+    assert out[0].split() == ["Buchungsblatt", "Buchungsart", "Anteil", "Eigentümer",
+                              "Gemeinschaft"]
+    body = "\n".join(out[1:])
+    assert "Wohnungs-/Teileigentum" in body and ".000" not in body
+    assert re.search(r"\b\d+/\d+\b", body), body
+    rows = json.loads(kataster("eigentum", "05309600100002______", "--aktenzeichen", "AZ T",
+                               "--json", env=cli_env, check=True).stdout)
+    assert all(r["anteil"] is None or re.fullmatch(r"\d+/\d+", r["anteil"]) for r in rows)
+    assert {r["buchungsart_text"] for r in rows} >= {"Wohnungs-/Teileigentum"}
