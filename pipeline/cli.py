@@ -205,6 +205,13 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_ol
     if allow_older:
         options["allow_older"] = True
     if srs:
+        from importers.crs import parse_crs
+        from pipeline.errors import CRSError
+
+        try:
+            parse_crs(srs, "--srs")
+        except CRSError as err:          # a mistyped option: a usage error (exit 2)
+            raise UsageError(err.message) from None
         options["srs"] = srs
     if encoding:
         import codecs

@@ -208,8 +208,26 @@ def load_config(path=None, environ=None):
     for key, leaf in settings().items():
         if env_name(key) in environ:
             _set(data, key, _coerce(key, environ[env_name(key)], leaf))
+    _warn_unknown_variables(environ)
     _validate(data, "effective configuration (file and KATASTER_* variables)")
     return Config(data, path)
+
+
+# KATASTER_* variables that are not settings but are read elsewhere.
+OTHER_VARIABLES = {"KATASTER_CONFIG", "KATASTER_TEST_DATABASE_URL"}
+
+
+def _warn_unknown_variables(environ):
+    """A mistyped KATASTER_* variable was ignored silently: say so, with the closest name."""
+    import difflib
+    import logging
+
+    known = {env_name(k) for k in settings()} | OTHER_VARIABLES
+    for name in sorted(n for n in environ if n.startswith("KATASTER_") and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        logging.getLogger("pipeline.config").warning(
+            "%s is not a Kataster setting and is ignored%s", name,
+            f" (did you mean {close[0]}?)" if close else "")
 
 
 def _validate(data, where):

@@ -94,3 +94,13 @@ def test_mistakes_are_errors_not_silent_no_ops(cli_env, db, sample_gpkg):
         proc = kataster(*args, env=cli_env)
         assert proc.returncode == 2, (args, proc.stderr)
         assert text in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_mistyped_settings_and_srs_are_reported(cli_env, db, sample_gpkg):
+    env = dict(cli_env, KATASTER_SERVE_PROT="8081")
+    proc = kataster("config", "show", env=env)
+    assert proc.returncode == 0
+    assert "KATASTER_SERVE_PROT is not a Kataster setting" in proc.stderr
+    assert "did you mean KATASTER_SERVE_PORT" in proc.stderr
+    bad = kataster("import", sample_gpkg, "--srs", "EPSG:99999", env=cli_env)
+    assert bad.returncode == 2 and "EPSG:99999" in bad.stderr and "Traceback" not in bad.stderr
