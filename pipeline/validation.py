@@ -668,7 +668,13 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
     if unknown:
         raise UsageError(f"unknown or non-validation rules {', '.join(unknown)}; choose from "
                          f"{', '.join(sorted(available))}")
-    gemarkung = str(gemarkung).zfill(4) if gemarkung else None
+    if gemarkung:
+        from pipeline.views import resolve_district
+
+        with db.connect() as conn:
+            gemarkung = resolve_district(conn, gemarkung)
+    else:
+        gemarkung = None
     params = _params(config)
     if private:
         with db.connect() as conn:

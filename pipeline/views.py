@@ -74,8 +74,47 @@ def query(layer, gemarkung=None, flur=None, bbox=None, at=None):
     return q, params
 
 
+def resolve_district(conn, gemarkung=None, flur=None):
+    """The Gemarkungsnummer for a number or a name, checked against the data; a Flur checked
+    too. Unknown ones are a UsageError listing the closest (a filter on nothing would silently
+    give nothing)."""
+    import difflib
+
+    if gemarkung is None:
+        return None
+    rows = conn.execute("SELECT gemarkungsnummer, gemarkung FROM kataster.gemarkung"
+                        " ORDER BY 1").fetchall()
+    text = str(gemarkung).strip()
+    if text.isdigit():
+        number = text.zfill(4)
+        found = [r for r in rows if r[0] == number]
+    else:
+        found = [r for r in rows if (r[1] or "").casefold() == text.casefold()]
+    if len(found) != 1:
+        names = [f"{n} {name or ''}".strip() for n, name in rows]
+        close = difflib.get_close_matches(text, [n for n, _ in rows] + [m or "" for _, m in rows],
+                                          n=3)
+        raise UsageError(f"no Gemarkung {text!r} in the data"
+                         + (f"; did you mean {', '.join(close)}?" if close else "")
+                         + f" (there are: {', '.join(names[:30])}"
+                         + (" …)" if len(names) > 30 else ")"))
+    number = found[0][0]
+    if flur is not None:
+        fluren = [r[0] for r in conn.execute(
+            "SELECT DISTINCT flurnummer FROM kataster.flur WHERE gemarkungsnummer = %s"
+            " ORDER BY 1", (number,)).fetchall()]
+        if int(flur) not in fluren:
+            raise UsageError(f"Gemarkung {number} has no Flur {flur} (its Fluren: "
+                             f"{', '.join(map(str, fluren[:40]))}{' …' if len(fluren) > 40 else ''})")
+    return number
+
+
 def read_frames(db, layer, chunk=50_000, **filters):
     """Yield GeoDataFrames (EPSG:25832) of a public view, ``chunk`` rows at a time."""
+    if filters.get("gemarkung") is not None and layer in LAYERS and layer not in NO_DISTRICT:
+        with db.connect() as conn:
+            filters["gemarkung"] = resolve_district(conn, filters["gemarkung"],
+                                                    filters.get("flur"))
     q, params = query(layer, **filters)
     with db.connect() as conn:
         with conn.cursor(name="kataster_read") as cur:

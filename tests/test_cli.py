@@ -104,3 +104,23 @@ def test_mistyped_settings_and_srs_are_reported(cli_env, db, sample_gpkg):
     assert "did you mean KATASTER_SERVE_PORT" in proc.stderr
     bad = kataster("import", sample_gpkg, "--srs", "EPSG:99999", env=cli_env)
     assert bad.returncode == 2 and "EPSG:99999" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_unknown_districts_are_errors_and_names_work(cli_env, db, sample_gpkg, tmp_path):
+    """validate --gemarkung 99999 and export --gemarkung Broich ran on nothing with exit 0."""
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    for args in (["validate", "--gemarkung", "99999"],
+                 ["export", "csv", "--layer", "flurstueck", "--out", tmp_path / "a.csv",
+                  "--gemarkung", "Brioch"],
+                 ["export", "csv", "--layer", "flurstueck", "--out", tmp_path / "b.csv",
+                  "--gemarkung", "3096", "--flur", "999"]):
+        proc = kataster(*args, env=cli_env)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert "no Gemarkung" in proc.stderr or "has no Flur" in proc.stderr, proc.stderr
+    by_name = kataster("export", "csv", "--layer", "flurstueck", "--out", tmp_path / "c.csv",
+                       "--gemarkung", "broich", env=cli_env)
+    by_number = kataster("export", "csv", "--layer", "flurstueck", "--out", tmp_path / "d.csv",
+                         "--gemarkung", "3096", env=cli_env)
+    assert by_name.returncode == 0 and by_number.returncode == 0, by_name.stderr
+    assert (tmp_path / "c.csv").read_text() == (tmp_path / "d.csv").read_text()
+    assert len((tmp_path / "c.csv").read_text().splitlines()) > 10
