@@ -173,6 +173,45 @@ def _templates(run):
     (run / "fonts.txt").write_text(f"sans {font}\n" if font else "", encoding="utf-8")
 
 
+def _check_port_free(host, port):
+    """Refuse a port something already listens on, naming the process where it can."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            holder = _port_holder(port)
+            raise KatasterError(f"port {port} on {host} is in use"
+                                + (f" by {holder}" if holder else "")
+                                + f" ({err.strerror}); stop it or choose another with "
+                                  "--port") from None
+
+
+def _port_holder(port):
+    """'process PID (command)' listening on ``port``, found through /proc, or ''."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    cmd = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+                    return f"process {proc.name} ({cmd})"
+        except OSError:
+            continue
+    return ""
+
+
 def nginx_conf(run, host, port, pygeoapi_port):  # noqa: W605
     # Started by root, nginx would hand its workers to an unprivileged user that cannot enter
     # the (mode 700) run directory; the services listen on loopback only by default.
@@ -348,11 +387,38 @@ class Server:
         (self.run / "www" / "index.html").write_text(html, encoding="utf-8")
 
     def start(self):
+        # Checked before anything is started or stopped: a busy port, or another instance
+        # serving from this state directory, is refused without touching its processes.
+        self._claim()
+        _check_port_free(self.host, self.port)
         try:
             return self._start()
         except BaseException:
             self.stop()
             raise
+
+    def _claim(self):
+        """Hold a lock on the state directory's serve lock file for the life of this process:
+        a second `kataster serve` on the same state would replace the first one's run
+        directory and stop its MapServer workers."""
+        import fcntl
+
+        lock = self.run.parent / (self.run.name + ".lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(lock, "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "?"
+            self._lock.close()
+            raise KatasterError(f"another 'kataster serve' (process {holder}) serves from this "
+                                f"state directory ({self.run.parent}); stop it first, or use "
+                                "another --state-dir") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(str(os.getpid()))
+        self._lock.flush()
 
     def _start(self):
         self.prepare()

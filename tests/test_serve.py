@@ -541,3 +541,27 @@ def test_hostile_requests_do_not_starve_normal_map_requests(served):
             t.join(60)
     assert sent, "no hostile request was sent"
     assert loaded <= 2 * baseline + 0.02, (baseline, loaded, len(sent))
+
+
+def test_a_second_serve_refuses_and_leaves_the_first_alone(tmp_path, cli_env, db, sample_gpkg):
+    """A second 'kataster serve' on a busy port printed the URLs although nginx could not
+    bind, then stopped the first instance's MapServer workers: the running server answered 502."""
+    kataster("import", sample_gpkg, env=cli_env, check=True)
+    port = free_port()
+    first = _start_serve(cli_env, port)
+    run_dir = str(tmp_path / "state" / "serve")
+    workers = _mapserv_workers(run_dir)
+    try:
+        same_state = kataster("serve", "--port", str(free_port()), env=cli_env, timeout=60)
+        assert same_state.returncode == 1 and "another 'kataster serve'" in same_state.stderr
+        other_state = dict(cli_env, KATASTER_PATHS_STATE_DIR=str(tmp_path / "other"))
+        busy = kataster("serve", "--port", str(port), env=other_state, timeout=60)
+        assert busy.returncode == 1, busy.stderr
+        assert f"port {port} on 127.0.0.1 is in use by process" in busy.stderr, busy.stderr
+        assert "Stop with Ctrl-C" not in busy.stdout + busy.stderr
+        assert set(workers) <= set(_mapserv_workers(run_dir))       # untouched
+        wms_status = get(f"http://127.0.0.1:{port}/wms?SERVICE=WMS&REQUEST=GetCapabilities")[0]
+        assert wms_status == 200
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
