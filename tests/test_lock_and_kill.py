@@ -40,7 +40,11 @@ def test_waits_for_the_lock_then_times_out(db, cli_env, sample_gpkg):
         exe = Path(sys.executable).with_name("kataster")
         waiting = subprocess.Popen([str(exe), "import", str(sample_gpkg)], env=env,
                                    stderr=subprocess.PIPE, text=True)
-        time.sleep(2)
+        # Until its session is there and has tried the lock (a slow start under load must
+        # not let it find the lock free).
+        assert _wait_for(db, "SELECT count(*) FROM pg_stat_activity"
+                             " WHERE application_name = 'kataster import'", timeout=60)
+        time.sleep(1)
         assert waiting.poll() is None
         holder.execute("SELECT pg_advisory_unlock(%s)", (IMPORT_LOCK,))
         _, err = waiting.communicate(timeout=120)
