@@ -45,12 +45,6 @@ class Kennzeichen:
         nenner = self.nenner.zfill(4) if self.nenner else "____"
         return f"{self.land}{self.gemarkung}{flur}{self.zaehler:05d}{nenner}{self.folge or '__'}"
 
-    @property
-    def label(self):
-        """How people name the parcel: ``Flur 1, 17/2`` (or ``17/2`` without Flur)."""
-        number = f"{self.zaehler}/{self.nenner}" if self.nenner else str(self.zaehler)
-        return f"Flur {self.flur}, {number}" if self.flur is not None else number
-
 
 def canonical(text):
     """The 20-character key for ``text`` (trailing underscores may be missing), or None."""
