@@ -55,7 +55,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state_nas")
     cluster.up()
-    admin = cluster.url("postgres")
+    admin = cluster.url("postgres", "admin")
     rows = []
     try:
         sizes = [int(s) for s in args.mb.split(",")]

@@ -109,7 +109,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state")
     cluster.up()
-    admin = cluster.url("postgres")
+    admin = cluster.url("postgres", "admin")
     rows = []
     try:
         for n in [int(s) for s in args.sizes.split(",")]:

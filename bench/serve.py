@@ -85,7 +85,7 @@ def main():
     procs = []
     pids = []
     try:
-        url = fresh_database(cluster.url("postgres"), "bench_serve")
+        url = fresh_database(cluster.url("postgres", "admin"), "bench_serve")
         db = Database(url)
         db.prepare()
         sample = work / f"muelheim_{args.parcels}.gpkg"

@@ -66,7 +66,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state_val")
     cluster.up()
-    admin = cluster.url("postgres")
+    admin = cluster.url("postgres", "admin")
     rows, nas_rows = [], []
     try:
         for n in [int(s) for s in args.sizes.split(",") if s]:

@@ -10,6 +10,7 @@ KILL by pid, so no process is left behind.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -23,7 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 from exporters.layers import LAYERS
 from pipeline import kennzeichen
 from pipeline.errors import KatasterError
-from pipeline.views import refresh_derived
+
+log = logging.getLogger(__name__)
 
 WEB = Path(__file__).resolve().parent / "web"
 MAPSERV = "/usr/lib/cgi-bin/mapserv"
@@ -326,8 +328,10 @@ def _extent(db):
 class Server:
     """The running services; use as a context manager or call :meth:`stop`."""
 
-    def __init__(self, db, run_dir, host="127.0.0.1", port=8080, workers=2, with_ogcapi=True):
-        self.db = db
+    def __init__(self, db, run_dir, host="127.0.0.1", port=8080, workers=2, with_ogcapi=True,
+                 service=None):
+        # MapServer and pygeoapi connect as ``service`` (a read-only role), default ``db``.
+        self.db = service or db
         self.run = Path(run_dir).resolve()
         self.host, self.port = host, port
         self.workers = workers
@@ -350,9 +354,7 @@ class Server:
         for d in ("tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/uwsgi", "tmp/scgi", "www"):
             (self.run / d).mkdir(parents=True, exist_ok=True)
         os.chmod(self.run, 0o700)
-        with self.db.connect() as conn:      # maps read the materialised boundaries
-            refresh_derived(conn)
-            conn.commit()
+        self._check_read_only()
         extent = _extent(self.db)
         (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent),
                                                encoding="utf-8")
@@ -367,6 +369,18 @@ class Server:
         (self.run / "nginx.conf").write_text(nginx_conf(self.run, self.host, self.port,
                                                         self.ogc_port), encoding="utf-8")
         self._page(extent)
+
+    def _check_read_only(self):
+        """The services should connect as a role that can change nothing: say so if not."""
+        with self.db.connect() as conn:
+            role, writes = conn.execute(
+                "SELECT current_user, rolsuper OR has_schema_privilege('kataster', 'CREATE')"
+                " OR has_table_privilege('kataster.ax_flurstueck', 'INSERT')"
+                " FROM pg_roles WHERE rolname = current_user").fetchone()
+        if writes:
+            log.warning("the map services connect as %s, which may change the data; set "
+                        "database.service_url to a read-only role (a member of kataster_leser, "
+                        "see SECURITY.md)", role)
 
     def _page(self, extent):
         leaflet = WEB / "node_modules" / "leaflet" / "dist"

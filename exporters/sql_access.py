@@ -81,8 +81,7 @@ def audit_verify(db):
 def audit_limit(db, parcels_per_hour):
     """Set the parcels one Aktenzeichen may look up per hour (None: no limit)."""
     with db.connect() as conn:
-        conn.execute("UPDATE kataster_privat.audit_grenze SET flurstuecke_pro_stunde = %s",
-                     (parcels_per_hour,))
+        conn.execute("SELECT kataster_privat.audit_setze_grenze(%s)", (parcels_per_hour,))
         conn.commit()
 
 

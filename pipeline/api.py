@@ -22,7 +22,8 @@ from pipeline import views
 
 
 def database(config=None):
-    """The configured database (started and migrated if needed).
+    """The configured database, as the reading role (started if needed; ``kataster db up``
+    makes it).
 
     Parameters
     ----------
@@ -32,7 +33,7 @@ def database(config=None):
     from pipeline.config import load_config
     from pipeline.db import open_database
 
-    return open_database(config or load_config())
+    return open_database(config or load_config(), kind="reader")
 
 
 def _db(db):

@@ -42,10 +42,12 @@ class Context:
             self._config = load_config(self.config_path)
         return self._config
 
-    def database(self, start=True):
+    def database(self, kind="owner", start=True):
+        """The configured database for a kind of work (owner, reader, service, admin: which
+        role the embedded cluster connects as; see pipeline.db.open_database)."""
         from pipeline.db import open_database
 
-        return open_database(self.config, start=start)
+        return open_database(self.config, start=start, kind=kind)
 
     def say(self, msg):
         if not self.quiet:
@@ -75,18 +77,21 @@ def db():
 @db.command("up")
 @click.pass_obj
 def db_up(obj):
-    """Create (once) and start the embedded PostGIS; with a database URL, only prepare it."""
-    from pipeline.db import open_database
-    from pipeline.embedded import EmbeddedCluster
+    """Create (once) and start the embedded PostGIS, or prepare the configured one: the only
+    command that changes the schema (run by the administrator)."""
+    from pipeline.db import set_up
 
     cfg = obj.config
-    if cfg["database.url"]:
-        database = open_database(cfg)
+    database, created, started = set_up(cfg)
+    cluster = database.embedded
+    if cluster is None:
         obj.say(f"prepared {database.masked_url()} (PostGIS enabled, migrations applied)")
         return
-    cluster = EmbeddedCluster(cfg.state_dir, port=cfg["database.port"])
-    created, started = cluster.up()
-    open_database(cfg)
+    if cluster.legacy:
+        obj.say("note: this embedded cluster was made before Kataster separated its roles, so "
+                "every command still connects as its superuser 'kataster'. To move to the "
+                "separate roles: 'kataster db down', move the state directory aside, "
+                "'kataster db up', and import again.")
     if not started:
         obj.say(f"the embedded database is already running on 127.0.0.1:{cluster.read_port()}")
     else:
@@ -149,11 +154,14 @@ def db_status(obj, as_json):
 
 
 @db.command("url")
+@click.option("--role", "kind", type=click.Choice(["owner", "reader", "service", "admin"]),
+              default="owner", show_default=True,
+              help="Which role's URI (on the embedded cluster: kataster, kataster_lesen, "
+                   "kataster_dienst, kataster_su).")
 @click.pass_obj
-def db_url(obj):
+def db_url(obj, kind):
     """Print a libpq URI for psql (password via passfile, never printed)."""
-    database = obj.database()
-    click.echo(database.url)
+    click.echo(obj.database(kind).url)
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -317,7 +325,7 @@ def runs(obj, limit, as_json):
     """List import runs with status and counts."""
     from pipeline.runs import list_runs
 
-    rows = list_runs(obj.database(), limit)
+    rows = list_runs(obj.database("reader"), limit)
     if as_json:
         _echo_json([{**r, "started": r["started"].isoformat(),
                      "finished": r["finished"].isoformat() if r["finished"] else None}
@@ -333,7 +341,7 @@ def runs(obj, limit, as_json):
             click.echo(f"       error: {r['error']}")
     from pipeline.runs import missing_nba_parts
 
-    for (profil, datum), parts in missing_nba_parts(obj.database()).items():
+    for (profil, datum), parts in missing_nba_parts(obj.database("reader")).items():
         click.echo(f"NBA delivery {profil} of {datum}: parts {', '.join(map(str, parts))} "
                    "not yet delivered")
 
@@ -368,7 +376,7 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
 
     writer = registry.load("exporter", fmt)
     extra = {"namespace": obj.config["exports.inspire_namespace"]} if fmt == "inspire" else {}
-    database = obj.database()
+    database = obj.database("reader")
     try:
         summary = writer(database, layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
                          **extra)
@@ -548,7 +556,7 @@ def changes_cmd(obj, run_a, run_b, private, out, as_json):
     from pipeline.changes import as_json as to_json
     from pipeline.changes import changes
 
-    result = changes(obj.database(), run_a, run_b, private=private)
+    result = changes(obj.database(), run_a, run_b, private=private)   # reads the versions
     if out:
         import pyogrio
 
@@ -604,7 +612,7 @@ def findings_list(obj, rule, status, limit, show_all, as_json):
                          + (f"; did you mean {', '.join(close)}?" if close else "")
                          + f" (rules: {', '.join(sorted(RULES))})")
     where, args = _finding_filter(None, rule, status)
-    with obj.database().connect() as conn:
+    with obj.database("reader").connect() as conn:
         total = conn.execute("SELECT count(*) FROM kataster.finding WHERE " + where,  # noqa: S608
                              args).fetchone()[0]
         rows = conn.execute(
@@ -682,7 +690,8 @@ def serve(obj, host, port, workers):
 
     cfg = obj.config
     server = Server(obj.database(), Path(cfg["paths.state_dir"]) / "serve",
-                    host or cfg["serve.host"], port or cfg["serve.port"], workers)
+                    host or cfg["serve.host"], port or cfg["serve.port"], workers,
+                    service=obj.database("service"))
     # Handlers first: a TERM that arrives while the services start must still stop them all.
     stopping = []
 
@@ -717,7 +726,7 @@ def sql_roles(obj):
     """Create or update the group roles kataster_leser, kataster_eigentum, kataster_admin."""
     from exporters.sql_access import create_roles
 
-    roles = create_roles(obj.database())
+    roles = create_roles(obj.database("admin"))
     obj.say(f"roles ready: {', '.join(roles)}")
 
 
@@ -729,7 +738,7 @@ def sql_grant(obj, login_role, role):
     """Give a database login role one of the group roles."""
     from exporters.sql_access import grant
 
-    grant(obj.database(), login_role, role)
+    grant(obj.database("admin"), login_role, role)
     obj.say(f"{login_role} is now a member of kataster_{role}")
 
 
@@ -745,7 +754,7 @@ def eigentum_cmd(obj, flurstueckskennzeichen, aktenzeichen, bearbeiter, as_json)
     from exporters.sql_access import owner_lookup, owner_rows_for_people
 
     rows = owner_rows_for_people(
-        owner_lookup(obj.database(), flurstueckskennzeichen, aktenzeichen, bearbeiter))
+        owner_lookup(obj.database("reader"), flurstueckskennzeichen, aktenzeichen, bearbeiter))
     if as_json:
         _echo_json(rows)
         return
@@ -814,7 +823,7 @@ def versions(obj, as_json):
             "GDAL (pyogrio)": pyogrio.__gdal_version_string__,
             "GEOS (shapely)": shapely.geos_version_string,
             "PROJ (pyproj)": pyproj.proj_version_str}
-    data.update(server_versions(obj.database()))
+    data.update(server_versions(obj.database("reader")))
     data["importers"] = ", ".join(registry.names("importer"))
     data["exporters"] = ", ".join(registry.names("exporter"))
     if as_json:
@@ -836,6 +845,8 @@ def demo(obj, parcels):
 
 
 def main():
+    import psycopg
+
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort as err:
@@ -851,4 +862,9 @@ def main():
     except KatasterError as err:
         _err(mask_url(str(err)))
         sys.exit(err.exit_code)
+    except psycopg.errors.InsufficientPrivilege as err:
+        _err(f"not allowed for this database role: {err.diag.message_primary} (reading "
+             "commands need kataster_leser, owner look-ups kataster_eigentum, everything else "
+             "the database's owner; see SECURITY.md)")
+        sys.exit(1)
     sys.exit(0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import psycopg
 import sqlalchemy as sa
+from psycopg import sql
 
 from pipeline.config import Config, mask_url
 from pipeline.embedded import EmbeddedCluster
@@ -57,30 +58,44 @@ class Database:
         """A SQLAlchemy engine (psycopg 3 driver) for the same database."""
         return sa.create_engine(sqlalchemy_url(self.url), **kwargs)
 
-    def prepare(self):
-        """Enable PostGIS and bring the schema to the newest migration.
-
-        A database already at the newest revision is left alone (no DDL at all), so the
-        department roles, which may not create anything, can use every reading command."""
-        from schemas.migrate import current, head, upgrade
+    def revision(self):
+        """The schema revision of the database (None: not migrated, or not readable)."""
+        from schemas.migrate import current
 
         try:
-            at_head = current(self.url) == head()
+            return current(self.url)
+        except psycopg.OperationalError as err:
+            raise DatabaseError(f"cannot connect to {mask_url(self.url)}: {err}".strip()) from err
         except psycopg.Error:
-            at_head = False         # not readable for this role, or not migrated: try below
-        if at_head:
+            return None
+
+    def check_current(self):
+        """Refuse to work on a database whose schema is not the one this software needs.
+
+        Schema changes happen only through ``kataster db up`` (run by the administrator), so
+        no everyday command needs rights to create anything."""
+        from schemas.migrate import head
+
+        at = self.revision()
+        if at != head():
+            state = "is not set up" if at is None else f"is at schema revision {at}"
+            raise DatabaseError(f"the database {self.masked_url()} {state}; this version of "
+                                f"Kataster needs revision {head()}: run 'kataster db up'")
+        self._repoint_audit()
+
+    def prepare(self):
+        """Enable PostGIS and bring the schema to the newest migration as this role.
+
+        Used where one role is owner and administrator (an external database configured with
+        a single URL, and the test harness); :func:`set_up` separates the two."""
+        from schemas.migrate import head, upgrade
+
+        if self.revision() == head():
             self._repoint_audit()
             return
-
         with self.connect(autocommit=True) as conn:
-            try:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-            except psycopg.Error as err:
-                raise DatabaseError(
-                    f"cannot enable PostGIS in {mask_url(self.url)}: {err} "
-                    "(the extension must be installed on the server, and the user must own the "
-                    "database or be allowed to create extensions)"
-                ) from err
+            for ext in ("postgis", "dblink"):
+                _create_extension(conn, ext, self.url)
         upgrade(self.url)
         self._repoint_audit()
 
@@ -102,31 +117,129 @@ class Database:
         return mask_url(self.url)
 
 
-def open_database(config: Config, start=True, prepare=True):
-    """The database the configuration names, started and prepared if needed.
+def _create_extension(conn, name, url):
+    try:
+        conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA public").format(
+            sql.Identifier(name)))
+    except psycopg.Error as err:
+        raise DatabaseError(
+            f"cannot enable the extension {name} in {mask_url(url)}: {err} (it must be "
+            "installed on the server, and an administrator must create it: CREATE EXTENSION "
+            f"{name} SCHEMA public, or give 'kataster db up' an administrator's "
+            "KATASTER_DATABASE_ADMIN_URL)") from err
+
+
+def open_database(config: Config, start=True, kind="owner"):
+    """The database the configuration names, checked to be at the schema this software needs.
 
     Parameters
     ----------
     config : Config
     start : bool
-        Start the embedded cluster if it is not running (ignored for an external URL).
-    prepare : bool
-        Enable PostGIS and apply migrations (cheap when already at the newest revision).
+        Start the embedded cluster if it is not running (ignored for an external URL). A
+        cluster that does not exist yet is made only by ``kataster db up`` (:func:`set_up`).
+    kind : str
+        What the caller does, which decides the role on the embedded cluster: ``owner``
+        (imports, validation, repairs), ``reader`` (reading commands), ``service``
+        (MapServer, pygeoapi), ``admin`` (``db up`` and the SQL roles). An external database
+        is used with the one URL configured, except ``database.admin_url`` for ``admin`` and
+        ``database.service_url`` for ``service`` when they are set.
     """
     url = config["database.url"]
     if url:
-        db = Database(libpq_url(url))
+        extra = {"admin": "database.admin_url", "service": "database.service_url"}.get(kind)
+        db = Database(libpq_url((extra and config[extra]) or url))
     else:
         cluster = EmbeddedCluster(config.state_dir, port=config["database.port"])
-        if not cluster.exists() and not start:
+        if not cluster.exists():
             raise DatabaseError("the embedded database does not exist yet (run 'kataster db up')")
-        if start:
-            cluster.up()
-            cluster.ensure_database()
-        db = Database(cluster.url(), embedded=cluster)
-    if prepare:
-        db.prepare()
+        if start and not cluster.is_running():
+            cluster.start()
+            cluster.wait_ready()
+        db = Database(cluster.url(kind=kind), embedded=cluster)
+    if kind != "admin":
+        db.check_current()
     return db
+
+
+def set_up(config: Config):
+    """``kataster db up``: the one place where the database is made and its schema changed.
+
+    The embedded cluster is created and started. Then, as the administrator (the cluster's
+    superuser, or ``database.admin_url``): PostGIS and dblink are enabled, and the owner role
+    gets CREATEROLE for exactly as long as the pending migrations run as the owner (the owner
+    must own the schema, and one migration creates the audit's own role); then the group roles
+    and the grants of the login roles. Without an administrator URL on an external database,
+    the configured role does all of it (as before this split).
+
+    Returns ``(database, created, started)``: the owner's database, and whether the embedded
+    cluster was created or started now.
+    """
+    created = started = False
+    url = config["database.url"]
+    if url:
+        owner = Database(libpq_url(url))
+        admin = Database(libpq_url(config["database.admin_url"] or url))
+    else:
+        cluster = EmbeddedCluster(config.state_dir, port=config["database.port"])
+        created, started = cluster.up()
+        cluster.ensure_database()
+        owner = Database(cluster.url(kind="owner"), embedded=cluster)
+        admin = Database(cluster.url(kind="admin"), embedded=cluster)
+    if admin.url == owner.url:
+        owner.prepare()
+        return owner, created, started
+    cluster = owner.embedded
+    separate = cluster is not None and not cluster.legacy
+    set_up_database(admin, owner, reader=cluster.role("reader") if separate else None,
+                    service=cluster.role("service") if separate else None)
+    return owner, created, started
+
+
+def set_up_database(admin: Database, owner: Database, reader=None, service=None):
+    """Schema, group roles and grants of one database (the administrator's part of db up):
+    the reading role joins kataster_eigentum (owner look-ups through the audited function
+    only), the services' role kataster_leser (public views only)."""
+    from exporters.sql_access import create_roles
+
+    migrate(admin, owner)
+    create_roles(admin)
+    with admin.connect(autocommit=True) as conn:
+        for group, member in (("kataster_eigentum", reader), ("kataster_leser", service)):
+            if member:
+                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group),
+                                                              sql.Identifier(member)))
+
+
+def migrate(admin: Database, owner: Database):
+    """Bring the owner's schema to the newest revision, the administrator lending what it needs:
+    PostGIS and dblink, the dblink wrapper, and CREATEROLE only while the migrations run."""
+    from schemas.migrate import head, upgrade
+
+    owner_role = _user_of(owner)
+    with admin.connect(autocommit=True) as conn:
+        for ext in ("postgis", "dblink"):
+            _create_extension(conn, ext, admin.url)
+        conn.execute(sql.SQL("GRANT USAGE ON FOREIGN DATA WRAPPER dblink_fdw TO {}").format(
+            sql.Identifier(owner_role)))
+        if owner.revision() != head():
+            lend = not conn.execute("SELECT rolcreaterole OR rolsuper FROM pg_roles"
+                                    " WHERE rolname = %s", (owner_role,)).fetchone()[0]
+            if lend:
+                conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(
+                    sql.Identifier(owner_role)))
+            try:
+                upgrade(owner.url)
+            finally:
+                if lend:
+                    conn.execute(sql.SQL("ALTER ROLE {} NOCREATEROLE").format(
+                        sql.Identifier(owner_role)))
+    owner.check_current()
+
+
+def _user_of(db):
+    with db.connect() as conn:
+        return conn.execute("SELECT current_user").fetchone()[0]
 
 
 def server_versions(db: Database):

@@ -21,7 +21,9 @@ def run_demo(obj, parcels=3000):
     started = time.monotonic()
     say = click.echo
 
-    database = obj.database()
+    from pipeline.db import set_up
+
+    database, _created, _started = set_up(cfg)    # what 'kataster db up' does
     where = "embedded PostGIS" if database.embedded else "configured PostGIS"
     say(f"1. database: {where} at {database.url}")
 

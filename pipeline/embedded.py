@@ -9,6 +9,19 @@ to run as root and the unprivileged ``postgres`` user cannot enter a mode-700 ho
 The server listens on 127.0.0.1 only, has no Unix socket, and accepts only scram-sha-256
 password authentication. URLs carry ``passfile=`` instead of the password, so no secret is
 ever printed.
+
+Roles (least privilege; see SECURITY.md):
+
+* ``kataster_su``: the cluster's superuser. Used only by ``kataster db up`` (database,
+  extensions, roles, and the schema migrations' one privileged moment); never in normal work.
+* ``kataster``: owns the database; imports, validation, repairs. Neither superuser nor
+  CREATEROLE nor CREATEDB.
+* ``kataster_lesen``: the command line's reading commands (export, findings list, runs,
+  changes, eigentum through the audited function); read-only, member of kataster_eigentum.
+* ``kataster_dienst``: MapServer and pygeoapi; read-only on the public views (kataster_leser).
+
+Clusters made before the roles were separated have one superuser ``kataster`` for everything;
+they keep working, and ``kataster db up`` says so.
 """
 
 from __future__ import annotations
@@ -32,7 +45,13 @@ from pipeline.errors import DatabaseError
 log = logging.getLogger(__name__)
 
 PG_MAJOR = "15"
-SUPERUSER = "kataster"
+SUPERUSER = "kataster_su"
+OWNER = "kataster"
+READER = "kataster_lesen"
+SERVICE = "kataster_dienst"
+# What each kind of work connects as.
+ROLES = {"admin": SUPERUSER, "owner": OWNER, "reader": READER, "service": SERVICE}
+LEGACY_SUPERUSER = "kataster"
 DATABASE = "kataster"
 ROOT_CLUSTERS = Path("/var/lib/kataster/clusters")
 
@@ -200,7 +219,8 @@ class EmbeddedCluster:
         cluster_dir.mkdir(parents=True, mode=0o700)
         self._chown_to_server(cluster_dir)
         port = self.port or free_port()
-        password = secrets.token_urlsafe(24)
+        passwords = {role: secrets.token_urlsafe(24) for role in ROLES.values()}
+        password = passwords[SUPERUSER]
 
         pwfile = cluster_dir / "initdb.pw"
         pwfile.touch(mode=0o600)
@@ -224,10 +244,11 @@ class EmbeddedCluster:
         )
         self.passfile.touch(mode=0o600)
         os.chmod(self.passfile, 0o600)
-        self.passfile.write_text(f"127.0.0.1:{port}:*:{SUPERUSER}:{password}\n")
+        self.passfile.write_text("".join(f"127.0.0.1:{port}:*:{role}:{pw}\n"
+                                         for role, pw in passwords.items()))
         self.state_file.write_text(json.dumps(
-            {"port": port, "cluster_dir": str(cluster_dir), "server_user": self.server_user},
-            indent=2,
+            {"port": port, "cluster_dir": str(cluster_dir), "server_user": self.server_user,
+             "roles": ROLES}, indent=2,
         ))
         return True
 
@@ -272,28 +293,67 @@ class EmbeddedCluster:
         self.state_file.unlink(missing_ok=True)
         self.passfile.unlink(missing_ok=True)
 
-    def url(self, database=DATABASE):
-        """libpq URI without the password; ``passfile=`` points at the mode-600 file."""
-        return (f"postgresql://{SUPERUSER}@127.0.0.1:{self.read_port()}/{database}"
+    @property
+    def legacy(self):
+        """True for a cluster made before the roles were separated (one superuser)."""
+        state = self._state()
+        return state is not None and "roles" not in state
+
+    def role(self, kind="owner"):
+        """The role name for a kind of work: admin, owner, reader or service."""
+        return LEGACY_SUPERUSER if self.legacy else ROLES[kind]
+
+    def url(self, database=DATABASE, kind="owner"):
+        """libpq URI of a role without the password; ``passfile=`` points at the mode-600
+        file. ``kind``: admin (the superuser, for ``db up`` only), owner, reader, service."""
+        return (f"postgresql://{self.role(kind)}@127.0.0.1:{self.read_port()}/{database}"
                 f"?passfile={quote(str(self.passfile))}")
 
-    def ensure_database(self, name=DATABASE):
-        """Create a database on the cluster if it does not exist."""
+    def ensure_roles(self):
+        """Create the login roles (idempotent): the owner, the reading role, the services' role.
+        Group membership in kataster_leser/kataster_eigentum follows once the database has
+        its group roles (pipeline.db.set_up)."""
         import psycopg
         from psycopg import sql
 
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+        if self.legacy:
+            return
+        passwords = {}
+        for line in self.passfile.read_text().splitlines():
+            _host, _port, _db, user, pw = line.split(":", 4)
+            passwords[user] = pw
+        with psycopg.connect(self.url("postgres", "admin"), autocommit=True) as conn:
+            for role in (OWNER, READER, SERVICE):
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                                      (role,)).fetchone()
+                conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                                     "NOREPLICATION NOBYPASSRLS PASSWORD {}").format(
+                    sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role),
+                    sql.Literal(passwords[role])))
+            for role in (READER, SERVICE):
+                conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on")
+                             .format(sql.Identifier(role)))
+
+    def ensure_database(self, name=DATABASE):
+        """Create a database owned by the owner role if it does not exist."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url("postgres", "admin"), autocommit=True) as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not found:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(self.role("owner"))))
                 return True
         return False
 
     def up(self):
-        """Create (once), start and wait for the cluster. Returns (created, started)."""
+        """Create (once), start and wait for the cluster and its roles.
+        Returns (created, started)."""
         created = self.init()
         started = self.start()
         self.wait_ready()
+        self.ensure_roles()
         return created, started
 
     def wait_ready(self, timeout=30):
@@ -302,7 +362,7 @@ class EmbeddedCluster:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(self.url("postgres"), connect_timeout=3):
+                with psycopg.connect(self.url("postgres", "admin"), connect_timeout=3):
                     return
             except psycopg.OperationalError as err:
                 if time.monotonic() > deadline:

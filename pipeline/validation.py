@@ -628,10 +628,13 @@ def border_holes(conn, outlines, known):
 
 
 def may_see_owners(conn):
-    """True if the database user may read owner data (superuser, kataster_eigentum, admin)."""
+    """True if the database user may read owner data (the owner of the database's owner
+    schema, kataster_eigentum, kataster_admin, a superuser)."""
     return conn.execute(
         "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname IN"
         " ('kataster_eigentum', 'kataster_admin') AND pg_has_role(current_user, g.oid, 'MEMBER'))"
+        " OR pg_has_role(current_user, (SELECT nspowner FROM pg_namespace"
+        "                               WHERE nspname = 'kataster_privat'), 'MEMBER')"
         " FROM pg_roles WHERE rolname = current_user").fetchone()[0]
 
 

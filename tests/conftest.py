@@ -31,6 +31,7 @@ from pipeline.db import Database, libpq_url  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
 
 TEMPLATE = "kataster_test_template"
+ROLES = {}          # kind of work -> URL of the maintenance database (set by the roles fixture)
 
 
 def with_database(url, name):
@@ -51,39 +52,75 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """URL of the maintenance database of the test server (started for this session)."""
+def roles(tmp_path_factory):
+    """The test server's role names and URLs (maintenance database) for each kind of work.
+
+    On the harness's own cluster these are the embedded cluster's separate roles: tests work
+    as the non-superuser owner, as the software does, and use the administrator only where
+    the software does (creating databases, db up, SQL roles)."""
+    kinds = ("admin", "owner", "reader", "service")
     if TEST_URL:
-        yield with_database(TEST_URL, "postgres")
+        ROLES.update({kind: with_database(TEST_URL, "postgres") for kind in kinds})
+        yield ROLES
         return
     cluster = EmbeddedCluster(tmp_path_factory.mktemp("cluster") / "state")
     cluster.up()
+    ROLES.update({kind: cluster.url("postgres", kind) for kind in kinds})
     try:
-        yield cluster.url("postgres")
+        yield ROLES
     finally:
         cluster.destroy()
 
 
 @pytest.fixture(scope="session")
-def template(server):
-    with psycopg.connect(server, autocommit=True) as conn:
+def server(roles):
+    """URL of the maintenance database of the test server as its administrator."""
+    return roles["admin"]
+
+
+def _user(url):
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).username
+
+
+@pytest.fixture(scope="session")
+def template(roles):
+    from pipeline.db import set_up_database
+
+    with psycopg.connect(roles["admin"], autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(TEMPLATE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    url = with_database(server, TEMPLATE)
-    Database(url).prepare()
-    return url
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(TEMPLATE), sql.Identifier(_user(roles["owner"]))))
+    admin, owner = (Database(with_database(roles[k], TEMPLATE)) for k in ("admin", "owner"))
+    if admin.url == owner.url:
+        owner.prepare()
+    else:
+        set_up_database(admin, owner, reader=_user(roles["reader"]),
+                        service=_user(roles["service"]))
+    return owner.url
+
+
+def url_as(url, kind):
+    """The same database as another role of the test server (admin, owner, reader, service)."""
+    from urllib.parse import urlsplit
+
+    return with_database(ROLES[kind], urlsplit(url).path.lstrip("/"))
 
 
 def new_database(server, template=TEMPLATE):
+    """A new database owned by the owner role; returns (name, the owner's URL)."""
     name = "t_" + uuid.uuid4().hex[:12]
+    owner = _user(ROLES["owner"])
     with psycopg.connect(server, autocommit=True) as conn:
         if template:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(template), sql.Identifier(owner)))
         else:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server, name)
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(owner)))
+    url = with_database(ROLES["owner"], name)
     if template:       # a copy's owner-look-up audit must reach the copy, not the template
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("SELECT kataster_privat.audit_repoint()")
@@ -98,10 +135,16 @@ def drop_database(server, name):
 
 @pytest.fixture
 def db(server, template):
-    """A fresh, migrated database for one test."""
+    """A fresh, migrated database for one test, as its owner (not a superuser)."""
     name, url = new_database(server)
     yield Database(url)
     drop_database(server, name)
+
+
+@pytest.fixture
+def admin_db(db):
+    """The test's database as the server's administrator (creating roles, tampering)."""
+    return Database(url_as(db.url, "admin"))
 
 
 @pytest.fixture
@@ -125,6 +168,8 @@ def cli_env(db, tmp_path):
     """Environment for running the ``kataster`` command against the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
     env.update(KATASTER_DATABASE_URL=db.url, KATASTER_PATHS_STATE_DIR=str(tmp_path / "state"),
+               KATASTER_DATABASE_ADMIN_URL=url_as(db.url, "admin"),
+               KATASTER_DATABASE_SERVICE_URL=url_as(db.url, "service"),
                KATASTER_PATHS_OUTPUT_DIR=str(tmp_path / "out"),
                # Import tests check the import alone; tests/test_validation.py covers the
                # validation that follows an import by default.

@@ -9,7 +9,7 @@ import subprocess
 import jsonschema
 import psycopg
 import pytest
-from conftest import kataster
+from conftest import kataster, url_as
 
 from schemas import json_schema
 from schemas.migrate import head
@@ -90,12 +90,27 @@ def test_external_url_is_prepared_not_started(empty_db, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
     env["KATASTER_DATABASE_URL"] = empty_db.url
     env["KATASTER_PATHS_STATE_DIR"] = str(tmp_path / "state")
+    # Only db up changes the schema: every other command refuses a database not set up.
+    runs = kataster("runs", env=env)
+    assert runs.returncode == 1 and "is not set up" in runs.stderr
+    assert "run 'kataster db up'" in runs.stderr
+    # The owner alone may not create PostGIS: db up says who must.
+    alone = kataster("db", "up", env=env)
+    assert alone.returncode == 1 and "KATASTER_DATABASE_ADMIN_URL" in alone.stderr
+    assert "Traceback" not in alone.stderr
+    env["KATASTER_DATABASE_ADMIN_URL"] = url_as(empty_db.url, "admin")
     up = kataster("db", "up", env=env, check=True)
     assert "prepared" in up.stderr and "migrations applied" in up.stderr
     assert not (tmp_path / "state" / "cluster.json").exists()
     with empty_db.connect() as conn:
         assert conn.execute("SELECT extname FROM pg_extension WHERE extname='postgis'").fetchone()
         assert conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()[0] == head()
+        # The administrator lent CREATEROLE for the migrations and took it back; the owner of
+        # the schema is the configured role, not the administrator.
+        assert conn.execute("SELECT rolsuper, rolcreaterole FROM pg_roles"
+                            " WHERE rolname = current_user").fetchone() == (False, False)
+        assert conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'kataster'"
+                            " AND tablename = 'ax_flurstueck'").fetchone()[0] == "kataster"
     # db down never stops a server that is not ours.
     down = kataster("db", "down", env=env, check=True)
     assert "nothing to stop" in down.stderr
@@ -150,3 +165,71 @@ def test_a_lost_state_file_never_wipes_a_cluster(tmp_path):
         cluster.state_file.write_text(json.dumps({"port": 1, "cluster_dir": str(data.parent),
                                                   "server_user": cluster.server_user}))
         cluster.destroy()
+
+
+def test_each_kind_of_work_has_its_own_role_and_none_is_a_superuser(home700, sample_gpkg):
+    """The embedded cluster's superuser is used by db up only; imports run as the owner (no
+    superuser, no CREATEROLE), reading commands as a read-only role, and the owner cannot
+    touch the owner look-up audit."""
+    project, env = home700
+    env = dict(env, KATASTER_VALIDATION_AFTER_IMPORT="false")
+    kataster("db", "up", env=env, cwd=project, check=True)
+
+    def url(role):
+        return kataster("db", "url", "--role", role, env=env, cwd=project,
+                        check=True).stdout.strip()
+
+    admin, owner, reader = url("admin"), url("owner"), url("reader")
+    with psycopg.connect(admin) as conn:
+        roles = dict(conn.execute(
+            "SELECT rolname, (rolsuper, rolcreaterole, rolcreatedb)::text FROM pg_roles"
+            " WHERE rolname LIKE 'kataster%'").fetchall())
+        assert [r for r, flags in roles.items() if flags.startswith("(t")] == ["kataster_su"]
+        for role in ("kataster", "kataster_lesen", "kataster_dienst"):
+            assert roles[role] == "(f,f,f)", role
+        assert conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database"
+                            " WHERE datname = 'kataster'").fetchone()[0] == "kataster"
+        members = set(conn.execute(
+            "SELECT m.rolname, g.rolname FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member"
+            " JOIN pg_roles g ON g.oid = a.roleid WHERE m.rolname LIKE 'kataster%'").fetchall())
+        assert ("kataster_lesen", "kataster_eigentum") in members
+        assert ("kataster_dienst", "kataster_leser") in members
+        assert not [g for m, g in members if m == "kataster"]     # not even the audit's role
+        read_only = {r for (r,) in conn.execute(
+            "SELECT pg_get_userbyid(setrole) FROM pg_db_role_setting"
+            " WHERE 'default_transaction_read_only=on' = ANY(setconfig)")}
+        assert read_only == {"kataster_lesen", "kataster_dienst"}
+
+    kataster("import", sample_gpkg, env=env, cwd=project, check=True)
+    # Reading commands connect as kataster_lesen, writing ones as kataster: with the reading
+    # role locked out, reading fails naming it while the owner's commands still work.
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("ALTER ROLE kataster_lesen NOLOGIN")
+    locked = kataster("runs", env=env, cwd=project)
+    assert locked.returncode == 1 and "kataster_lesen" in locked.stderr, locked.stderr
+    assert kataster("audit", "limit", "50", env=env, cwd=project).returncode == 0
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("ALTER ROLE kataster_lesen LOGIN")
+    runs = json.loads(kataster("runs", "--json", env=env, cwd=project, check=True).stdout)
+    assert runs[0]["status"] == "committed"
+
+    with psycopg.connect(reader) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute("UPDATE kataster.finding SET status = 'accepted'")
+    # The owner cannot change the audit, its limit table or its role behind the audit's back.
+    auditor = None
+    with psycopg.connect(owner) as conn:
+        auditor = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'audit_log'"
+                               ).fetchone()[0]
+    assert auditor.startswith("kataster_audit_")
+    for statement in ("ALTER TABLE kataster_privat.audit_log DISABLE TRIGGER USER",
+                      "DELETE FROM kataster_privat.audit_log",
+                      "UPDATE kataster_privat.audit_grenze SET flurstuecke_pro_stunde = NULL",
+                      f"ALTER ROLE {auditor} PASSWORD 'known'",
+                      f"SET ROLE {auditor}",
+                      "CREATE EXTENSION IF NOT EXISTS file_fdw",
+                      "COPY kataster.finding (message) FROM PROGRAM 'id'"):
+        with psycopg.connect(owner) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
+    with psycopg.connect(owner) as conn:
+        assert conn.execute("SELECT flurstuecke_pro_stunde FROM kataster_privat.audit_grenze"
+                            ).fetchone()[0] == 50

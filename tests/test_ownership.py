@@ -1,8 +1,9 @@
 """Ownership chains resolved into kataster_privat.eigentum, and privacy of owner data."""
 
 import shapely
-from conftest import kataster, query
+from conftest import kataster, query, url_as
 
+from pipeline.db import Database
 from pipeline.nas_writer import Amount, Ref, Writer, open_output
 
 B = "2020-01-01T00:00:00Z"
@@ -197,6 +198,7 @@ def test_owner_rules_planted(cli_env, db, tmp_path):
     # A role without the owner-data role may not ask for --private.
     with db.connect() as conn:
         assert may_see_owners(conn)
+    with Database(url_as(db.url, "admin")).connect() as conn:
         conn.execute("CREATE ROLE kataster_test_reader NOLOGIN")
         conn.execute("SET ROLE kataster_test_reader")
         assert not may_see_owners(conn)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import shapely
-from conftest import drop_database, kataster, new_database, query
+from conftest import drop_database, kataster, new_database, query, url_as
 from test_ownership import PEOPLE, features
 
 from exporters.layers import LAYERS
@@ -50,7 +50,8 @@ def served(server, template, tmp_path_factory, sample_gpkg):
     from pipeline.validation import validate
 
     validate(db, cfg)
-    srv = Server(db, tmp / "run", port=free_port())
+    # The services connect as the read-only role, as `kataster serve` does.
+    srv = Server(db, tmp / "run", port=free_port(), service=Database(url_as(url, "service")))
     srv.start()
     try:
         yield srv, db
@@ -261,6 +262,33 @@ def test_service_sessions_have_a_statement_timeout(served):
     providers = [r["providers"][0] for r in pygeoapi_config(db.url, "http://x")["resources"]
                  .values()]
     assert providers and all(p["options"]["options"] == setting for p in providers)
+
+
+def test_services_connect_as_a_read_only_role(served):
+    """MapServer and pygeoapi connect as the services' role, which can read the public views
+    and nothing else: no writes, no owner data, no superuser."""
+    import psycopg
+    import yaml
+
+    srv, db = served
+    service = url_as(db.url, "service")
+    role = urllib.parse.urlsplit(service).username
+    assert role == "kataster_dienst"
+    assert f"user={role} " in (srv.run / "kataster.map").read_text()
+    cfg = yaml.safe_load((srv.run / "pygeoapi.yml").read_text())
+    assert {r["providers"][0]["data"]["user"] for r in cfg["resources"].values()} == {role}
+    with psycopg.connect(service) as conn:
+        assert conn.execute("SELECT count(*) > 0 FROM kataster.flurstueck").fetchone()[0]
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                            ).fetchone()[0] is False
+    for statement in ("DELETE FROM kataster.ax_flurstueck",
+                      "UPDATE kataster.finding SET status = 'accepted'",
+                      "CREATE TABLE kataster.x (a int)",
+                      "SELECT * FROM kataster_privat.ax_person",
+                      "SELECT * FROM kataster_privat.audit_log"):
+        with psycopg.connect(service) as conn, pytest.raises(
+                (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)):
+            conn.execute(statement)
 
 
 def test_ogcapi_bbox_over_everything_pages_quickly(served):

@@ -92,7 +92,12 @@ DECLARE
     host text := host(inet_server_addr());
 BEGIN
     EXECUTE format('CREATE ROLE %I LOGIN NOINHERIT PASSWORD %L', auditor, pw);
+    -- Handing objects to a role needs membership in it: held only while this block runs
+    -- (the owner runs migrations as a non-superuser; kataster db up lends it CREATEROLE).
+    EXECUTE format('GRANT %I TO CURRENT_USER', auditor);
     EXECUTE format('GRANT USAGE ON SCHEMA kataster_privat TO %I', auditor);
+    -- A new owner needs CREATE on the schema, for a non-superuser's ALTER … OWNER only.
+    EXECUTE format('GRANT CREATE ON SCHEMA kataster_privat TO %I', auditor);
     EXECUTE format('ALTER TABLE kataster_privat.audit_log OWNER TO %I', auditor);
     EXECUTE format('ALTER TABLE kataster_privat.audit_grenze OWNER TO %I', auditor);
     EXECUTE format('ALTER FUNCTION kataster_privat.audit_append(text, text, text, text, text) OWNER TO %I', auditor);
@@ -100,9 +105,13 @@ BEGIN
                    CASE WHEN host IS NULL THEN '' ELSE format('host %L,', host) END,
                    current_setting('port'), current_database());
     EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER kataster_audit_server OPTIONS (user %L, password %L)', auditor, pw);
+    EXECUTE format('REVOKE CREATE ON SCHEMA kataster_privat FROM %I', auditor);
+    -- Granted as a member of the new owner (the only moment the owner of the database is one).
+    GRANT SELECT ON kataster_privat.audit_log TO CURRENT_USER;
+    GRANT SELECT ON kataster_privat.audit_grenze TO CURRENT_USER;
+    GRANT SELECT ON SEQUENCE kataster_privat.audit_log_id_seq TO CURRENT_USER;
+    EXECUTE format('REVOKE %I FROM CURRENT_USER', auditor);
 END $$;
-GRANT SELECT ON kataster_privat.audit_log TO CURRENT_USER;
-GRANT SELECT ON kataster_privat.audit_grenze TO CURRENT_USER;
 
 -- The server a copied database (CREATE DATABASE … TEMPLATE) reaches must be its own.
 CREATE FUNCTION kataster_privat.audit_repoint() RETURNS void LANGUAGE plpgsql
@@ -147,4 +156,3 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION kataster_privat.eigentum_auskunft(text, text) FROM PUBLIC;
-GRANT SELECT ON SEQUENCE kataster_privat.audit_log_id_seq TO CURRENT_USER;

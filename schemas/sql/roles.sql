@@ -29,6 +29,9 @@ GRANT SELECT ON kataster.flurstueck, kataster.gebaeude, kataster.gemarkung, kata
 GRANT EXECUTE ON FUNCTION kataster.flurstueck_am(timestamptz) TO kataster_leser;
 -- The schema revision, so that the command line sees the database is current and runs no DDL.
 GRANT SELECT ON kataster.alembic_version TO kataster_leser;
+-- The bookkeeping the reading commands show (runs, findings list, NBA portions): no owner data.
+GRANT SELECT ON kataster.import_run, kataster.import_file, kataster.finding, kataster.nba_portion
+    TO kataster_leser;
 
 GRANT USAGE ON SCHEMA kataster_privat TO kataster_eigentum, kataster_admin;
 REVOKE ALL ON FUNCTION kataster_privat.eigentum_auskunft(text, text) FROM PUBLIC;
