@@ -1,14 +1,17 @@
 """The one small interface every importer implements.
 
 An importer turns source files into :class:`Batch` objects: pandas frames whose columns are
-the target table's columns, geometries already in EPSG:25832. It never writes to the database:
-the loading core (``pipeline.loader``) does that, for every importer the same way.
+the target table's columns, geometries already in EPSG:25832, and the delivery's update
+operations into :class:`Operation` records. It never touches a database: the loading core
+(``pipeline.loader``) stages and merges, and runs the named steps the source asks for
+(``pipeline.steps``), for every importer the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +37,46 @@ class Batch:
     table: str
     objektart: str
     frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One update operation of a delivery (NBA: wfs:Delete, wfs:Replace, wfs:Update), as data
+    for the core's steps ``check_operations`` and ``apply_operations``.
+
+    Attributes
+    ----------
+    kind : str
+        ``delete``, ``replace`` or ``update`` (an update ends the version's life).
+    objektart, table : str
+        The ALKIS type named and its target table.
+    target : str
+        The id as written (object id, or object id and ``beginnt``).
+    gml_id : str
+        The object id (16 characters).
+    beginnt : datetime or None
+        The version named; None: the open version.
+    safe : bool
+        ``safeToIgnore``: a missing target is a finding, not an error.
+    src : str
+        The file, for messages.
+    ends_at : datetime or None
+        When the version ends: an update's ``endet``, else the portion's date; None: the run's
+        time.
+    anlass : str or None
+        The reason an update gives for the end.
+    """
+
+    kind: str
+    objektart: str
+    table: str
+    target: str
+    gml_id: str
+    beginnt: datetime | None
+    safe: bool
+    src: str
+    ends_at: datetime | None = None
+    anlass: str | None = None
 
 
 SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg")
@@ -84,9 +127,10 @@ class ImportSource:
     findings: list = field(default_factory=list)
     transformation: str | None = None
     options: dict = field(default_factory=dict)
-    checks: list = field(default_factory=list)  # callables(loader) -> findings, after staging
+    steps: tuple = ()           # names of the core's steps this delivery needs (pipeline.steps)
+    operations: list = field(default_factory=list)  # Operation records, complete once the
+                                                    # batches have been read
     cleanup: object = None                      # callable releasing temporary files
-    after_merge: list = field(default_factory=list)  # callables(loader) -> findings
     describe_transformation: object = None      # callable, for sources that learn CRSs late
     encoded: object = None      # callable(encoder) -> iterator of loader.Encoded, for sources
                                 # that read and encode in worker processes (NAS pieces)

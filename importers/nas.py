@@ -24,7 +24,7 @@ import shapely
 from lxml import etree
 
 from importers import crs as crsmod
-from importers.base import Batch, ImportSource, SourceFile
+from importers.base import Batch, ImportSource, Operation, SourceFile
 from importers.nas_geometry import (
     GEOMETRY_NAMES,
     GML,
@@ -33,11 +33,11 @@ from importers.nas_geometry import (
     HeightOnly,
     to_shapely,
 )
+from importers.nas_portion import portion_key, read_portion
 from importers.sources import directory_files, unpack
-from pipeline import kennzeichen, ownership
+from pipeline import kennzeichen
 from pipeline.errors import CRSError, SourceError
 from pipeline.parallel import in_processes, pipelined
-from pipeline.portions import portion_key, read_portion
 from pipeline.rules import Finding
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -483,7 +483,7 @@ def _root_namespaces(path):
 
 
 @dataclass
-class Operation:
+class ParsedOperation:
     kind: str            # delete | replace | update (an update ends the version: ``endet``)
     objektart: str
     target: str          # versioned id (OID + beginnt) or OID
@@ -577,7 +577,7 @@ class NasDocument:
                     if feature is None or len(targets) != 1:
                         self._fail(el, "Replace needs one feature and one ogc:FeatureId or "
                                        "fes:ResourceId")
-                    self.operations.append(Operation(
+                    self.operations.append(ParsedOperation(
                         "replace", local(feature.tag), targets[0],
                         el.get("safeToIgnore") == "true", self.origin))
                     found = True
@@ -640,7 +640,7 @@ class NasDocument:
 
     def _delete(self, el):
         objektart, targets = self._named(el)
-        return [Operation("delete", objektart, t, el.get("safeToIgnore") == "true", self.origin)
+        return [ParsedOperation("delete", objektart, t, el.get("safeToIgnore") == "true", self.origin)
                 for t in targets]
 
     def _update(self, el):
@@ -664,7 +664,7 @@ class NasDocument:
                                  "understood (only lebenszeitintervall/endet and anlass are)")
         if endet is None:
             self._fail(el, "Update without a new lebenszeitintervall/endet")
-        return [Operation("update", objektart, t, el.get("safeToIgnore") == "true", self.origin,
+        return [ParsedOperation("update", objektart, t, el.get("safeToIgnore") == "true", self.origin,
                           endet=endet, anlass=anlass) for t in targets]
 
     def _feature(self, el):
@@ -926,6 +926,20 @@ def check_documents(documents):
                                "imported")
 
 
+def operations_of(documents):
+    """The update operations of the documents as data for the core (``base.Operation``), in
+    document order; a delete or update ends its version at the portion's date unless it gives
+    its own ``endet``."""
+    out = []
+    for doc in documents:
+        for op in doc.operations:
+            table, gml_id, beginnt = _target(op)
+            out.append(Operation(op.kind, op.objektart, table, op.target, gml_id, beginnt,
+                                 op.safe, op.src, op.endet if op.endet is not None
+                                 else doc.portion_date, op.anlass))
+    return out
+
+
 def kept_findings(kept):
     """One ``crs.kept`` info finding per CRS name whose positions were kept as written."""
     return [Finding("crs.kept", name,
@@ -973,6 +987,7 @@ class NasImporter:
         if options.get("srs"):
             forced = crsmod.parse_crs(options["srs"], "--srs").to_epsg()
         findings, documents, transformations, kept = [], [], set(), Counter()
+        operations = []
 
         def batches():
             try:
@@ -980,6 +995,7 @@ class NasImporter:
                                  for origin, path in unpacked.files)
                 yield from _batches(documents, forced, findings, transformations, kept)
                 check_documents(documents)
+                operations.extend(operations_of(documents))
                 findings.extend(kept_findings(kept))
             finally:
                 unpacked.close()
@@ -1006,6 +1022,7 @@ class NasImporter:
                     kept.update(result.kept)
                     yield from result.encoded
                 check_documents(documents)
+                operations.extend(operations_of(documents))
                 findings.extend(kept_findings(kept))
             finally:
                 unpacked.close()
@@ -1018,11 +1035,8 @@ class NasImporter:
             options={"srs": options.get("srs"), "ignored_files": unpacked.ignored,
                      "portions": [(str(origin), portions[path]) for origin, path in unpacked.files
                                   if portions[path] is not None]},
-            cleanup=unpacked.close, encoded=encoded)
-        source.checks = [lambda loader: _check_operations(loader, documents)]
-        source.after_merge = [lambda loader: _apply_deletes(loader, documents),
-                              lambda loader: _lage_text(loader, documents),
-                              lambda loader: ownership.resolve(loader.conn, loader.run_id)]
+            cleanup=unpacked.close, encoded=encoded, operations=operations,
+            steps=("check_operations", "apply_operations", "lage_text", "ownership"))
         source.describe_transformation = lambda: "; ".join(sorted(transformations)) or None
         return source
 
@@ -1107,121 +1121,3 @@ def _target(op):
     fid = op.target or ""
     beginnt = timestamp(fid[16:], op.src) if len(fid) > 16 else None
     return table_for(op.objektart), fid[:16], beginnt
-
-
-def _check_operations(loader, documents):
-    """Every Replace/Delete target must exist (stored or in this delivery)."""
-    from psycopg import sql
-
-    ops = [op for doc in documents for op in doc.operations]
-    if not ops:
-        return []
-    conn = loader.conn
-    conn.execute("CREATE TEMP TABLE nas_ops (n int, tbl text, gml_id text, beginnt timestamptz,"
-                 " safe bool) ON COMMIT DROP")
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO nas_ops VALUES (%s, %s, %s, %s, %s)",
-                        [(i, *_target(op), op.safe) for i, op in enumerate(ops)])
-    missing = []
-    for (tbl,) in conn.execute("SELECT DISTINCT tbl FROM nas_ops").fetchall():
-        target = sql.Identifier(*tbl.split("."))
-        staged = loader.staged.get(tbl)
-        in_stage = sql.SQL(" OR EXISTS (SELECT 1 FROM {} s WHERE s.gml_id = o.gml_id AND"
-                           " (o.beginnt IS NULL OR s.beginnt = o.beginnt))").format(
-            sql.Identifier(staged.stage)) if staged else sql.SQL("")
-        rows = conn.execute(sql.SQL(
-            "SELECT n FROM nas_ops o WHERE tbl = %s AND NOT (EXISTS (SELECT 1 FROM {} t"
-            " WHERE t.gml_id = o.gml_id AND (o.beginnt IS NULL OR t.beginnt = o.beginnt))"
-            + "{})").format(target, in_stage), (tbl,)).fetchall()
-        missing.extend(ops[n] for (n,) in rows)
-    findings, fatal = [], []
-    for op in missing:
-        if op.safe:
-            findings.append(Finding("update.target_missing", op.target[:16],
-                                    f"{op.src}: {op.kind} of {op.objektart} {op.target}: the "
-                                    "target is not stored; ignored (safeToIgnore=true)"))
-        else:
-            fatal.append(op)
-    if fatal:
-        listed = ", ".join(f"{op.kind} {op.objektart} {op.target}" for op in fatal[:20])
-        more = f" and {len(fatal) - 20} more" if len(fatal) > 20 else ""
-        raise SourceError(fatal[0].src, f"{len(fatal)} update targets are not in the database: "
-                                        f"{listed}{more}",
-                          hint="import the earlier deliveries first; nothing was committed, so "
-                               "the database stays in step with the authority")
-    return findings
-
-
-def _apply_deletes(loader, documents):
-    """wfs:Delete closes the named version (history) or removes it; wfs:Update closes it at
-    the ``endet`` it gives."""
-    from psycopg import sql
-
-    for doc in documents:
-        portion = (doc.portion_date.isoformat() if doc.portion_date is not None
-                   else loader.run_ts)
-        for op in doc.operations:
-            if op.kind not in ("delete", "update"):
-                continue
-            when = op.endet.isoformat() if op.endet is not None else portion
-            tbl, gml_id, beginnt = _target(op)
-            target = sql.Identifier(*tbl.split("."))
-            version = sql.SQL(" AND beginnt = %(b)s") if beginnt is not None else \
-                sql.SQL(" AND endet IS NULL")
-            args = {"g": gml_id, "b": beginnt, "t": when, "run": loader.run_id,
-                    "anlass": op.anlass}
-            if loader.history:
-                # The reason an Update gives for the end is kept with the closed version.
-                loader.conn.execute(sql.SQL(
-                    "UPDATE {} SET endet = %(t)s, closed_run_id = %(run)s,"
-                    " attrs = CASE WHEN %(anlass)s::text IS NULL THEN attrs"
-                    "         ELSE coalesce(attrs, '{{}}') || jsonb_build_object('anlass_endet',"
-                    "                                                    %(anlass)s::text) END"
-                    " WHERE gml_id = %(g)s AND endet IS NULL").format(target) + version, args)
-            else:
-                loader.conn.execute(sql.SQL("DELETE FROM {} WHERE gml_id = %(g)s").format(target)
-                                    + version, args)
-    return []
-
-
-# A parcel names its Lagebezeichnungen by object id, not by version: its address text follows
-# them. Recomputed for the parcels of the run and for the current parcels that name a
-# Lagebezeichnung the run inserted, closed or deleted, or one on a street whose catalogue entry
-# (its name) the run changed; written only where the text differs.
-LAGE = """
-    WITH changed AS (
-        SELECT gml_id FROM kataster.ax_lagebezeichnung
-        WHERE run_id = %(run)s OR closed_run_id = %(run)s
-        UNION SELECT unnest(%(deleted)s::text[])
-        UNION SELECT l.gml_id FROM kataster.ax_lagebezeichnung l
-        JOIN kataster.ax_katalog k ON k.objektart = 'AX_LagebezeichnungKatalogeintrag'
-         AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage
-        WHERE l.endet IS NULL AND (k.run_id = %(run)s OR k.closed_run_id = %(run)s)),
-    parcels AS (
-        SELECT gml_id, beginnt, coalesce(weist_auf, '{}') || coalesce(zeigt_auf, '{}') AS refs
-        FROM kataster.ax_flurstueck
-        WHERE run_id = %(run)s
-           OR (endet IS NULL AND (weist_auf || zeigt_auf) && (SELECT array_agg(gml_id)
-                                                                FROM changed))),
-    text AS (
-        SELECT p.gml_id, p.beginnt, string_agg(coalesce(l.unverschluesselt, k.bezeichnung,
-               l.lage) || coalesce(' ' || l.hausnummer, ''), ', ' ORDER BY l.lage, l.hausnummer)
-               AS lage
-        FROM parcels p
-        LEFT JOIN LATERAL unnest(p.refs) AS r(id) ON true
-        LEFT JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL AND l.gml_id = r.id
-        LEFT JOIN kataster.ax_katalog k ON k.endet IS NULL
-         AND k.objektart = 'AX_LagebezeichnungKatalogeintrag'
-         AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage
-        GROUP BY p.gml_id, p.beginnt)
-    UPDATE kataster.ax_flurstueck f SET lage = t.lage FROM text t
-    WHERE f.gml_id = t.gml_id AND f.beginnt = t.beginnt AND f.lage IS DISTINCT FROM t.lage"""
-
-
-def _lage_text(loader, documents):
-    """Address text (``lage``) of the parcels from their Lagebezeichnungen (see LAGE)."""
-    deleted = sorted({_target(op)[1] for doc in documents for op in doc.operations
-                      if op.kind in ("delete", "update")
-                      and table_for(op.objektart) == "kataster.ax_lagebezeichnung"})
-    loader.conn.execute(LAGE, {"run": loader.run_id, "deleted": deleted})
-    return []

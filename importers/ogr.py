@@ -23,7 +23,6 @@ import pyogrio
 import shapely
 import shapely.errors
 import yaml
-from psycopg import sql
 from pyogrio.raw import open_arrow
 
 from importers import crs as crsmod
@@ -31,7 +30,6 @@ from importers.base import Batch, ImportSource, SourceFile
 from importers.sources import directory_files, unpack
 from pipeline import checks, kennzeichen
 from pipeline.errors import CRSError, SchemaError, SourceError, UsageError
-from pipeline.rules import Finding
 from schemas import SCHEMAS_DIR, json_schema
 
 SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".xml"}
@@ -150,7 +148,7 @@ class OgrImporter:
             batches=batches, findings=findings,
             tables=sorted({TARGETS[p.rule["target"]].table for p in plans}), transformation="; ".join(transformations),
             options={"profile": profile["name"], "ignored_layers": ignored},
-            checks=[_duplicate_fsk_check], cleanup=unpacked.close,
+            steps=("duplicate_keys",), cleanup=unpacked.close,
         )
 
     def _plan(self, readable, options):
@@ -462,29 +460,3 @@ def _geometries(wkb, plan, src, target, findings):
                                               f"{plan.layer}",
                         plan.label.split(":")[0], plan.crs.name, plan.crs.to_epsg())
     return out
-
-
-def _duplicate_fsk_check(loader):
-    """Parcels of this delivery that share one Flurstückskennzeichen (kept, reported)."""
-    staged = loader.staged.get("kataster.ax_flurstueck")
-    if staged is None:
-        return []
-    # The repeated keys first (a cheap hash aggregate), the details only for them.
-    rows = loader.conn.execute(sql.SQL(
-        "SELECT flurstueckskennzeichen, array_agg(gml_id ORDER BY gml_id),"
-        " array_agg(src ORDER BY gml_id),"
-        " ST_AsBinary(ST_PointOnSurface(ST_Collect(geom ORDER BY gml_id)))"
-        " FROM {s} JOIN (SELECT flurstueckskennzeichen FROM {s} GROUP BY 1"
-        "                HAVING min(gml_id) <> max(gml_id)) d USING (flurstueckskennzeichen)"
-        " GROUP BY flurstueckskennzeichen ORDER BY 1").format(s=sql.Identifier(staged.stage))
-    ).fetchall()
-    findings = []
-    for fsk, ids, srcs, wkb in rows:
-        where = shapely.from_wkb(wkb) if wkb else None
-        for gml_id, src in zip(ids, srcs, strict=True):
-            others = [i for i in ids if i != gml_id]
-            findings.append(Finding("id.duplicate", gml_id,
-                                    f"{src}: Flurstückskennzeichen {fsk} is also carried by "
-                                    f"{', '.join(others)}; both kept",
-                                    geom=where, related=others))
-    return findings

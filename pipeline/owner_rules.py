@@ -37,7 +37,7 @@ DIVIDING = (1301, 1302, 1303)   # bookings whose shares divide a property
 # Temporary tables, dropped at the end of the transaction owner_findings opens (or, called
 # inside an import's transaction, at its commit: the ownership walk reuses owner_an).
 EDGES = """
-    CREATE TEMPORARY TABLE owner_an ON COMMIT DROP AS
+    CREATE TEMPORARY TABLE IF NOT EXISTS owner_an ON COMMIT DROP AS
     SELECT gml_id AS src, unnest(an) AS dst
     FROM kataster_privat.ax_buchungsstelle WHERE endet IS NULL AND an IS NOT NULL"""
 # Bookings that reach a current parcel: booked by one, or pointing (an) at one that does.
@@ -263,6 +263,15 @@ def _strongly_connected(edges):
     return out
 
 
+def edges(conn):
+    """The temporary edge table ``owner_an`` (booking -> the booking it points at with ``an``)
+    of this transaction, made once: the owner rules and the ownership walk both follow it."""
+    exists = conn.execute("SELECT to_regclass('pg_temp.owner_an') IS NOT NULL").fetchone()[0]
+    if not exists:
+        conn.execute(EDGES)
+        conn.execute("ANALYZE owner_an")
+
+
 def owner_findings(conn, rules):
     """Findings of the requested owner rules (all private), in a transaction of their own (a
     savepoint inside an import's transaction)."""
@@ -270,8 +279,7 @@ def owner_findings(conn, rules):
     params = {"divided": list(DIVIDED), "fictive": FICTIVE}
     with conn.transaction():
         if {"owner.no_parcel", "owner.chain", "owner.shares"} & set(rules):
-            conn.execute(EDGES)
-            conn.execute("ANALYZE owner_an")
+            edges(conn)
         if {"owner.no_parcel", "owner.chain"} & set(rules):
             conn.execute(REACHED)
             conn.execute("ANALYZE owner_reached")

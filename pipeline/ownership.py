@@ -26,7 +26,7 @@ Dangling references become findings (of the owner rules), never crashes.
 
 from __future__ import annotations
 
-from pipeline.owner_rules import DIVIDED, FICTIVE, owner_findings
+from pipeline.owner_rules import DIVIDED, FICTIVE, edges, owner_findings
 
 # A share is a pair (z, n); NULL where it is missing or its denominator is 0 (owner.shares
 # reports that, the walk goes on).
@@ -137,9 +137,10 @@ def resolve(conn, run_id):
     The walk meets the problems that the owner rules ``owner.unbooked`` and ``owner.chain``
     name (a parcel without its booking, a cycle, a dead end); they are reported by those rules
     (:mod:`pipeline.owner_rules`), so that an import and a later validation record one finding
-    for one problem. The rules also make the edge table ``owner_an`` that the walk follows.
+    for one problem. The walk follows the edge table of :func:`pipeline.owner_rules.edges`.
     """
     findings = owner_findings(conn, ["owner.unbooked", "owner.chain"])
+    edges(conn)
     conn.execute("CREATE INDEX ON owner_an (dst)")
     conn.execute("ANALYZE owner_an")
     conn.execute(SHEET_OWNERS)

@@ -5,66 +5,22 @@ One NBA delivery is (profilkennung, datum); its parts (``laufendeNummerVonGesamt
 numbers parts from 1, Rheinland-Pfalz from 0: a delivery whose part 0 has been seen counts from
 0, any other from 1.
 
-The importer reads each file's ``AX_Portionskennung`` (:func:`read_portion`, cheap: head and
-tail of the file); the run checks the order against what was applied (:func:`check`), records
+The importer reads each file's ``AX_Portionskennung`` (``importers.nas_portion.read_portion``,
+cheap: head and tail of the file); the run checks the order against what was applied (:func:`check`), records
 the applied parts (:func:`record`) and, committed or failed, writes one ``AX_NBAQuittierung``
 per delivery (:func:`acknowledge`).
 """
 
 from __future__ import annotations
 
-import gzip
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from importers.nas_portion import portion_key, portion_time
 from pipeline.errors import SourceError
 from pipeline.rules import Finding
-
-_KENNUNG = re.compile(rb"<(?:[\w.-]+:)?AX_Portionskennung\b[^>]*>(.*?)</(?:[\w.-]+:)?"
-                      rb"AX_Portionskennung>", re.S)
-_FIELD = re.compile(rb"<(?:[\w.-]+:)?(\w+)\b[^>]*>([^<]*)</")
-WINDOW = 1 << 20
-
-
-def read_portion(path):
-    """The AX_Portionskennung of a NAS file as a dict (None if it has none). NBA files carry it
-    in the header or at the very end; only those parts of the file are read."""
-    path = Path(path)
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
-        head = fh.read(WINDOW)
-        tail = b""
-        if len(head) == WINDOW:
-            if opener is open:
-                fh.seek(max(WINDOW, path.stat().st_size - WINDOW))
-                tail = fh.read()
-            else:
-                while chunk := fh.read(WINDOW):
-                    tail = (tail + chunk)[-WINDOW:]
-    m = _KENNUNG.search(head) or _KENNUNG.search(tail)
-    if not m:
-        return None
-    fields = {k.decode(): v.decode("utf-8", "replace").strip()
-              for k, v in _FIELD.findall(m.group(1))}
-    if "datum" not in fields:
-        return None
-    try:
-        _when(fields["datum"])
-    except ValueError:
-        raise ValueError(f"AX_Portionskennung/datum {fields['datum'][:40]!r} is not a date "
-                         "and time") from None
-    return fields
-
-
-def portion_key(p):
-    """(profilkennung, datum, part) of a portion dict; part -1 where it is not numbered."""
-    try:
-        nr = int(p.get("laufendeNummerVonGesamtzahl", "-1"))
-    except ValueError:
-        nr = -1
-    return (p.get("profilkennung") or "", p["datum"], nr)
 
 
 def _total(p):
@@ -89,13 +45,13 @@ def check(conn, portions, allow_older=False):
     findings = []
     for profil in sorted({portion_key(p)[0] for _, p in portions}):
         ours = [(f, p) for f, p in portions if portion_key(p)[0] == profil]
-        oldest = min(_when(portion_key(p)[1]) for _, p in ours)
+        oldest = min(portion_time(portion_key(p)[1]) for _, p in ours)
         newest = conn.execute(
             "SELECT max(datum), string_agg(DISTINCT datei, ', ') FILTER (WHERE datum ="
             " (SELECT max(datum) FROM kataster.nba_portion WHERE profilkennung = %(p)s))"
             " FROM kataster.nba_portion WHERE profilkennung = %(p)s", {"p": profil}).fetchone()
         if newest[0] is not None and oldest < newest[0] and not allow_older:
-            first = min(ours, key=lambda fp: _when(portion_key(fp[1])[1]))[0]
+            first = min(ours, key=lambda fp: portion_time(portion_key(fp[1])[1]))[0]
             raise SourceError(first, f"NBA delivery {profil} of {_iso(oldest)} is older than "
                                      f"the newest applied delivery of that profile "
                                      f"({_iso(newest[0])}, {newest[1]})",
@@ -140,12 +96,6 @@ def missing_parts(conn, profil=None):
     return out
 
 
-def _when(text):
-    """A portion's datum as an aware datetime."""
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _iso(moment):
     """An aware datetime as ISO 8601 in UTC (whatever the session's time zone)."""
     return moment.astimezone(UTC).isoformat()
@@ -185,7 +135,7 @@ def acknowledge(directory, run_id, portions, ok, message, missing):
                       "</uebernahmeprotokoll>",
                       "    </AX_Portion_Erfolgreich>",
                       "  </portionNBAErfolgreich>"]
-        gaps = missing.get((profil, _iso(_when(datum))))
+        gaps = missing.get((profil, _iso(portion_time(datum))))
         if gaps:
             lines.append(f"  <!-- fehlende Portionen dieser Lieferung: "
                          f"{', '.join(map(str, gaps))} -->")

@@ -16,7 +16,7 @@ import shapely
 from psycopg import sql
 
 from pipeline import portions as nba_portions
-from pipeline import registry
+from pipeline import registry, steps
 from pipeline.errors import DatabaseError, KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
 from pipeline.parallel import pipelined
@@ -166,6 +166,11 @@ def run_import(db, config, paths, fmt="auto", options=None, force=False, history
         raise UsageError("no input files given")
     importer = choose_importer(paths, fmt)
     source = importer.open([Path(p) for p in paths], options, config)
+    try:
+        steps.check(source.steps)       # a plug-in naming an unknown step fails before any work
+    except BaseException:
+        source.close()
+        raise
     summary = {"run_id": None, "status": None, "importer": importer.name,
                "profile": source.options.get("profile"),
                "ignored_layers": source.options.get("ignored_layers", []),
@@ -236,8 +241,8 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 if portions:
                     source.findings.extend(nba_portions.check(conn, portions,
                                                               options.get("allow_older")))
-                for check in source.checks:
-                    source.findings.extend(check(loader))
+                ctx = steps.Context(loader, source.operations)
+                source.findings.extend(steps.run(source.steps, "staged", ctx))
                 log.info("checks done at %.2f s", time.monotonic() - started)
                 summary["merge"] = {k: v for k, v in loader.merge().items()}
                 # Statistics first (they commit with the run), so that what follows (the
@@ -246,8 +251,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 # on the new data: without them the maps took 3 s for any size of delivery
                 # and the ownership walk of 95 MB 11.7 s instead of 1.1 s.
                 _analyze(conn, summary["merge"])
-                for hook in source.after_merge:
-                    source.findings.extend(hook(loader))
+                source.findings.extend(steps.run(source.steps, "merged", ctx))
                 if portions:
                     nba_portions.record(conn, run_id, portions)
                 if source.describe_transformation:

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -239,8 +240,12 @@ def test_delete_update_and_replace_in_both_versions(version, cli_env, db, tmp_pa
         Writer(version, prefix=prefix).nba(
             [], [(newer, old[0], False)], [("AX_Flurstueck", old[1])], "2013-01-02T00:00:00Z",
             fh, updates=[("AX_Flurstueck", old[2], "2013-01-01T12:00:00Z", "010704")])
-    proc, data = import_json(cli_env, update)
+    proc = kataster("-v", "import", update, env=cli_env)
     assert proc.returncode == 0, proc.stderr
+    # The core ran the steps the NAS source names, in their declared order, each timed.
+    timed = re.findall(r"pipeline\.steps: step (\w+): \d+\.\d\d s", proc.stderr)
+    assert timed == ["check_operations", "apply_operations", "lage_text", "ownership"], \
+        proc.stderr
     rows = query(db, "SELECT gml_id, beginnt::text, endet::text FROM kataster.ax_flurstueck"
                      " ORDER BY 1, 2")
     assert rows == [

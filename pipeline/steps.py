@@ -1,0 +1,194 @@
+"""Named steps the core runs on a delivery, before its merge (on the staged rows) and after.
+
+An importer only reads: it names the steps its source needs (``ImportSource.steps``) and hands
+over what they work on as data (``ImportSource.operations``). The run executes the named steps
+in the order declared here, checks their declared dependencies, times each one (``-v`` prints
+the times) and collects their findings. The SQL of the steps lives in ``schemas/sql/steps/``.
+
+=====================  ======  ===============================================================
+step                   phase   what it does
+=====================  ======  ===============================================================
+check_operations       staged  every Delete/Replace/Update target exists (stored or delivered)
+duplicate_keys         staged  parcels of a flat delivery sharing one Flurstückskennzeichen
+apply_operations       merged  Delete/Update close (history) or remove the versions they name
+lage_text              merged  address text of the parcels the run touched (after operations)
+ownership              merged  resolved owners of every current parcel (after operations)
+=====================  ======  ===============================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import shapely
+from psycopg import sql
+
+from pipeline.errors import PluginError, SourceError
+from pipeline.rules import Finding
+from schemas import sql_text
+
+log = logging.getLogger(__name__)
+
+PHASES = ("staged", "merged")
+
+
+@dataclass
+class Context:
+    """What a step works on: the run's loader (connection, run id and time, staged tables,
+    history mode) and the delivery's update operations."""
+
+    loader: object
+    operations: list = field(default_factory=list)
+
+    @property
+    def conn(self):
+        return self.loader.conn
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    phase: str
+    run: Callable[[Context], list]
+    after: tuple = ()
+
+
+STEPS: dict[str, Step] = {}
+
+
+def step(name, phase, after=()):
+    """Register the decorated function as the step ``name`` of ``phase``; ``after`` names the
+    steps that must have run before it when both are asked for."""
+    assert phase in PHASES
+
+    def register(fn):
+        STEPS[name] = Step(name, phase, fn, tuple(after))
+        return fn
+    return register
+
+
+def check(names):
+    """Refuse unknown step names and steps whose declared dependencies are not asked for."""
+    unknown = sorted(set(names) - STEPS.keys())
+    if unknown:
+        raise PluginError(f"unknown import step(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(STEPS)}")
+    for name in names:
+        missing = [dep for dep in STEPS[name].after if dep not in names]
+        if missing:
+            raise PluginError(f"import step {name} needs {', '.join(missing)} to run before it")
+
+
+def run(names, phase, ctx):
+    """Run the steps of ``phase`` among ``names`` in declared order; returns their findings."""
+    check(names)
+    findings = []
+    for s in STEPS.values():
+        if s.name in names and s.phase == phase:
+            started = time.monotonic()
+            findings.extend(s.run(ctx))
+            log.info("step %s: %.2f s", s.name, time.monotonic() - started)
+    return findings
+
+
+def _table(name):
+    return sql.Identifier(*name.split("."))
+
+
+@step("check_operations", "staged")
+def check_operations(ctx):
+    """Every Replace/Delete/Update target must exist, stored or in this delivery; a missing one
+    fails the run, unless the operation says safeToIgnore (then: a finding)."""
+    ops = ctx.operations
+    if not ops:
+        return []
+    conn = ctx.conn
+    conn.execute("CREATE TEMP TABLE step_operations (n int, tbl text, gml_id text,"
+                 " beginnt timestamptz) ON COMMIT DROP")
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO step_operations VALUES (%s, %s, %s, %s)",
+                        [(i, op.table, op.gml_id, op.beginnt) for i, op in enumerate(ops)])
+    missing = []
+    for (tbl,) in conn.execute("SELECT DISTINCT tbl FROM step_operations").fetchall():
+        staged = ctx.loader.staged.get(tbl)
+        in_stage = sql.SQL(sql_text("steps/check_operations_in_stage.sql")).format(
+            stage=sql.Identifier(staged.stage)) if staged else sql.SQL("")
+        rows = conn.execute(sql.SQL(sql_text("steps/check_operations.sql")).format(
+            target=_table(tbl), in_stage=in_stage), (tbl,)).fetchall()
+        missing.extend(ops[n] for (n,) in rows)
+    findings, fatal = [], []
+    for op in missing:
+        if op.safe:
+            findings.append(Finding("update.target_missing", op.gml_id,
+                                    f"{op.src}: {op.kind} of {op.objektart} {op.target}: the "
+                                    "target is not stored; ignored (safeToIgnore=true)"))
+        else:
+            fatal.append(op)
+    if fatal:
+        listed = ", ".join(f"{op.kind} {op.objektart} {op.target}" for op in fatal[:20])
+        more = f" and {len(fatal) - 20} more" if len(fatal) > 20 else ""
+        raise SourceError(fatal[0].src, f"{len(fatal)} update targets are not in the database: "
+                                        f"{listed}{more}",
+                          hint="import the earlier deliveries first; nothing was committed, so "
+                               "the database stays in step with the authority")
+    return findings
+
+
+@step("duplicate_keys", "staged")
+def duplicate_keys(ctx):
+    """Parcels of this delivery that share one Flurstückskennzeichen (kept, reported)."""
+    staged = ctx.loader.staged.get("kataster.ax_flurstueck")
+    if staged is None:
+        return []
+    rows = ctx.conn.execute(sql.SQL(sql_text("steps/duplicate_keys.sql")).format(
+        s=sql.Identifier(staged.stage))).fetchall()
+    findings = []
+    for fsk, ids, srcs, wkb in rows:
+        where = shapely.from_wkb(wkb) if wkb else None
+        for gml_id, src in zip(ids, srcs, strict=True):
+            others = [i for i in ids if i != gml_id]
+            findings.append(Finding("id.duplicate", gml_id,
+                                    f"{src}: Flurstückskennzeichen {fsk} is also carried by "
+                                    f"{', '.join(others)}; both kept",
+                                    geom=where, related=others))
+    return findings
+
+
+@step("apply_operations", "merged")
+def apply_operations(ctx):
+    """wfs:Delete closes the named version (history) or removes it; wfs:Update closes it at
+    the ``endet`` it gives. (Replace needs nothing here: the merge closes what it replaces.)"""
+    loader = ctx.loader
+    statement = sql_text("steps/close_version.sql" if loader.history
+                         else "steps/delete_version.sql")
+    for op in ctx.operations:
+        if op.kind not in ("delete", "update"):
+            continue
+        version = sql.SQL(" AND beginnt = %(b)s") if op.beginnt is not None else \
+            sql.SQL(" AND endet IS NULL")
+        when = op.ends_at.isoformat() if op.ends_at is not None else loader.run_ts
+        loader.conn.execute(sql.SQL(statement).format(target=_table(op.table), version=version),
+                            {"g": op.gml_id, "b": op.beginnt, "t": when, "run": loader.run_id,
+                             "anlass": op.anlass})
+    return []
+
+
+@step("lage_text", "merged", after=("apply_operations",))
+def lage_text(ctx):
+    """Address text (``lage``) of the parcels from their Lagebezeichnungen."""
+    deleted = sorted({op.gml_id for op in ctx.operations if op.kind in ("delete", "update")
+                      and op.table == "kataster.ax_lagebezeichnung"})
+    ctx.conn.execute(sql_text("steps/lage_text.sql"),
+                     {"run": ctx.loader.run_id, "deleted": deleted})
+    return []
+
+
+@step("ownership", "merged", after=("apply_operations",))
+def ownership(ctx):
+    """The resolved owners of every current parcel, kept with the run."""
+    from pipeline import ownership as resolved
+
+    return resolved.resolve(ctx.conn, ctx.loader.run_id)
