@@ -164,6 +164,32 @@ def db_url(obj, kind):
     click.echo(obj.database(kind).url)
 
 
+@db.command("service")
+@click.option("--name", default="kataster", show_default=True, help="Name of the service.")
+@click.option("--role", "kind", type=click.Choice(["reader", "owner", "service"]),
+              default="reader", show_default=True,
+              help="Whose connection (on the embedded cluster: kataster_lesen, kataster, "
+                   "kataster_dienst; an external database: the configured URL).")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Service file (default: $PGSERVICEFILE or ~/.pg_service.conf).")
+@click.pass_obj
+def db_service(obj, name, kind, path):
+    """Write a pg_service.conf entry for QGIS, GDAL and psql (no password in it) and print
+    how to use it."""
+    import os
+
+    from pipeline.db import service_entry, write_service
+
+    path = path or Path(os.environ.get("PGSERVICEFILE") or "~/.pg_service.conf")
+    written = write_service(path, name, service_entry(obj.database(kind), name))
+    click.echo(f"service={name}")
+    obj.say(f"wrote the service {name!r} to {written}. QGIS: Layer > Add Layer > PostgreSQL > "
+            f"New, Service: {name} (nothing else), Connect; GDAL: ogrinfo PG:service={name}; "
+            f"psql service={name}"
+            + ("" if str(written) == os.path.expanduser("~/.pg_service.conf") else
+               f". This is not the default file: set PGSERVICEFILE={written} for them"))
+
+
 # -- config ---------------------------------------------------------------------------------------
 @cli.group()
 def config():

@@ -7,6 +7,7 @@ Without it, the embedded cluster in the state directory is started on demand.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -60,14 +61,15 @@ class Database:
 
     def revision(self):
         """The schema revision of the database (None: not migrated, or not readable)."""
-        from schemas.migrate import current
-
-        try:
-            return current(self.url)
-        except psycopg.OperationalError as err:
-            raise DatabaseError(f"cannot connect to {mask_url(self.url)}: {err}".strip()) from err
-        except psycopg.Error:
-            return None
+        with self.connect() as conn:       # masks the password in every error
+            try:
+                if conn.execute("SELECT to_regclass('kataster.alembic_version')").fetchone()[0] \
+                        is None:
+                    return None
+                row = conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()
+            except psycopg.Error:
+                return None              # not readable for this role
+        return row[0] if row else None
 
     def check_current(self):
         """Refuse to work on a database whose schema is not the one this software needs.
@@ -257,3 +259,44 @@ def server_versions(db: Database):
         m = re.search(rf'{key}="([^"]+)"', full)
         out[label] = m.group(1).split()[0] if m else "not installed"
     return out
+
+
+def service_entry(db: Database, name):
+    """A ``pg_service.conf`` section for the database's URL (host, port, dbname, user and the
+    passfile; never a password): QGIS, GDAL (``PG:service=…``) and psql take ``service=name``.
+
+    Raises ConfigError for a URL that carries its password in clear (that password does not
+    belong in a service file: put it in a ~/.pgpass and drop it from the URL)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError(f"service name {name!r}: use letters, digits, '_', '.' or '-'")
+    parts = urlsplit(db.url)
+    if parts.password:
+        raise ConfigError(f"{mask_url(db.url)} carries its password: a service file should "
+                          "not; put it in ~/.pgpass (host:port:database:user:password, mode "
+                          "600) and remove it from the URL")
+    keys = {"host": parts.hostname or "localhost", "port": str(parts.port or 5432),
+            "dbname": unquote(parts.path.lstrip("/")), "user": unquote(parts.username or "")}
+    for key, values in parse_qs(parts.query).items():
+        if key in ("passfile", "sslmode", "sslrootcert", "connect_timeout"):
+            keys[key] = values[0]
+    return f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in keys.items() if v)
+
+
+def write_service(path, name, entry):
+    """Put ``entry`` into the service file at ``path``, replacing a section of the same name
+    and keeping every other section; the file is created with mode 600."""
+    import os
+    from pathlib import Path
+
+    path = Path(path).expanduser()
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    sections = re.split(r"(?m)^(?=\[)", text)
+    kept = [sec for sec in sections if sec.strip() and not sec.startswith(f"[{name}]")]
+    body = "".join(sec if sec.endswith("\n") else sec + "\n" for sec in kept) + entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(body)
+    return path

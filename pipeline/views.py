@@ -121,17 +121,26 @@ def read_frames(db, layer, chunk=50_000, **filters):
             cur.itersize = chunk
             cur.execute(q, params)
             cols = [d.name for d in cur.description]
+            ints = {d.name: INTEGER_TYPES[d.type_code] for d in cur.description
+                    if d.type_code in INTEGER_TYPES}
             while True:
                 rows = cur.fetchmany(chunk)
                 if not rows and cur.rownumber:
                     break
-                yield _frame(rows, cols)
+                yield _frame(rows, cols, ints)
                 if not rows:
                     break
 
 
-def _frame(rows, cols):
+# PostgreSQL integer types (oid) -> pandas' nullable integer dtypes: a column with NULLs stays
+# integer (plain pandas would turn it into floats: Flurnummer 1.0 in every file format).
+INTEGER_TYPES = {21: "Int16", 23: "Int32", 20: "Int64"}
+
+
+def _frame(rows, cols, ints=None):
     df = pd.DataFrame(rows, columns=cols).drop(columns=["geom"])
+    for col, dtype in (ints or {}).items():
+        df[col] = df[col].astype(dtype)
     wkb = df.pop("_wkb").map(lambda b: None if b is None else bytes(b))
     df["geom"] = gpd.GeoSeries.from_wkb(wkb, crs="EPSG:25832").values
     return gpd.GeoDataFrame(df, geometry="geom", crs="EPSG:25832")

@@ -30,7 +30,9 @@ from pipeline.config import load_config  # noqa: E402
 from pipeline.db import Database, libpq_url  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
 
-TEMPLATE = "kataster_test_template"
+# One template per test session: an inner session (test_embedded) on the same server must not
+# replace this session's template (its owner and roles differ).
+TEMPLATE = f"kataster_test_template_{os.getpid()}"
 ROLES = {}          # kind of work -> URL of the maintenance database (set by the roles fixture)
 
 
@@ -99,7 +101,8 @@ def template(roles):
     else:
         set_up_database(admin, owner, reader=_user(roles["reader"]),
                         service=_user(roles["service"]))
-    return owner.url
+    yield owner.url
+    drop_database(roles["admin"], TEMPLATE)
 
 
 def url_as(url, kind):

@@ -1,0 +1,90 @@
+"""What a department member sees in QGIS (Debian's QGIS 3.22, headless PyQGIS under the system
+python3): the public views through the documented service entry, and the exported files."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pyogrio
+import pytest
+from conftest import kataster, query, url_as
+
+PROBE = Path(__file__).resolve().parent / "clients" / "qgis_probe.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+VIEWS = {  # view -> geometry type QGIS must read from the database
+    "flurstueck": "MultiPolygon", "gebaeude": "MultiPolygon", "nutzung": "MultiPolygon",
+    "flur": "MultiPolygon", "gemarkung": "MultiPolygon", "flur_karte": "MultiPolygon",
+    "gemarkung_karte": "MultiPolygon", "befund_punkt": "Point", "befund_flaeche": "MultiPolygon",
+}
+
+
+@pytest.fixture
+def department(db, cli_env, tmp_path):
+    """A database with parcels, buildings and findings of both kinds, and the environment of a
+    department member (the reading role) with its service entry written by the command."""
+    from pipeline.generator import build, plant_errors
+
+    layers, _planted = plant_errors(build(600, seed=3), per_kind=2, seed=3)
+    sample = tmp_path / "sample.gpkg"
+    for name, frame in layers.items():
+        pyogrio.write_dataframe(frame, sample, layer=name, driver="GPKG",
+                                append=sample.exists())
+    kataster("import", sample, env=cli_env, check=True)
+    kataster("validate", env=cli_env, check=True)
+    env = dict(cli_env, KATASTER_DATABASE_URL=url_as(db.url, "reader"),
+               PGSERVICEFILE=str(tmp_path / "pg_service.conf"), QT_QPA_PLATFORM="offscreen",
+               XDG_RUNTIME_DIR=str(tmp_path))
+    out = kataster("db", "service", "--name", "kataster_test", env=env, check=True)
+    assert out.stdout.strip() == "service=kataster_test"
+    assert "password" not in (tmp_path / "pg_service.conf").read_text()
+    return env
+
+
+def probe(env, *files):
+    proc = subprocess.run([SYSTEM_PYTHON, str(PROBE), "kataster_test", "kataster",
+                           *map(str, files)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_qgis_loads_every_public_view_as_it_is(department, db):
+    seen = probe(department)["database"]
+    assert set(VIEWS) <= set(seen), sorted(seen)
+    kinds = query(db, "SELECT GeometryType(geom), count(*) FROM kataster.befund GROUP BY 1")
+    assert {k for k, _ in kinds} >= {"POINT", "POLYGON"}      # both kinds are really there
+    for view, geometry in VIEWS.items():
+        info = seen[view]
+        assert info["valid"], (view, info)
+        count = query(db, f"SELECT count(*) FROM kataster.{view}")[0][0]  # noqa: S608
+        assert count > 0 or view == "nutzung", view     # the flat sample has no land use
+        assert (info["geometry"], info["crs"], info["count"]) == (geometry, "EPSG:25832",
+                                                                  count), (view, info)
+        # QGIS takes the first column as the key: it must be unique.
+        assert info["key"] in ("gml_id", "id") and info["unique_keys"] == count, (view, info)
+
+
+def test_gdal_reads_the_views_through_the_service(department):
+    out = subprocess.run(["ogrinfo", "-ro", "-so", "PG:service=kataster_test",
+                          "kataster.flur"], env=department, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Geometry: Multi Polygon" in out.stdout and "ETRS89 / UTM zone 32N" in out.stdout
+
+
+def test_qgis_opens_the_exports(department, tmp_path):
+    files, crs = [], {"gpkg": "EPSG:25832", "geojson": "EPSG:4326", "shp": "EPSG:25832"}
+    for fmt, name in (("gpkg", "f.gpkg"), ("geojson", "f.geojson"), ("shp", "f.shp")):
+        target = tmp_path / name
+        kataster("export", fmt, "--layer", "flurstueck", "--out", target, env=department,
+                 check=True)
+        files.append(target)
+    seen = probe(department, *files)["files"]
+    for path in files:
+        info = seen[str(path)]
+        assert info["valid"] and info["crs"] == crs[path.suffix[1:]], (path, info)
+        assert info["geometry"] in ("MultiPolygon", "Polygon"), (path, info)
+        assert info["count"] == 600, (path, info)
+        # Whole numbers stay whole numbers for QGIS (Flurnummer 1, not 1.0), NULLs included.
+        ints = {"flurnummer", "zaehler"} if path.suffix != ".shp" else {"flurnr", "zaehler"}
+        assert ints <= set(info["int_fields"]), (path, info["fields"])
