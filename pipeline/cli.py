@@ -117,6 +117,30 @@ def db_down(obj):
         obj.say("the embedded database is not running")
 
 
+@db.command("destroy")
+@click.option("--yes", is_flag=True, help="Do not ask; needed when not run at a terminal.")
+@click.pass_obj
+def db_destroy(obj, yes):
+    """Stop the embedded PostGIS and delete it with all its data (asks first)."""
+    from pipeline.embedded import EmbeddedCluster
+
+    cfg = obj.config
+    if cfg["database.url"]:
+        raise UsageError("a database URL is configured: that server is not ours to delete")
+    cluster = EmbeddedCluster(cfg.state_dir)
+    if not cluster.exists():
+        raise UsageError(f"there is no embedded database in {cluster.state_dir}")
+    where = f"{cluster.state_dir} (data in {cluster.data_dir})"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"this deletes the embedded database in {where} with every "
+                             "import; repeat with --yes to do it")
+        click.confirm(f"Delete the embedded database in {where} with all its data?",
+                      abort=True, err=True)
+    cluster.destroy()
+    obj.say(f"deleted the embedded database in {where}")
+
+
 @db.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
@@ -715,7 +739,7 @@ def serve(obj, host, port, workers):
     from exporters.serve import Server
 
     cfg = obj.config
-    server = Server(obj.database(), Path(cfg["paths.state_dir"]) / "serve",
+    server = Server(obj.database(), cfg.state_dir / "serve",
                     host or cfg["serve.host"], port or cfg["serve.port"], workers,
                     service=obj.database("service"))
     # Handlers first: a TERM that arrives while the services start must still stop them all.

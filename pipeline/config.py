@@ -127,7 +127,13 @@ class Config:
 
     @property
     def state_dir(self):
-        return Path(self["paths.state_dir"]).expanduser().resolve()
+        """The state directory. A relative ``paths.state_dir`` is taken from the project
+        directory (:func:`project_dir`), so every command finds the same embedded database
+        from any folder of the project."""
+        path = Path(self["paths.state_dir"]).expanduser()
+        if not path.is_absolute():
+            path = project_dir(self) / path
+        return path.resolve()
 
     def masked(self):
         """The configuration as a dict with secrets replaced by ``********``."""
@@ -161,6 +167,23 @@ def mask_url(url):
     return text
 
 
+def project_dir(config=None, start=None):
+    """The project directory: the one holding the configuration file in use, else the nearest
+    of the working directory and its parents that holds ``kataster.yaml`` or a state directory
+    with an embedded database (``.kataster/`` with ``cluster.json`` and ``pgpass``), else the
+    working directory."""
+    if config is not None and config.source is not None:
+        return Path(config.source).expanduser().resolve().parent
+    start = Path(start or Path.cwd()).resolve()
+    state = Path(config["paths.state_dir"]) if config is not None else Path(".kataster")
+    for folder in (start, *start.parents):
+        cluster = folder / state
+        if (folder / CONFIG_FILE).is_file() or ((cluster / "cluster.json").is_file()
+                                                and (cluster / "pgpass").is_file()):
+            return folder
+    return start
+
+
 def load_config(path=None, environ=None):
     """Load the effective configuration.
 
@@ -183,8 +206,9 @@ def load_config(path=None, environ=None):
     """
     environ = os.environ if environ is None else environ
     path = path or environ.get("KATASTER_CONFIG")
-    if path is None and Path(CONFIG_FILE).exists():
-        path = CONFIG_FILE
+    if path is None:                # the nearest kataster.yaml of this folder or its parents
+        found = project_dir() / CONFIG_FILE
+        path = found if found.is_file() else None
     data = {}
     for key, leaf in settings().items():
         _set(data, key, copy.deepcopy(leaf.get("default")))

@@ -154,7 +154,11 @@ def open_database(config: Config, start=True, kind="owner"):
     else:
         cluster = EmbeddedCluster(config.state_dir, port=config["database.port"])
         if not cluster.exists():
-            raise DatabaseError("the embedded database does not exist yet (run 'kataster db up')")
+            raise DatabaseError(
+                f"no embedded database in {cluster.state_dir} (the project folder is the one "
+                "holding kataster.yaml or .kataster/, found from here upwards): run "
+                "'kataster db up' in the project folder to create one, or set "
+                "KATASTER_PATHS_STATE_DIR to an existing one")
         if start and not cluster.is_running():
             cluster.start()
             cluster.wait_ready()

@@ -233,3 +233,38 @@ def test_each_kind_of_work_has_its_own_role_and_none_is_a_superuser(home700, sam
     with psycopg.connect(owner) as conn:
         assert conn.execute("SELECT flurstuecke_pro_stunde FROM kataster_privat.audit_grenze"
                             ).fetchone()[0] == 50
+
+
+def test_one_database_from_any_folder_of_the_project(home700, tmp_path):
+    """Run from another folder, a command created and started a new, empty cluster and an
+    export 'wrote 0 features' with exit 0. Now the project's database is found from its
+    subfolders, elsewhere nothing is created, and 'db destroy' removes a cluster."""
+    project, env = home700
+    kataster("db", "up", env=env, cwd=project, check=True)
+    here = json.loads(kataster("db", "status", "--json", env=env, cwd=project,
+                               check=True).stdout)
+    sub = project / "lieferungen" / "2026"
+    sub.mkdir(parents=True)
+    there = json.loads(kataster("db", "status", "--json", env=env, cwd=sub, check=True).stdout)
+    assert there["data_dir"] == here["data_dir"] and there["port"] == here["port"]
+    assert kataster("runs", env=env, cwd=sub).returncode == 0
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    lost = kataster("export", "csv", "--layer", "flurstueck", "--out", elsewhere / "f.csv",
+                    env=env, cwd=elsewhere)
+    assert lost.returncode == 1 and "no embedded database in" in lost.stderr, lost.stderr
+    assert "kataster db up" in lost.stderr
+    assert not (elsewhere / ".kataster").exists() and not (elsewhere / "f.csv").exists()
+    # A kataster.yaml marks a project folder too (its relative paths count from there).
+    (elsewhere / "kataster.yaml").write_text(f"paths:\n  state_dir: {project / '.kataster'}\n")
+    (elsewhere / "sub").mkdir()
+    assert kataster("runs", env=env, cwd=elsewhere / "sub").returncode == 0
+
+    refused = kataster("db", "destroy", env=env, cwd=sub)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert kataster("db", "status", env=env, cwd=project).returncode == 0
+    gone = kataster("db", "destroy", "--yes", env=env, cwd=sub, check=True)
+    assert "deleted the embedded database" in gone.stderr
+    assert not os.path.exists(here["data_dir"])
+    assert kataster("runs", env=env, cwd=project).returncode == 1
