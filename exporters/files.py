@@ -16,6 +16,18 @@ import pyogrio
 
 from pipeline.views import read_frames
 
+# GeoPackage 1.2: what Debian's GDAL 3.6 and QGIS 3.22 open without a warning (the bundled GDAL
+# of pyogrio writes 1.4 by default).
+GPKG_VERSION = "1.2"
+
+
+def write_gpkg_layer(frame, path, layer, append=False, **kwargs):
+    """Write (or with ``append``, extend) one GeoPackage layer; other layers of the file are
+    kept, and a new file is made as GeoPackage 1.2."""
+    options = {} if Path(path).exists() else {"dataset_options": {"VERSION": GPKG_VERSION}}
+    pyogrio.write_dataframe(frame, path, driver="GPKG", layer=layer, append=append,
+                            **options, **kwargs)
+
 
 def _plain(gdf):
     """Database types that files cannot hold become plain ones (arrays → comma lists)."""
@@ -46,7 +58,7 @@ def _export(db, layer, out, write, fmt, gemarkung=None, flur=None, bbox=None):
 def export_gpkg(db, layer, out, **filters):
     """Export a public view to a GeoPackage layer named after it (other layers are kept)."""
     def write(gdf, path, append):
-        pyogrio.write_dataframe(gdf, path, driver="GPKG", layer=layer, append=append)
+        write_gpkg_layer(gdf, path, layer, append=append)
     return _export(db, layer, out, write, "gpkg", **filters)
 
 
@@ -97,7 +109,20 @@ def shapefile_name(column):
 
 
 def export_shp(db, layer, out, **filters):
-    """Export a public view to a Shapefile (UTF-8 with .cpg, field names fitted to 10 chars)."""
+    """Export a public view to a Shapefile (UTF-8 with .cpg, field names fitted to 10 chars).
+
+    A Shapefile holds one geometry type: the findings go to two files, ``<name>_punkt.shp`` and
+    ``<name>_flaeche.shp`` (the views befund_punkt and befund_flaeche). The files are written
+    in a temporary folder beside the target and moved into place only when complete, so an
+    error never leaves a partial Shapefile."""
+    out = Path(out)
+    if layer == "befund":
+        parts = [export_shp(db, f"befund_{kind}", out.with_name(f"{out.stem}_{kind}.shp"),
+                            **filters) for kind in ("punkt", "flaeche")]
+        return {**parts[0], "layer": layer, "out": [p["out"] for p in parts],
+                "features": sum(p["features"] for p in parts),
+                "seconds": round(sum(p["seconds"] for p in parts), 3)}
+
     def write(gdf, path, append):
         frame = gdf.rename(columns={c: shapefile_name(c) for c in gdf.columns if c != "geom"})
         for col in frame.columns:
@@ -106,6 +131,17 @@ def export_shp(db, layer, out, **filters):
                     and hasattr(frame[col].dropna().iloc[0], "isoformat")):
                 frame[col] = frame[col].map(lambda v: None if v is None or pd.isna(v)
                                             else v.isoformat())
+        polygons = layer not in ("befund_punkt",)
         pyogrio.write_dataframe(frame, path, driver="ESRI Shapefile", append=append,
-                                encoding="UTF-8", promote_to_multi=True)
-    return _export(db, layer, out, write, "shp", **filters)
+                                encoding="UTF-8", promote_to_multi=polygons or None)
+
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.stem}.", dir=out.parent) as tmp:
+        summary = _export(db, layer, Path(tmp) / out.name, write, "shp", **filters)
+        for part in sorted(Path(tmp).iterdir()):
+            shutil.move(str(part), out.with_suffix(part.suffix))
+    summary["out"] = str(out)
+    return summary

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 import shapely
 
+from exporters.files import write_gpkg_layer
 from pipeline.rules import RULES
 
 SEVERITY_DE = {"error": "Fehler", "warning": "Warnung", "info": "Hinweis"}
@@ -51,14 +51,14 @@ def write_gpkg(findings, out):
         part = frame[mask]
         if layer == "befund_ohne_ort":
             if len(part):
-                pyogrio.write_dataframe(pd.DataFrame(part.drop(columns="geometry")), out,
-                                        layer=layer, driver="GPKG", append=out.exists())
+                write_gpkg_layer(pd.DataFrame(part.drop(columns="geometry")), out, layer,
+                                 append=out.exists())
         elif len(part):
             if layer == "befund_flaeche":
                 part = part.set_geometry(part.geometry.apply(
                     lambda g: g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])))
-            pyogrio.write_dataframe(part, out, layer=layer, driver="GPKG", append=out.exists(),
-                                    promote_to_multi=layer == "befund_linie")
+            write_gpkg_layer(part, out, layer, append=out.exists(),
+                             promote_to_multi=layer == "befund_linie")
         written[layer] = int(len(part))
     return written
 

@@ -189,10 +189,13 @@ class OgrImporter:
                                    crsmod.transformer(crs, where), info["features"]))
         if not plans:
             what = ", ".join(ignored) or "nothing"
-            raise SourceError(readable[0][0], "contains no features to import "
-                              f"(layers seen: {what})",
-                              hint=f"profile {profile['name']!r} maps "
-                                   f"{', '.join(r['target'] for r in profile['layers'])}")
+            if ignored and all(i.endswith("(empty)") for i in ignored):
+                raise SourceError(readable[0][0], f"contains no features to import (layers "
+                                                  f"seen: {what})", hint="nothing was imported")
+            raise SourceError(readable[0][0], f"no layer of the file matches the profile "
+                              f"{profile['name']!r} (layers seen: {what})",
+                              hint=f"the profile maps {_profile_needs(profile)}; choose another "
+                                   "profile with --profile, or write one")
         return plans, ignored, profile
 
     def _profile(self, choice, layers):
@@ -209,9 +212,25 @@ class OgrImporter:
             if any(need <= set(info["fields"]) for *_, info in layers):
                 return profile
         seen = "; ".join(f"{o}:{n} ({', '.join(list(i['fields'])[:8])})" for o, _, n, i in layers)
+        needs = "; ".join(f"{name} needs the fields {', '.join(p['detect'])}"
+                          for name, p in builtins.items() if p.get("detect"))
         raise SchemaError(layers[0][0], f"no built-in profile fits the layers: {seen}",
-                          hint="write a mapping profile (see schemas/profiles/example-parcels.yaml)"
-                               " and pass it with --profile FILE.yaml")
+                          hint=f"{needs} on one layer. Otherwise write a mapping profile (see "
+                               "schemas/profiles/example-parcels.yaml) and pass it with "
+                               "--profile FILE.yaml")
+
+
+def _profile_needs(profile):
+    """What each layer rule of a profile looks for, for messages."""
+    out = []
+    for rule in profile["layers"]:
+        m = rule.get("match", {})
+        need = (f"a layer named {m['layer']}" if "layer" in m else
+                f"a layer whose name matches {m['name']}" if "name" in m else
+                f"a layer with the fields {', '.join(m['fields'])}" if "fields" in m else
+                "the first polygon layer")
+        out.append(f"{rule['target']} from {need}")
+    return "; ".join(out)
 
 
 def _list_layers(path):

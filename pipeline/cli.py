@@ -17,6 +17,7 @@ import click
 
 from pipeline.config import load_config, mask_url
 from pipeline.errors import KatasterError, UsageError
+from pipeline.views import LAYERS as VIEW_LAYERS
 
 log = logging.getLogger("pipeline")
 
@@ -413,7 +414,7 @@ def _bbox(ctx, param, value):
 @click.argument("fmt", metavar="FORMAT",
                 type=click.Choice(["gpkg", "geojson", "csv", "parquet", "shp", "inspire"]))
 @click.option("--layer", required=True,
-              type=click.Choice(["flurstueck", "gebaeude", "gemarkung", "flur", "befund"]))
+              type=click.Choice(list(VIEW_LAYERS)))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--gemarkung", help="Gemarkungsnummer (4 digits).")
 @click.option("--flur", type=int, help="Flurnummer.")
@@ -444,7 +445,9 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
     if as_json:
         _echo_json(summary)
     else:
-        obj.say(f"wrote {summary['features']} {layer} features to {summary['out']}")
+        where = summary["out"] if isinstance(summary["out"], str) else \
+            " and ".join(summary["out"])
+        obj.say(f"wrote {summary['features']} {layer} features to {where}")
 
 
 # -- generate ---------------------------------------------------------------------------------------
@@ -608,14 +611,14 @@ def changes_cmd(obj, run_a, run_b, private, out, as_json):
 
     result = changes(obj.database(), run_a, run_b, private=private)   # reads the versions
     if out:
-        import pyogrio
+        from exporters.files import write_gpkg_layer
 
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.unlink()
         frame = result["changes"]
-        pyogrio.write_dataframe(frame, out, layer="aenderungen", driver="GPKG",
-                                geometry_type="MultiPolygon", promote_to_multi=True)
+        write_gpkg_layer(frame, out, "aenderungen", geometry_type="MultiPolygon",
+                         promote_to_multi=True)
         obj.say(f"changes GeoPackage: {out} ({len(frame)} rows)")
     if as_json:
         _echo_json(to_json(result))

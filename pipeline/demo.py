@@ -9,8 +9,7 @@ import click
 
 
 def run_demo(obj, parcels=3000):
-    import pyogrio
-
+    from exporters.files import write_gpkg_layer
     from pipeline import registry
     from pipeline.generator import build, plant_errors
     from pipeline.runs import run_import
@@ -32,7 +31,7 @@ def run_demo(obj, parcels=3000):
     if sample.exists():
         sample.unlink()
     for name, gdf in layers.items():
-        pyogrio.write_dataframe(gdf, sample, layer=name, driver="GPKG", append=sample.exists())
+        write_gpkg_layer(gdf, sample, name, append=sample.exists())
     say(f"2. generated a Mülheim-like sample: {len(layers['Flurstueck'])} parcels, "
         f"{len(layers['GebaeudeBauwerk'])} buildings, 14 Gemarkungen, "
         f"{len(layers['KatasterBezirk'])} Fluren, with {len(planted)} planted errors "
@@ -79,7 +78,7 @@ def run_demo(obj, parcels=3000):
         f"{sev['warning']} warning, {sev['info']} info findings; report: {report}")
 
     exports = []
-    for layer in ("flurstueck", "gebaeude", "flur", "gemarkung"):
+    for layer in ("flurstueck", "gebaeude", "flur", "gemarkung", "befund_punkt", "befund_flaeche"):
         target = out / "kataster.gpkg"
         res = registry.load("exporter", "gpkg")(database, layer, target)
         exports.append(f"{layer} ({res['features']})")

@@ -6,8 +6,6 @@ through this module can contain personal data.
 
 from __future__ import annotations
 
-import geopandas as gpd
-import pandas as pd
 from psycopg import sql
 
 from pipeline.errors import UsageError
@@ -18,12 +16,14 @@ LAYERS = {
     "gemarkung": ("kataster", "gemarkung"),
     "flur": ("kataster", "flur"),
     "befund": ("kataster", "befund"),
+    "befund_punkt": ("kataster", "befund_punkt"),
+    "befund_flaeche": ("kataster", "befund_flaeche"),
 }
 ORDER = {"flurstueck": "flurstueckskennzeichen, gml_id", "gebaeude": "gml_id",
          "gemarkung": "land, gemarkungsnummer", "flur": "land, gemarkungsnummer, flurnummer",
-         "befund": "id"}
-NO_DISTRICT = {"befund"}
-NO_FLUR = {"gemarkung", "gebaeude", "befund"}
+         "befund": "id", "befund_punkt": "id", "befund_flaeche": "id"}
+NO_DISTRICT = {"befund", "befund_punkt", "befund_flaeche"}
+NO_FLUR = {"gemarkung", "gebaeude", "befund", "befund_punkt", "befund_flaeche"}
 
 
 def query(layer, gemarkung=None, flur=None, bbox=None, at=None):
@@ -138,6 +138,10 @@ INTEGER_TYPES = {21: "Int16", 23: "Int32", 20: "Int64"}
 
 
 def _frame(rows, cols, ints=None):
+    # Imported here: the command line reads the layer list at every start.
+    import geopandas as gpd
+    import pandas as pd
+
     df = pd.DataFrame(rows, columns=cols).drop(columns=["geom"])
     for col, dtype in (ints or {}).items():
         df[col] = df[col].astype(dtype)
@@ -148,7 +152,10 @@ def _frame(rows, cols, ints=None):
 
 def read(db, layer, **filters):
     """A whole public view (with filters) as one GeoDataFrame in EPSG:25832."""
-    frames = [f for f in read_frames(db, layer, **filters)]
+    import geopandas as gpd
+    import pandas as pd
+
+    frames = list(read_frames(db, layer, **filters))
     frames = [f for f in frames if len(f)] or frames[:1]
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")

@@ -212,3 +212,42 @@ def test_inspire_gml_export(loaded, cli_env, tmp_path):
     assert (back["areaValue"].astype(float) - expected.loc[back.index, "amtliche_flaeche"]
             ).abs().max() < 0.5
     assert abs(back.area.sum() - expected.geometry.area.sum()) < 1.0
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "geojson", "shp"])
+def test_an_export_imports_back(loaded, cli_env, server, tmp_path, fmt):
+    """Our own GeoPackage could not be imported back ("contains no features to import …
+    profile maps flurstueck", a message that contradicts itself). Now the built-in profiles
+    kataster-export(-shp) take every export of parcels and buildings, into a fresh database."""
+    from conftest import drop_database, new_database
+
+    out = tmp_path / f"f.{fmt}"
+    kataster("export", fmt, "--layer", "flurstueck", "--out", out, env=cli_env, check=True)
+    name, url = new_database(server)
+    try:
+        env = dict(cli_env, KATASTER_DATABASE_URL=url)
+        proc = kataster("import", out, "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        summary = json.loads(proc.stdout)
+        assert summary["profile"] in ("kataster-export", "kataster-export-shp")
+        from pipeline.db import Database
+
+        copy = query(Database(url), "SELECT flurstueckskennzeichen, gml_id, amtliche_flaeche,"
+                                    " round(ST_Area(geom)) FROM kataster.flurstueck ORDER BY 1")
+        original = query(loaded, "SELECT flurstueckskennzeichen, gml_id, amtliche_flaeche,"
+                                 " round(ST_Area(geom)) FROM kataster.flurstueck ORDER BY 1")
+        assert copy == original
+    finally:
+        drop_database(server, name)
+
+
+def test_a_file_no_profile_fits_says_what_the_profiles_need(cli_env, tmp_path):
+    path = tmp_path / "fremd.gpkg"
+    gpd.GeoDataFrame({"nummer": [1]}, geometry=[shapely.box(350000, 5700000, 350010,
+                                                            5700010)],
+                     crs=25832).to_file(path, engine="pyogrio")
+    proc = kataster("import", path, env=cli_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "no built-in profile fits" in proc.stderr
+    assert "kataster-export needs the fields gml_id, flurstueckskennzeichen" in proc.stderr
+    assert "alkis-vereinfacht needs the fields flstkennz" in proc.stderr

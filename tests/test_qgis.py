@@ -88,3 +88,31 @@ def test_qgis_opens_the_exports(department, tmp_path):
         # Whole numbers stay whole numbers for QGIS (Flurnummer 1, not 1.0), NULLs included.
         ints = {"flurnummer", "zaehler"} if path.suffix != ".shp" else {"flurnr", "zaehler"}
         assert ints <= set(info["int_fields"]), (path, info["fields"])
+
+
+def test_findings_as_shapefiles_and_geopackage_versions(department, tmp_path, db):
+    """`export shp --layer befund` crashed on mixed geometry types and left a partial file:
+    now one Shapefile per type; GeoPackages are written as version 1.2 (1.4 made Debian's
+    GDAL 3.6 and QGIS 3.22 warn on every open)."""
+    import sqlite3
+
+    out = kataster("export", "shp", "--layer", "befund", "--out", tmp_path / "b.shp",
+                   env=department)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "b.shp").exists()
+    files = [tmp_path / "b_punkt.shp", tmp_path / "b_flaeche.shp"]
+    seen = probe(department, *files)["files"]
+    counts = dict(query(db, "SELECT GeometryType(geom) = 'POINT', count(*) FROM kataster.befund"
+                            " GROUP BY 1"))
+    assert (seen[str(files[0])]["geometry"], seen[str(files[0])]["count"]) == ("Point",
+                                                                            counts[True])
+    assert (seen[str(files[1])]["geometry"], seen[str(files[1])]["count"]) == (
+        "MultiPolygon", counts[False])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".b")]   # no leftovers
+    gpkg = tmp_path / "k.gpkg"
+    for layer in ("flurstueck", "befund_flaeche"):
+        kataster("export", "gpkg", "--layer", layer, "--out", gpkg, env=department, check=True)
+    with sqlite3.connect(gpkg) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 10200
+        assert {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")} == {
+            "flurstueck", "befund_flaeche"}
