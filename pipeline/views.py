@@ -144,7 +144,8 @@ def _frame(rows, cols, ints=None):
 
     df = pd.DataFrame(rows, columns=cols).drop(columns=["geom"])
     for col, dtype in (ints or {}).items():
-        df[col] = df[col].astype(dtype)
+        if df[col].isna().any():          # without NULLs pandas keeps them int64 anyway
+            df[col] = df[col].astype(dtype)
     wkb = df.pop("_wkb").map(lambda b: None if b is None else bytes(b))
     df["geom"] = gpd.GeoSeries.from_wkb(wkb, crs="EPSG:25832").values
     return gpd.GeoDataFrame(df, geometry="geom", crs="EPSG:25832")

@@ -28,7 +28,8 @@ def loaded(db, config, sample_gpkg):
 def read_back(fmt, path, layer):
     if fmt == "csv":
         df = pd.read_csv(path, dtype={"gemarkungsnummer": str, "land": str, "nenner": str,
-                                      "flurstueckskennzeichen": str, "gml_id": str})
+                                      "flurstueckskennzeichen": str, "gml_id": str,
+                                      "id": str})
         return gpd.GeoDataFrame(df.drop(columns="wkt"),
                                 geometry=gpd.GeoSeries.from_wkt(df["wkt"]), crs=25832)
     if fmt == "parquet":
