@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from exporters.layers import LAYERS
+from exporters.layers import LAYERS, class_case, label_text
 from pipeline import kennzeichen
 from pipeline.errors import KatasterError
 
@@ -63,62 +63,8 @@ def mapfile(url, base_url, extent):
         f" options='-c statement_timeout={STATEMENT_TIMEOUT_MS}'"
     layers = []
     for lay in LAYERS:
-        fields = ", ".join(lay.fields)
-        data = (f"geom FROM (SELECT {fields}, {lay.geometry_sql} AS geom FROM {lay.view}"
-                f" WHERE geom IS NOT NULL) AS t USING UNIQUE {lay.key} USING SRID=25832")
-        style = f"OUTLINECOLOR {lay.outline} WIDTH {lay.width}"
-        if lay.fill:
-            style += f" COLOR {lay.fill}"
-        if lay.kind == "POINT":
-            style = f"SYMBOL \"circle\" SIZE 9 COLOR {lay.fill} OUTLINECOLOR {lay.outline}"
-        classes = [("", "")]
-        if lay.label:
-            def lab(text, scale=lay.label_max_scale):
-                # Plain black numbers as in the ALKIS Liegenschaftskarte (no halo: it doubled
-                # the glyph rendering), only where the number fits inside the parcel.
-                return (f'LABEL TEXT {text} FONT "sans" SIZE 8 COLOR 0 0 0 '
-                        f"POSITION CC PARTIALS FALSE MINFEATURESIZE AUTO "
-                        f"MAXSCALEDENOM {scale} END")
-            # Zähler/Nenner where a Nenner exists, the Zähler alone otherwise.
-            classes = [('EXPRESSION ("[nenner]" ne "")', lab(lay.label)),
-                       ("", lab('"[zaehler]"'))]
-        items = ",".join(lay.fields)
-        class_text = "".join(
-            f"    CLASS\n      {expr}\n      STYLE {style} END\n      {label}\n    END\n"
-            for expr, label in classes)
-        # No per-layer PROJECTION: every layer is in the map's EPSG:25832, and MapServer would
-        # build a PROJ object per layer and request. COMPOSITE only where it changes something
-        # (it renders the layer into a separate image first).
-        layers.append(f"""
-  LAYER
-    NAME "{lay.name}"
-    TYPE {lay.kind}
-    STATUS ON
-    CONNECTIONTYPE POSTGIS
-    CONNECTION "{conn}"
-    PROCESSING "CLOSE_CONNECTION=DEFER"
-    DATA "{data}"
-    {f"MAXSCALEDENOM {lay.max_scale}" if lay.max_scale else ""}
-    {f"COMPOSITE OPACITY {lay.opacity} END" if lay.opacity < 100 else ""}
-    TEMPLATE "{lay.name}.html"
-    HEADER "header.html"
-    FOOTER "footer.html"
-    METADATA
-      "ows_title" {_q(lay.title)}
-      "ows_abstract" {_q(lay.title + " aus dem Kataster (öffentliche Sicht " + lay.view + ")")}
-      "ows_srs" "{SRS}"
-      "ows_extent" "{' '.join(str(v) for v in extent)}"
-      "ows_include_items" "{items}"
-      "gml_include_items" "{items}"
-      "gml_featureid" "{lay.key}"
-      "gml_types" "auto"
-      "ows_attribution_title" "{ATTRIBUTION}"
-      "wms_enable_request" "*"
-      "wfs_enable_request" "*"
-      "wfs_getfeature_formatlist" "geojson"
-    END
-{class_text}
-  END""")
+        for name, view, kind, group in _served_parts(lay):
+            layers.append(_map_layer(lay, name, view, kind, group, conn, extent))
     return f"""MAP
   NAME "kataster"
   EXTENT {' '.join(str(v) for v in extent)}
@@ -128,6 +74,11 @@ def mapfile(url, base_url, extent):
   IMAGECOLOR 255 255 255
   FONTSET "fonts.txt"
   PROJECTION "init=epsg:25832" END
+  LEGEND
+    KEYSIZE 24 14
+    KEYSPACING 6 4
+    LABEL FONT "sans" SIZE 9 COLOR 0 0 0 END
+  END
   SYMBOL NAME "circle" TYPE ELLIPSE FILLED TRUE POINTS 1 1 END END
   OUTPUTFORMAT NAME "png" DRIVER AGG/PNG MIMETYPE "image/png" IMAGEMODE RGBA EXTENSION "png"
     TRANSPARENT ON END
@@ -157,6 +108,106 @@ def mapfile(url, base_url, extent):
 {''.join(layers)}
 END
 """
+
+
+def _served_parts(lay):
+    """(name, view, kind, group) of the MapServer layers a layer becomes: one, or one per
+    geometry type grouped under the layer's name (LAYERS=befund draws both)."""
+    if not lay.parts:
+        return [(lay.name, lay.view, lay.kind, None)]
+    return [(p.name, p.view, p.kind, lay.name) for p in lay.parts]
+
+
+def _class_style(style, kind):
+    if kind == "POINT":
+        return (f'SYMBOL "circle" SIZE {style.size or 8} COLOR {style.fill or style.outline} '
+                f"OUTLINECOLOR {style.outline} WIDTH {style.width}")
+    text = f"OUTLINECOLOR {style.outline} WIDTH {style.width}"
+    if style.fill:
+        text += f" COLOR {style.fill}"
+    return text
+
+
+def _map_layer(lay, name, view, kind, group, conn, extent):
+    fields = ", ".join(lay.fields)
+    case = class_case(lay)
+    # The class of each row comes from SQL (the style source's conditions; NULLs fall to the
+    # last class), so MapServer compares one small value per feature.
+    data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}geom"
+            f" FROM {view} WHERE geom IS NOT NULL) AS t USING UNIQUE {lay.key}"
+            " USING SRID=25832")
+    labels = label_text(lay, "mapserver")
+    classes = []
+    for number, style in enumerate(lay.styles):
+        expr = f'"{number}"' if case else None
+        styled = f"STYLE {_class_style(style, kind)} END"
+        if kind == "POLYGON" and lay.parts and style.fill:
+            # Findings as areas: a light fill under the outline, the map stays readable.
+            styled = (f"STYLE COLOR {style.fill} OPACITY 30 END "
+                      f"STYLE OUTLINECOLOR {style.outline} WIDTH {style.width} END")
+        if labels:
+            # Zähler/Nenner where a Nenner exists, the Zähler alone otherwise; the legend
+            # shows the class once.
+            for k, (text, test) in enumerate(((labels["with_nenner"], '("[nenner]" ne "")'),
+                                               (labels["without"], None))):
+                both = " AND ".join(x for x in (expr, test) if x)
+                classes.append((style.title if k == 0 else None,
+                                f"({both})" if expr and test else both or None, styled,
+                                _label(text, lay.label_max_scale)))
+        else:
+            classes.append((style.title, expr, styled, ""))
+    class_text = "".join(
+        "    CLASS\n"
+        + (f"      NAME {_q(title)}\n" if title else "")
+        + (f"      EXPRESSION {expr}\n" if expr else "")
+        + f"      {styled}\n      {label}\n    END\n"
+        for title, expr, styled, label in classes)
+    items = ",".join(lay.fields)
+    title = lay.title if not group else f"{lay.title}: " + (
+        "Flächen" if kind == "POLYGON" else "Punkte")
+    # No per-layer PROJECTION: every layer is in the map's EPSG:25832, and MapServer would
+    # build a PROJ object per layer and request. COMPOSITE only where it changes something
+    # (it renders the layer into a separate image first).
+    return f"""
+  LAYER
+    NAME "{name}"
+    {f'GROUP "{group}"' if group else ""}
+    TYPE {kind}
+    STATUS ON
+    CONNECTIONTYPE POSTGIS
+    CONNECTION "{conn}"
+    PROCESSING "CLOSE_CONNECTION=DEFER"
+    DATA "{data}"
+    {f"MAXSCALEDENOM {lay.max_scale}" if lay.max_scale else ""}
+    {f"COMPOSITE OPACITY {lay.opacity} END" if lay.opacity < 100 else ""}
+    {'CLASSITEM "klasse"' if case else ""}
+    TEMPLATE "{lay.name}.html"
+    HEADER "header.html"
+    FOOTER "footer.html"
+    METADATA
+      "ows_title" {_q(title)}
+      "ows_abstract" {_q(lay.title + " aus dem Kataster (öffentliche Sicht " + view + ")")}
+      "ows_srs" "{SRS}"
+      "ows_extent" "{' '.join(str(v) for v in extent)}"
+      "ows_include_items" "{items}"
+      "gml_include_items" "{items}"
+      "gml_featureid" "{lay.key}"
+      "gml_types" "auto"
+      "ows_attribution_title" "{ATTRIBUTION}"
+      {f'"wms_group_title" {_q(lay.title)}' if group else ""}
+      "wms_enable_request" "*"
+      "wfs_enable_request" "*"
+      "wfs_getfeature_formatlist" "geojson"
+    END
+{class_text}
+  END"""
+
+
+def _label(text, scale):
+    # Plain black numbers as in the ALKIS Liegenschaftskarte (no halo: it doubled the glyph
+    # rendering), only where the number fits inside the parcel.
+    return (f'LABEL TEXT {text} FONT "sans" SIZE 8 COLOR 0 0 0 POSITION CC PARTIALS FALSE '
+            f"MINFEATURESIZE AUTO MAXSCALEDENOM {scale} END")
 
 
 def _templates(run):

@@ -105,6 +105,9 @@ class Database:
         """A database copied from another (CREATE DATABASE … TEMPLATE) still reaches the
         original's audit: point it at itself (only its owner may, and needs to)."""
         with self.connect(autocommit=True) as conn:
+            if not conn.execute("SELECT has_schema_privilege('kataster_privat', 'USAGE')"
+                                ).fetchone()[0]:
+                return              # a reading role: not its business
             try:
                 conn.execute(
                     "SELECT kataster_privat.audit_repoint() FROM pg_foreign_server s,"

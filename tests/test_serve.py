@@ -264,6 +264,71 @@ def test_service_sessions_have_a_statement_timeout(served):
     assert providers and all(p["options"]["options"] == setting for p in providers)
 
 
+def test_every_layer_has_a_legend(served):
+    """GetLegendGraphic returned a blank 35x5 image for every layer: now each class of the
+    style source is drawn with its German name."""
+    import io
+
+    from PIL import Image
+
+    from exporters.serve import _served_parts
+
+    srv, _db = served
+    for lay in LAYERS:
+        for name, _view, _kind, _group in _served_parts(lay):
+            status, ctype, body = get(wms(srv.base_url, REQUEST="GetLegendGraphic", LAYER=name,
+                                          FORMAT="image/png", SLD_VERSION="1.1.0"), raw=True)
+            assert status == 200 and ctype.startswith("image/png"), (name, body[:300])
+            rgba = Image.open(io.BytesIO(body)).convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+            assert image.height >= 14 * len(lay.styles) and image.width > 60, (name,
+                                                                               image.size)
+            dark = sum(1 for p in image.getdata() if max(p[:3]) < 100)   # the legend text
+            assert dark > 40, (name, dark)
+            image.save(Path(os.environ.get("KATASTER_TEST_ARTIFACTS", "/tmp")) /
+                       f"legende_{name}.png")
+
+
+def test_findings_are_drawn_by_severity_and_as_areas(served):
+    """All findings were one orange circle, polygons shown as points: now polygon findings
+    are areas and each severity has its colour."""
+    import io
+
+    from PIL import Image
+
+    srv, db = served
+    # An overlap finding (a polygon) and an error point beside it, as validation writes them.
+    with db.connect() as conn:
+        conn.execute(
+            "INSERT INTO kataster.finding (rule, severity, object_id, message, key, geom)"
+            " SELECT 'coverage.overlap', 'warning', 'T1', 'Test', 'test-area', ST_Buffer("
+            "   ST_PointOnSurface(geom), 20) FROM kataster.flurstueck LIMIT 1")
+        conn.execute(
+            "INSERT INTO kataster.finding (rule, severity, object_id, message, key, geom)"
+            " SELECT 'geometry.invalid', 'error', 'T2', 'Test', 'test-point',"
+            " ST_Translate(ST_PointOnSurface(geom), 40, 0) FROM kataster.flurstueck LIMIT 1")
+        conn.commit()
+    try:
+        box = query(db, "SELECT ST_XMin(e) - 10, ST_YMin(e) - 30, ST_XMax(e) + 30,"
+                        " ST_YMax(e) + 10 FROM (SELECT ST_Extent(geom) e FROM"
+                        " kataster.finding WHERE key LIKE 'test-%') x")[0]
+        status, ctype, body = get(wms(srv.base_url, REQUEST="GetMap", LAYERS="befund",
+                                      CRS="EPSG:25832", BBOX=",".join(map(str, box)),
+                                      WIDTH=256, HEIGHT=256, FORMAT="image/png",
+                                      TRANSPARENT="TRUE"), raw=True)
+        assert status == 200 and ctype.startswith("image/png"), body[:900]
+        image = Image.open(io.BytesIO(body)).convert("RGBA")
+        pixels = list(image.getdata())
+        area = [p for p in pixels if p[3] > 0 and p[0] > 200 and 80 < p[1] < 200]  # orange
+        red = [p for p in pixels if p[3] > 200 and p[0] > 200 and p[1] < 80]       # error
+        assert len(area) > 256 * 10, "a polygon finding is drawn as an area"
+        assert len(red) > 10, "an error finding is drawn red"
+    finally:
+        with db.connect() as conn:
+            conn.execute("DELETE FROM kataster.finding WHERE key LIKE 'test-%'")
+            conn.commit()
+
+
 def test_services_connect_as_a_read_only_role(served):
     """MapServer and pygeoapi connect as the services' role, which can read the public views
     and nothing else: no writes, no owner data, no superuser."""

@@ -58,16 +58,20 @@ CREATE MATERIALIZED VIEW kataster.gemarkung_karte AS SELECT * FROM kataster.gema
 CREATE UNIQUE INDEX gemarkung_karte_id_idx ON kataster.gemarkung_karte (id);
 CREATE INDEX gemarkung_karte_geom_idx ON kataster.gemarkung_karte USING gist (geom);
 
--- Findings by geometry type (a finding without a place is in kataster.befund only).
+-- Findings by geometry type (a finding without a place is in kataster.befund only). The cast is
+-- guarded: a filter on the view's geometry may be evaluated before the view's WHERE.
 CREATE VIEW kataster.befund_punkt AS
 SELECT id, rule, severity, status, object_id, related, message, first_run_id, run_id,
-       status_by, status_at, status_reason, geom::geometry(Point, 25832) AS geom
+       status_by, status_at, status_reason,
+       (CASE WHEN GeometryType(geom) = 'POINT' THEN geom END)::geometry(Point, 25832) AS geom
 FROM kataster.finding
 WHERE GeometryType(geom) = 'POINT';
 
 CREATE VIEW kataster.befund_flaeche AS
 SELECT id, rule, severity, status, object_id, related, message, first_run_id, run_id,
-       status_by, status_at, status_reason, ST_Multi(geom)::geometry(MultiPolygon, 25832) AS geom
+       status_by, status_at, status_reason,
+       (CASE WHEN GeometryType(geom) IN ('POLYGON', 'MULTIPOLYGON') THEN ST_Multi(geom) END
+       )::geometry(MultiPolygon, 25832) AS geom
 FROM kataster.finding
 WHERE GeometryType(geom) IN ('POLYGON', 'MULTIPOLYGON');
 
