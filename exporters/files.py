@@ -56,10 +56,18 @@ def _export(db, layer, out, write, fmt, gemarkung=None, flur=None, bbox=None):
 
 
 def export_gpkg(db, layer, out, **filters):
-    """Export a public view to a GeoPackage layer named after it (other layers are kept)."""
+    """Export a public view to a GeoPackage layer named after it (other layers are kept), with
+    its QGIS style from the style source as the layer's default style."""
+    from exporters.qgis import embed_style
+    from pipeline.views import GEOMETRY_TYPE
+
     def write(gdf, path, append):
-        write_gpkg_layer(gdf, path, layer, append=append)
-    return _export(db, layer, out, write, "gpkg", **filters)
+        write_gpkg_layer(gdf, path, layer, append=append, geometry_type=GEOMETRY_TYPE[layer],
+                         promote_to_multi=GEOMETRY_TYPE[layer].startswith("Multi"))
+    summary = _export(db, layer, out, write, "gpkg", **filters)
+    if Path(out).exists():
+        embed_style(out, layer)
+    return summary
 
 
 def export_geojson(db, layer, out, **filters):

@@ -60,6 +60,11 @@ def write_gpkg(findings, out):
             write_gpkg_layer(part, out, layer, append=out.exists(),
                              promote_to_multi=layer == "befund_linie")
         written[layer] = int(len(part))
+    from exporters.qgis import embed_style
+
+    for layer in ("befund_punkt", "befund_flaeche"):
+        if written.get(layer):
+            embed_style(out, layer, "geometry")
     return written
 
 

@@ -410,23 +410,37 @@ def _bbox(ctx, param, value):
     return tuple(parts)
 
 
+def _exporter_names():
+    from pipeline import registry
+
+    return registry.names("exporter")
+
+
 @cli.command("export")
-@click.argument("fmt", metavar="FORMAT",
-                type=click.Choice(["gpkg", "geojson", "csv", "parquet", "shp", "inspire"]))
-@click.option("--layer", required=True,
-              type=click.Choice(list(VIEW_LAYERS)))
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(_exporter_names()))
+@click.option("--layer", type=click.Choice(list(VIEW_LAYERS)),
+              help="The public view to export (every format but qgis, which takes all).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--gemarkung", help="Gemarkungsnummer (4 digits).")
 @click.option("--flur", type=int, help="Flurnummer.")
 @click.option("--bbox", callback=_bbox, help="minx,miny,maxx,maxy in EPSG:25832.")
+@click.option("--service", help="qgis: read the layers through this pg_service entry (see "
+                                "'kataster db service') instead of a GeoPackage beside.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
-    """Export a public view to a file."""
+def export(obj, fmt, layer, out, gemarkung, flur, bbox, service, as_json):
+    """Export a public view to a file, or every layer as a QGIS project (FORMAT qgis)."""
     from pipeline import registry
 
     writer = registry.load("exporter", fmt)
+    all_layers = getattr(writer, "all_layers", False)
+    if not all_layers and layer is None:
+        raise UsageError(f"export {fmt} needs --layer ({', '.join(VIEW_LAYERS)})")
+    if service and not all_layers:
+        raise UsageError(f"--service is for the qgis format, not {fmt}")
     extra = {"namespace": obj.config["exports.inspire_namespace"]} if fmt == "inspire" else {}
+    if all_layers:
+        extra["service"] = service
     database = obj.database("reader")
     try:
         summary = writer(database, layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
@@ -447,7 +461,8 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, as_json):
     else:
         where = summary["out"] if isinstance(summary["out"], str) else \
             " and ".join(summary["out"])
-        obj.say(f"wrote {summary['features']} {layer} features to {where}")
+        what = f"{layer} features" if layer else "features of all layers"
+        obj.say(f"wrote {summary['features']} {what} to {where}")
 
 
 # -- generate ---------------------------------------------------------------------------------------

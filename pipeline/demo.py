@@ -77,16 +77,13 @@ def run_demo(obj, parcels=3000):
     say(f"4. validated in run {result.run_id} ({result.seconds:.1f} s): {sev['error']} error, "
         f"{sev['warning']} warning, {sev['info']} info findings; report: {report}")
 
-    exports = []
-    for layer in ("flurstueck", "gebaeude", "flur", "gemarkung", "befund_punkt", "befund_flaeche"):
-        target = out / "kataster.gpkg"
-        res = registry.load("exporter", "gpkg")(database, layer, target)
-        exports.append(f"{layer} ({res['features']})")
-    say(f"5. exported a GeoPackage for departments: {out / 'kataster.gpkg'} with layers "
-        + ", ".join(exports))
+    project = registry.load("exporter", "qgis")(database, None, out / "kataster.qgz")
+    say(f"5. exported a QGIS project for departments: {project['out']}, its layers styled like "
+        f"the map service, in {out / 'kataster.gpkg'} beside it ({project['features']} "
+        "features: parcels, buildings, Fluren, Gemarkungen, land use, findings)")
 
     say(f"\nDone in {time.monotonic() - started:.1f} s.")
-    say(f"  Open {out / 'kataster.gpkg'} in QGIS, or query the views with:")
+    say(f"  Open {out / 'kataster.qgz'} in QGIS, or query the views with:")
     say("    psql \"$(.venv/bin/kataster db url)\" -c 'SELECT count(*) FROM kataster.flurstueck'")
     say("  Import runs:        .venv/bin/kataster runs")
     say("  Findings:           .venv/bin/kataster findings list   (report: "

@@ -18,12 +18,16 @@ LAYERS = {
     "befund": ("kataster", "befund"),
     "befund_punkt": ("kataster", "befund_punkt"),
     "befund_flaeche": ("kataster", "befund_flaeche"),
+    "nutzung": ("kataster", "nutzung"),
 }
 ORDER = {"flurstueck": "flurstueckskennzeichen, gml_id", "gebaeude": "gml_id",
          "gemarkung": "land, gemarkungsnummer", "flur": "land, gemarkungsnummer, flurnummer",
-         "befund": "id", "befund_punkt": "id", "befund_flaeche": "id"}
-NO_DISTRICT = {"befund", "befund_punkt", "befund_flaeche"}
-NO_FLUR = {"gemarkung", "gebaeude", "befund", "befund_punkt", "befund_flaeche"}
+         "befund": "id", "befund_punkt": "id", "befund_flaeche": "id", "nutzung": "gml_id"}
+# The geometry type of each layer, for files that need one even when a layer is empty.
+GEOMETRY_TYPE = {layer: "MultiPolygon" for layer in LAYERS} | {"befund": "Unknown",
+                                                              "befund_punkt": "Point"}
+NO_DISTRICT = {"befund", "befund_punkt", "befund_flaeche", "nutzung"}
+NO_FLUR = {"gemarkung", "gebaeude", "befund", "befund_punkt", "befund_flaeche", "nutzung"}
 
 
 def query(layer, gemarkung=None, flur=None, bbox=None, at=None):

@@ -116,3 +116,44 @@ def test_findings_as_shapefiles_and_geopackage_versions(department, tmp_path, db
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 10200
         assert {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")} == {
             "flurstueck", "befund_flaeche"}
+
+
+def test_qgis_project_and_styled_files(department, tmp_path):
+    """No export carried a style, so QGIS drew random fills without labels. Now GeoPackages
+    carry the style source's QGIS styles, and 'kataster export qgis' writes a project of every
+    public layer (from a GeoPackage beside it, or through the service entry) that QGIS reads
+    and renders; the renders are kept beside the test's files."""
+    from exporters.layers import LAYERS
+
+    gpkg = tmp_path / "g.gpkg"
+    kataster("export", "gpkg", "--layer", "gebaeude", "--out", gpkg, env=department,
+             check=True)
+    styled = probe(department, gpkg)["files"][str(gpkg)]
+    gebaeude = next(lay for lay in LAYERS if lay.name == "gebaeude")
+    assert styled["renderer"] == "RuleRenderer", styled
+    assert styled["rules"] == [s.title for s in gebaeude.styles]
+
+    titles = {"Flurstücke", "Gebäude", "Fluren", "Gemarkungen", "Tatsächliche Nutzung",
+              "Befunde (öffentlich): Flächen", "Befunde (öffentlich): Punkte"}
+    for args, name in ((("--out", tmp_path / "p" / "kataster.qgz"), "datei"),
+                       (("--service", "kataster_test", "--out", tmp_path / "d" / "db.qgz"),
+                        "datenbank")):
+        kataster("export", "qgis", *args, env=department, check=True)
+        outdir = tmp_path / f"render_{name}"
+        outdir.mkdir()
+        proc = subprocess.run([SYSTEM_PYTHON, str(PROBE), "--project", str(args[-1]),
+                               str(outdir)], env=department, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert seen["read"] and set(seen["layers"]) == titles, seen["layers"].keys()
+        assert seen["order"][0].startswith("Befunde") and seen["order"][-1] == \
+            "Tatsächliche Nutzung"
+        for title, info in seen["layers"].items():
+            assert info["valid"] and info["crs"] == "EPSG:25832", (name, title, info)
+            assert info["renderer"] == "RuleRenderer" and info["rules"], (name, title)
+        assert seen["layers"]["Flurstücke"]["labels"]
+        assert seen["layers"]["Flurstücke"]["count"] == 600
+        for scale, render in seen["renders"].items():
+            assert abs(render["scale"] - int(scale)) / int(scale) < 0.05, render
+            assert render["drawn"] > 500, (name, scale, render)   # the map is not empty

@@ -2,6 +2,7 @@
 load what a department member loads in QGIS and print what QGIS sees, as JSON.
 
     python3 qgis_probe.py SERVICE SCHEMA FILE...
+    python3 qgis_probe.py --project PROJECT OUTDIR    (also renders it at 1:1,000 and 1:25,000)
 
 For the database it does what QGIS's browser does: list the schema's tables and views through
 the provider connection, take the first key candidate QGIS offers, and load the layer with it.
@@ -24,7 +25,13 @@ def describe(layer):
         return {"valid": False, "error": layer.dataProvider().error().message()
                 if layer.dataProvider() else "no provider"}
     fields = layer.fields()
+    renderer = layer.renderer()
+    rules = [r.label() for r in renderer.rootRule().children()] \
+        if renderer and renderer.type() == "RuleRenderer" else []
     return {
+        "renderer": renderer.type() if renderer else None,
+        "rules": rules,
+        "labels": bool(layer.labelsEnabled()),
         "valid": True,
         "geometry": QgsWkbTypes.displayString(layer.wkbType()),
         "crs": layer.crs().authid(),
@@ -60,5 +67,45 @@ def main(service, schema, files):
     app.exitQgis()
 
 
+def project(path, outdir):
+    from qgis.core import QgsMapRendererSequentialJob, QgsMapSettings, QgsProject, QgsRectangle
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    proj = QgsProject.instance()
+    ok = proj.read(path)
+    layers = {lay.name(): describe(lay) for lay in proj.mapLayers().values()}
+    order = [node.name() for node in proj.layerTreeRoot().findLayers()]
+    parcels = next(lay for lay in proj.mapLayers().values() if lay.name() == "Flurstücke")
+    center = parcels.extent().center()
+    renders = {}
+    for scale in (1000, 25000):
+        settings = QgsMapSettings()
+        settings.setLayers([node.layer() for node in proj.layerTreeRoot().findLayers()])
+        settings.setDestinationCrs(parcels.crs())
+        settings.setOutputSize(QSize(800, 600))
+        settings.setOutputDpi(96)
+        settings.setBackgroundColor(QColor(255, 255, 255))
+        half = 800 / 96 * 0.0254 * scale / 2
+        settings.setExtent(QgsRectangle(center.x() - half, center.y() - half * 0.75,
+                                        center.x() + half, center.y() + half * 0.75))
+        job = QgsMapRendererSequentialJob(settings)
+        job.start()
+        job.waitForFinished()
+        image = job.renderedImage()
+        target = f"{outdir}/projekt_1_{scale}.png"
+        image.save(target)
+        drawn = sum(1 for y in range(0, 600, 4) for x in range(0, 800, 4)
+                    if image.pixelColor(x, y).name() != "#ffffff")
+        renders[scale] = {"file": target, "drawn": drawn, "scale": round(settings.scale())}
+    print(json.dumps({"read": ok, "layers": layers, "order": order, "renders": renders}))
+    app.exitQgis()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    if sys.argv[1] == "--project":
+        project(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1], sys.argv[2], sys.argv[3:])
