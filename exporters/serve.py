@@ -447,8 +447,9 @@ class Server:
         lon1, lat1 = tr.transform(extent[2], extent[3])
         html = html.replace("__BOUNDS__", json.dumps([[lat0, lon0], [lat1, lon1]]))
         html = html.replace("__FSK_PATTERN__", json.dumps(kennzeichen.PATTERN))
-        html = html.replace("__LAYERS__", json.dumps([{"name": lay.name, "title": lay.title}
-                                                      for lay in LAYERS]))
+        html = html.replace("__LAYERS__", json.dumps([
+            {"name": lay.name, "title": lay.title,
+             "legend": [name for name, *_ in _served_parts(lay)]} for lay in LAYERS]))
         (self.run / "www" / "index.html").write_text(html, encoding="utf-8")
 
     def start(self):

@@ -447,19 +447,29 @@ def test_map_page_in_chromium(served, tmp_path):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1000, "height": 700})
+        maps = []
+        page.on("request", lambda r: maps.append(r.url) if "REQUEST=GetMap" in r.url else None)
         page.goto(srv.base_url + "/")
         assert "Kataster" in page.title()
-        page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 4",
-                               timeout=60_000)
+        loaded = "document.querySelector('img.kataster-bild[data-geladen]')"
+        page.wait_for_function(loaded, timeout=60_000)
+        # A scale bar, and a layer switcher with every layer's legend (drawn, not blank).
+        assert page.locator(".leaflet-control-scale-line").count() == 1
+        page.wait_for_function("[...document.querySelectorAll('img.legende')].every("
+                               "i => i.complete && i.naturalWidth > 60)", timeout=30_000)
+        assert page.locator("img.legende").count() == sum(max(1, len(lay.parts))
+                                                          for lay in LAYERS)
         # Zoom to large scale, where parcels are drawn (the overview shows only districts).
         from pyproj import Transformer
 
         lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(348750, 5693750)
+        maps.clear()
+        page.evaluate("document.querySelectorAll('img.kataster-bild').forEach("
+                      "i => delete i.dataset.geladen)")
         page.evaluate(f"map.setView([{lat}, {lon}], 18)")
-        page.wait_for_timeout(500)
-        page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 4"
-                               " && !document.querySelector('img.leaflet-tile:not("
-                               ".leaflet-tile-loaded)')", timeout=60_000)
+        page.wait_for_function(loaded, timeout=60_000)
+        # One image per view: no tile edges, so no parcel number is drawn twice or cut.
+        assert len(maps) == 1 and page.locator("img.leaflet-tile").count() == 0, maps
         shot = tmp_path / "karte.png"
         page.screenshot(path=str(shot))
         from PIL import Image
@@ -476,9 +486,25 @@ def test_map_page_in_chromium(served, tmp_path):
             page.click("#suchen")
             page.wait_for_function(f"document.querySelector('#auskunft').innerText"
                                    f".includes('{fsk}')", timeout=30_000)
+            # The found parcel is outlined, and the address bar keeps view and selection.
+            assert page.locator("path.treffer").count() == 1
+            assert page.evaluate("location.hash").endswith("/" + fsk)
             page.evaluate("document.querySelector('#auskunft').innerText = ''")
+        permalink = page.url
+        page.fill("#suche", "gibt es nicht 99")
+        page.click("#suchen")
+        page.wait_for_function("document.querySelector('#meldung').innerText"
+                               " === 'nichts gefunden'", timeout=30_000)
+        assert page.locator("#auskunft").is_hidden() and page.locator("path.treffer").count() == 0
+        # The permalink opens the same view with the parcel selected.
+        other = browser.new_page(viewport={"width": 1000, "height": 700})
+        other.goto(permalink)
+        other.wait_for_function(f"document.querySelector('#auskunft').innerText"
+                                f".includes('{fsk}')", timeout=30_000)
+        assert other.locator("path.treffer").count() == 1
+        other.close()
         # Findings can be switched on: the page then asks the WMS for the befund layer.
-        with page.expect_request(lambda r: "LAYERS=befund" in r.url or "layers=befund" in r.url,
+        with page.expect_request(lambda r: "befund" in r.url and "GetMap" in r.url,
                                  timeout=30_000):
             page.check("#befunde")
         browser.close()
