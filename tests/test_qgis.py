@@ -73,8 +73,10 @@ def test_gdal_reads_the_views_through_the_service(department):
 
 
 def test_qgis_opens_the_exports(department, tmp_path):
-    files, crs = [], {"gpkg": "EPSG:25832", "geojson": "EPSG:4326", "shp": "EPSG:25832"}
-    for fmt, name in (("gpkg", "f.gpkg"), ("geojson", "f.geojson"), ("shp", "f.shp")):
+    files, crs = [], {"gpkg": "EPSG:25832", "geojson": "EPSG:4326", "shp": "EPSG:25832",
+                      "csv": "EPSG:25832"}
+    for fmt, name in (("gpkg", "f.gpkg"), ("geojson", "f.geojson"), ("shp", "f.shp"),
+                      ("csv", "f.csv")):
         target = tmp_path / name
         kataster("export", fmt, "--layer", "flurstueck", "--out", target, env=department,
                  check=True)

@@ -62,7 +62,12 @@ def main(service, schema, files):
             info["unique_keys"] = len(layer.uniqueValues(idx))
         out["database"][table.tableName()] = info
     for path in files:
-        out["files"][path] = describe(QgsVectorLayer(path, "f", "ogr"))
+        if path.endswith(".csv"):       # as QGIS's "Add Delimited Text Layer" opens it
+            layer = QgsVectorLayer(f"file://{path}?delimiter=,&wktField=wkt&crs=EPSG:25832"
+                                   "&detectTypes=yes", "f", "delimitedtext")
+        else:
+            layer = QgsVectorLayer(path, "f", "ogr")
+        out["files"][path] = describe(layer)
     print(json.dumps(out))
     app.exitQgis()
 
