@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml exporters/web/package.json
 	$(BIN)/python -m ipykernel install --sys-prefix --name kataster --display-name "Kataster (.venv)" >/dev/null
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
-	cd exporters/web && npm install --no-audit --no-fund --silent
+	cd exporters/web && SCARF_ANALYTICS=false npm install --no-audit --no-fund --silent
 	@touch $@
 
 demo: setup

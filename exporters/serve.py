@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ LICENCE = "Datenlizenz Deutschland – Zero – Version 2.0 (dl-de/zero-2.0)"
 ATTRIBUTION = "Geobasis NRW"
 SRS = "EPSG:25832 EPSG:4258 EPSG:4326 EPSG:3857"
 STATEMENT_TIMEOUT_MS = 10_000      # no map or feature request holds the database longer
+TILE_LAYERS = "gemarkung,flur,gebaeude,flurstueck"     # the OGC API pages' base map
 
 
 def _conninfo(url):
@@ -299,6 +301,14 @@ http {{
       fastcgi_param SCRIPT_FILENAME {MAPSERV};
       fastcgi_pass unix:{run}/mapserv.sock;
     }}
+    # XYZ tiles of the WMS for the OGC API pages' maps (MapServer's tile mode); a path without
+    # '&', which the pages' templates would escape.
+    location ~ "^/kacheln/([0-9]+)/([0-9]+)/([0-9]+)[.]png$" {{
+      set $args "mode=tile&tilemode=gmap&tile=$2+$3+$1&layers={TILE_LAYERS}";
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME {MAPSERV};
+      fastcgi_pass unix:{run}/mapserv.sock;
+    }}
     location = /ogcapi {{ return 301 /ogcapi/; }}
     location /ogcapi/ {{
       proxy_pass http://127.0.0.1:{pygeoapi_port}/;
@@ -311,7 +321,45 @@ http {{
 """
 
 
-def pygeoapi_config(url, base_url):
+# pygeoapi's HTML pages load their scripts and styles from CDNs; on a city network without
+# internet they were unstyled, with blank maps, and the service made outbound requests. The
+# templates are copied with these addresses pointing at local copies (npm, exporters/web).
+VENDOR = {
+    "https://unpkg.com/bootstrap@5.1.3/dist/": "bootstrap/dist/",
+    "https://unpkg.com/leaflet@1.3.1/dist/": "leaflet/dist/",
+    "https://cdnjs.cloudflare.com/ajax/libs/leaflet/1.3.1/": "leaflet/dist/",
+    "https://unpkg.com/leaflet.markercluster/dist/": "leaflet.markercluster/dist/",
+    "https://unpkg.com/swagger-ui-dist/": "swagger-ui-dist/",
+}
+DROPPED = re.compile(r'[^\n]*(fonts\.googleapis\.com|html5shiv)[^\n]*\n')
+
+
+def pygeoapi_pages(target):
+    """Copies of pygeoapi's templates and static files under ``target`` whose pages load
+    nothing from outside: returns (templates, static) for the configuration."""
+    import pygeoapi
+
+    source = Path(pygeoapi.__file__).resolve().parent
+    templates, static = target / "templates", target / "static"
+    shutil.copytree(source / "templates", templates)
+    shutil.copytree(source / "static", static)
+    for package in {v.split("/")[0] for v in VENDOR.values()}:
+        shutil.copytree(WEB / "node_modules" / package, static / "vendor" / package)
+    local = "{{ config['server']['url'] }}/static/vendor/"
+    for page in templates.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        new = DROPPED.sub("", text)
+        for cdn, path in VENDOR.items():
+            new = new.replace(cdn, local + path)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+    return templates, static
+
+
+def pygeoapi_config(url, base_url, pages=None, bbox_wgs84=None):
+    """pygeoapi's configuration: every served layer as a collection reading its view (through
+    our provider), the pages from ``pages`` (see :func:`pygeoapi_pages`), their map drawn from
+    our own WMS, the collections' extent ``bbox_wgs84`` (the data's)."""
     ci = _conninfo(url)
     resources = {}
     for lay in LAYERS:
@@ -322,7 +370,7 @@ def pygeoapi_config(url, base_url):
             "keywords": ["Kataster", "ALKIS"],
             "links": [{"type": "text/html", "rel": "license", "title": LICENCE,
                        "href": "https://www.govdata.de/dl-de/zero-2-0"}],
-            "extents": {"spatial": {"bbox": [5.8, 47.2, 15.1, 55.1],
+            "extents": {"spatial": {"bbox": list(bbox_wgs84 or (5.8, 47.2, 15.1, 55.1)),
                                     "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
             "providers": [{
                 "type": "feature",
@@ -345,8 +393,12 @@ def pygeoapi_config(url, base_url):
         "server": {"bind": {"host": "127.0.0.1", "port": 0}, "url": f"{base_url}/ogcapi",
                    "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8",
                    "language": "de-DE", "limits": {"default_items": 100, "max_items": 10000},
-                   "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                           "attribution": ATTRIBUTION}},
+                   # The pages' maps: our own WMS in MapServer's tile mode, no tile server
+                   # on the internet.
+                   "map": {"url": f"{base_url}/kacheln/{{z}}/{{x}}/{{y}}.png",
+                           "attribution": ATTRIBUTION},
+                   **({"templates": {"path": str(pages[0]), "static": str(pages[1])}}
+                      if pages else {})},
         "logging": {"level": "ERROR"},
         "metadata": {
             "identification": {"title": "Kataster OGC API Features",
@@ -515,7 +567,15 @@ class Server:
         import yaml
 
         cfg = self.run / "pygeoapi.yml"
-        cfg.write_text(yaml.safe_dump(pygeoapi_config(self.db.url, self.base_url),
+        pages = pygeoapi_pages(self.run / "pygeoapi")
+        from pyproj import Transformer
+
+        extent = _extent(self.db)
+        tr = Transformer.from_crs(25832, 4326, always_xy=True)
+        west, south = tr.transform(extent[0], extent[1])
+        east, north = tr.transform(extent[2], extent[3])
+        bbox = tuple(round(v, 6) for v in (west, south, east, north))
+        cfg.write_text(yaml.safe_dump(pygeoapi_config(self.db.url, self.base_url, pages, bbox),
                                       allow_unicode=True, sort_keys=False), encoding="utf-8")
         os.chmod(cfg, 0o600)
         openapi = self.run / "openapi.yml"

@@ -510,6 +510,55 @@ def test_map_page_in_chromium(served, tmp_path):
         browser.close()
 
 
+def test_ogcapi_pages_load_nothing_from_outside(served):
+    """pygeoapi's pages loaded Bootstrap, Leaflet and Swagger from unpkg.com and their maps
+    from tile.openstreetmap.org: on a city network they were unstyled with blank maps, and the
+    service made outbound requests. Loaded in Chromium with every other host blocked, no page
+    asks for anything outside the server and nothing fails; the items map draws our own WMS;
+    a collection's extent is the data's, not all of Germany."""
+    from playwright.sync_api import sync_playwright
+
+    srv, _db = served
+    outside, failed = [], []
+    paths = ["/ogcapi/?f=html", "/ogcapi/collections?f=html",
+             "/ogcapi/collections/flurstueck?f=html",
+             "/ogcapi/collections/flurstueck/items?f=html&limit=20",
+             "/ogcapi/conformance?f=html", "/ogcapi/openapi?f=html"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+
+        def route(r):
+            if r.request.url.startswith(srv.base_url):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+        page.route("**/*", route)
+        page.on("response", lambda resp: failed.append((resp.status, resp.url))
+                if resp.status >= 400 else None)
+        page.on("requestfailed", lambda req: failed.append(("failed", req.url))
+                if req.url.startswith(srv.base_url) else None)
+        for path in paths:
+            page.goto(srv.base_url + path)
+            page.wait_for_load_state("networkidle")
+            if "items" in path:
+                page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded')"
+                                       ".length > 0", timeout=30_000)
+                tiles = page.eval_on_selector_all("img.leaflet-tile-loaded", "e => e.map(i => i.src)")
+                assert tiles and all(t.startswith(srv.base_url + "/kacheln/") for t in tiles), \
+                    tiles
+            if "openapi" in path:
+                page.wait_for_selector(".swagger-ui .info", timeout=30_000)
+        browser.close()
+    assert outside == [] and failed == [], (outside, failed)
+    status, _, body = get(f"{srv.base_url}/ogcapi/collections/flurstueck?f=json")
+    west, south, east, north = json.loads(body)["extent"]["spatial"]["bbox"][0]
+    assert 6.6 < west < east < 7.2 and 51.2 < south < north < 51.7, (west, south, east, north)
+
+
 def procs_mentioning(text):
     """PIDs whose command line or environment mentions ``text`` (the run directory)."""
     found = []
