@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,8 +31,24 @@ log = logging.getLogger(__name__)
 
 WEB = Path(__file__).resolve().parent / "web"
 MAPSERV = "/usr/lib/cgi-bin/mapserv"
-LICENCE = "Datenlizenz Deutschland – Zero – Version 2.0 (dl-de/zero-2.0)"
-ATTRIBUTION = "Geobasis NRW"
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who publishes the services, under which licence (configuration section ``serve``)."""
+
+    organisation: str = "Stadtverwaltung, Vermessung und Kataster"
+    contact_name: str = "GIS-Team Kataster"
+    contact_email: str | None = None
+    licence: str = "Datenlizenz Deutschland – Zero – Version 2.0 (dl-de/zero-2.0)"
+    licence_url: str = "https://www.govdata.de/dl-de/zero-2-0"
+    attribution: str = "Geobasis NRW"
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{f: config[f"serve.{f}"] for f in cls.__dataclass_fields__})
+
+
 SRS = "EPSG:25832 EPSG:4258 EPSG:4326 EPSG:3857"
 STATEMENT_TIMEOUT_MS = 10_000      # no map or feature request holds the database longer
 TILE_LAYERS = "gemarkung,flur,gebaeude,flurstueck"     # the OGC API pages' base map
@@ -58,7 +75,7 @@ def _q(text):
     return '"' + str(text).replace('"', '\\"') + '"'
 
 
-def mapfile(url, base_url, extent):
+def mapfile(url, base_url, extent, pub=Publisher()):
     ci = _conninfo(url)
     # Every service query ends after STATEMENT_TIMEOUT_MS, whatever a request asks for.
     conn = " ".join(f"{k}={v}" for k, v in ci.items()) + \
@@ -66,7 +83,7 @@ def mapfile(url, base_url, extent):
     layers = []
     for lay in LAYERS:
         for name, view, kind, group in _served_parts(lay):
-            layers.append(_map_layer(lay, name, view, kind, group, conn, extent))
+            layers.append(_map_layer(lay, name, view, kind, group, conn, extent, pub))
     return f"""MAP
   NAME "kataster"
   EXTENT {' '.join(str(v) for v in extent)}
@@ -90,16 +107,16 @@ def mapfile(url, base_url, extent):
   WEB
     METADATA
       "ows_title" "Kataster – Liegenschaftskataster (öffentliche Daten)"
-      "ows_abstract" "Flurstücke, Gebäude, Fluren, Gemarkungen, tatsächliche Nutzung und öffentliche Befunde aus dem Kataster der Stadt. Keine Eigentümerdaten. Quelle: {ATTRIBUTION}, {LICENCE}."
+      "ows_abstract" "Flurstücke, Gebäude, Fluren, Gemarkungen, tatsächliche Nutzung und öffentliche Befunde aus dem Kataster der Stadt. Keine Eigentümerdaten. Quelle: {pub.attribution}, {pub.licence}."
       "ows_onlineresource" "{base_url}/wms?"
       "ows_srs" "{SRS}"
       "ows_enable_request" "*"
-      "ows_contactorganization" "Stadtverwaltung, Vermessung und Kataster"
-      "ows_contactperson" "GIS-Team Kataster"
-      "ows_contactelectronicmailaddress" "kataster@example.org"
-      "ows_fees" "{LICENCE}"
-      "ows_accessconstraints" "Quelle: {ATTRIBUTION}, {LICENCE}"
-      "wms_attribution_title" "{ATTRIBUTION}"
+      "ows_contactorganization" {_q(pub.organisation)}
+      "ows_contactperson" {_q(pub.contact_name)}
+      {f'"ows_contactelectronicmailaddress" {_q(pub.contact_email)}' if pub.contact_email else ""}
+      "ows_fees" {_q(pub.licence)}
+      "ows_accessconstraints" {_q("Quelle: " + pub.attribution + ", " + pub.licence)}
+      "wms_attribution_title" {_q(pub.attribution)}
       "wms_feature_info_mime_type" "text/html"
       "wms_getfeatureinfo_formatlist" "text/plain,text/html,application/json,application/vnd.ogc.gml"
       "wfs_getfeature_formatlist" "geojson"
@@ -130,7 +147,7 @@ def _class_style(style, kind):
     return text
 
 
-def _map_layer(lay, name, view, kind, group, conn, extent):
+def _map_layer(lay, name, view, kind, group, conn, extent, pub):
     fields = ", ".join(lay.fields)
     case = class_case(lay)
     # The class of each row comes from SQL (the style source's conditions; NULLs fall to the
@@ -195,7 +212,7 @@ def _map_layer(lay, name, view, kind, group, conn, extent):
       "gml_include_items" "{items}"
       "gml_featureid" "{lay.key}"
       "gml_types" "auto"
-      "ows_attribution_title" "{ATTRIBUTION}"
+      "ows_attribution_title" {_q(pub.attribution)}
       {f'"wms_group_title" {_q(lay.title)}' if group else ""}
       "wms_enable_request" "*"
       "wfs_enable_request" "*"
@@ -356,7 +373,7 @@ def pygeoapi_pages(target):
     return templates, static
 
 
-def pygeoapi_config(url, base_url, pages=None, bbox_wgs84=None):
+def pygeoapi_config(url, base_url, pages=None, bbox_wgs84=None, pub=Publisher()):
     """pygeoapi's configuration: every served layer as a collection reading its view (through
     our provider), the pages from ``pages`` (see :func:`pygeoapi_pages`), their map drawn from
     our own WMS, the collections' extent ``bbox_wgs84`` (the data's)."""
@@ -368,8 +385,8 @@ def pygeoapi_config(url, base_url, pages=None, bbox_wgs84=None):
             "type": "collection", "title": lay.title,
             "description": f"{lay.title} (öffentliche Sicht {lay.view}); keine Eigentümerdaten",
             "keywords": ["Kataster", "ALKIS"],
-            "links": [{"type": "text/html", "rel": "license", "title": LICENCE,
-                       "href": "https://www.govdata.de/dl-de/zero-2-0"}],
+            "links": [{"type": "text/html", "rel": "license", "title": pub.licence,
+                       "href": pub.licence_url}],
             "extents": {"spatial": {"bbox": list(bbox_wgs84 or (5.8, 47.2, 15.1, 55.1)),
                                     "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
             "providers": [{
@@ -396,7 +413,7 @@ def pygeoapi_config(url, base_url, pages=None, bbox_wgs84=None):
                    # The pages' maps: our own WMS in MapServer's tile mode, no tile server
                    # on the internet.
                    "map": {"url": f"{base_url}/kacheln/{{z}}/{{x}}/{{y}}.png",
-                           "attribution": ATTRIBUTION},
+                           "attribution": pub.attribution},
                    **({"templates": {"path": str(pages[0]), "static": str(pages[1])}}
                       if pages else {})},
         "logging": {"level": "ERROR"},
@@ -404,10 +421,11 @@ def pygeoapi_config(url, base_url, pages=None, bbox_wgs84=None):
             "identification": {"title": "Kataster OGC API Features",
                                "description": "Öffentliche Katasterdaten; keine Eigentümerdaten",
                                "keywords": ["Kataster"], "keywords_type": "theme",
-                               "terms_of_service": LICENCE, "url": base_url},
-            "license": {"name": LICENCE, "url": "https://www.govdata.de/dl-de/zero-2-0"},
-            "provider": {"name": ATTRIBUTION, "url": "https://www.bezreg-koeln.nrw.de/geobasis-nrw"},
-            "contact": {"name": "GIS-Team Kataster", "email": "kataster@example.org"},
+                               "terms_of_service": pub.licence, "url": base_url},
+            "license": {"name": pub.licence, "url": pub.licence_url},
+            "provider": {"name": pub.organisation, "url": base_url},
+            "contact": {"name": pub.contact_name, "position": pub.organisation,
+                        **({"email": pub.contact_email} if pub.contact_email else {})},
         },
         "resources": resources,
     }
@@ -432,9 +450,10 @@ class Server:
     """The running services; use as a context manager or call :meth:`stop`."""
 
     def __init__(self, db, run_dir, host="127.0.0.1", port=8080, workers=2, with_ogcapi=True,
-                 service=None):
+                 service=None, publisher=None):
         # MapServer and pygeoapi connect as ``service`` (a read-only role), default ``db``.
         self.db = service or db
+        self.publisher = publisher or Publisher()
         self.run = Path(run_dir).resolve()
         self.host, self.port = host, port
         self.workers = workers
@@ -459,7 +478,8 @@ class Server:
         os.chmod(self.run, 0o700)
         self._check_read_only()
         extent = _extent(self.db)
-        (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent),
+        (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent,
+                                                       self.publisher),
                                                encoding="utf-8")
         os.chmod(self.run / "kataster.map", 0o600)
         _templates(self.run)
@@ -575,7 +595,8 @@ class Server:
         west, south = tr.transform(extent[0], extent[1])
         east, north = tr.transform(extent[2], extent[3])
         bbox = tuple(round(v, 6) for v in (west, south, east, north))
-        cfg.write_text(yaml.safe_dump(pygeoapi_config(self.db.url, self.base_url, pages, bbox),
+        cfg.write_text(yaml.safe_dump(pygeoapi_config(self.db.url, self.base_url, pages, bbox,
+                                                      self.publisher),
                                       allow_unicode=True, sort_keys=False), encoding="utf-8")
         os.chmod(cfg, 0o600)
         openapi = self.run / "openapi.yml"

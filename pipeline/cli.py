@@ -754,12 +754,12 @@ def serve(obj, host, port, workers):
     """Serve WMS/WFS (MapServer), OGC API Features (pygeoapi) and the map page on one port."""
     import signal as _signal
 
-    from exporters.serve import Server
+    from exporters.serve import Publisher, Server
 
     cfg = obj.config
     server = Server(obj.database(), cfg.state_dir / "serve",
                     host or cfg["serve.host"], port or cfg["serve.port"], workers,
-                    service=obj.database("service"))
+                    service=obj.database("service"), publisher=Publisher.from_config(cfg))
     # Handlers first: a TERM that arrives while the services start must still stop them all.
     stopping = []
 

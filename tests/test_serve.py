@@ -264,6 +264,28 @@ def test_service_sessions_have_a_statement_timeout(served):
     assert providers and all(p["options"]["options"] == setting for p in providers)
 
 
+def test_contact_and_licence_come_from_the_configuration(tmp_path):
+    """The services named kataster@example.org as contact; now organisation, contact, licence
+    and attribution come from the configuration (section serve), and no address is invented."""
+    from exporters.serve import Publisher, mapfile, pygeoapi_config
+
+    default = Publisher.from_config(load_config(environ={}))
+    text = mapfile("postgresql://u@h:5/d", "http://x", BOX, default)
+    assert "example.org" not in text and "contactelectronicmailaddress" not in text
+    cfg = load_config(environ={"KATASTER_SERVE_CONTACT_EMAIL": "kataster@muelheim-ruhr.de",
+                               "KATASTER_SERVE_ORGANISATION": "Stadt Mülheim an der Ruhr",
+                               "KATASTER_SERVE_LICENCE": "dl-de/by-2-0",
+                               "KATASTER_SERVE_ATTRIBUTION": "Stadt Mülheim an der Ruhr"})
+    pub = Publisher.from_config(cfg)
+    text = mapfile("postgresql://u@h:5/d", "http://x", BOX, pub)
+    assert '"ows_contactelectronicmailaddress" "kataster@muelheim-ruhr.de"' in text
+    assert '"ows_fees" "dl-de/by-2-0"' in text and "Geobasis NRW" not in text
+    meta = pygeoapi_config("postgresql://u@h:5/d", "http://x", pub=pub)["metadata"]
+    assert meta["contact"]["email"] == "kataster@muelheim-ruhr.de"
+    assert meta["license"]["name"] == "dl-de/by-2-0"
+    assert meta["provider"]["name"] == "Stadt Mülheim an der Ruhr"
+
+
 def test_every_layer_has_a_legend(served):
     """GetLegendGraphic returned a blank 35x5 image for every layer: now each class of the
     style source is drawn with its German name."""
