@@ -108,23 +108,39 @@ def write_report(db, result, out, gemarkung=None, findings=None):
     ids = [f.object_id for f in findings if f.object_id]
     with db.connect() as conn:
         where = conn.execute(
-            "SELECT gml_id, gemarkungsnummer, coalesce(gemarkung_name, gemarkungsnummer),"
-            " flurnummer FROM kataster.ax_flurstueck WHERE endet IS NULL AND gml_id = ANY(%s)",
-            (ids,)).fetchall()
-    district = {g: (num, name, flur) for g, num, name, flur in where}
+            "SELECT f.gml_id, f.gemarkungsnummer, coalesce(v.gemarkung, f.gemarkungsnummer),"
+            " f.flurnummer, f.flurstueckskennzeichen, f.zaehler, f.nenner"
+            " FROM kataster.ax_flurstueck f LEFT JOIN kataster.flurstueck v USING (gml_id)"
+            " WHERE f.endet IS NULL AND f.gml_id = ANY(%s)", (ids,)).fetchall()
+    district = {g: (num or "–", name or "–", flur if flur is not None else "–")
+                for g, num, name, flur, *_ in where}
+    # Objects as surveyors name them: Gemarkung Flur Zähler/Nenner and the
+    # Flurstückskennzeichen; the object id only beside them.
+    named = {g: (f"{name or num or '–'} Flur {flur if flur is not None else '–'} "
+                 f"{z if z is not None else '–'}{'/' + n if n else ''}", fsk or "")
+             for g, num, name, flur, fsk, z, n in where}
     top = Counter(district[f.object_id] for f in findings if f.object_id in district)
     rows_rules = "".join(
-        f"<tr><td><code>{e(rule)}</code></td><td class='{sev}'>{SEVERITY_DE[sev]}</td>"
-        f"<td class='n'>{n}</td><td>{e(RULES[rule].title)}</td></tr>"
+        f"<tr><td>{e(RULES[rule].titel)}<br><code>{e(rule)}</code></td>"
+        f"<td class='{sev}'>{SEVERITY_DE[sev]}</td><td class='n'>{n}</td>"
+        f"<td>{e(RULES[rule].erklaerung)}</td></tr>"
         for (rule, sev), n in sorted(by_rule.items()))
     rows_sev = "".join(f"<tr><td class='{s}'>{SEVERITY_DE[s]}</td><td class='n'>{by_sev.get(s, 0)}"
                        f"</td></tr>" for s in SEVERITY_DE)
     rows_top = "".join(f"<tr><td>{e(str(name))} ({e(str(num))})</td><td class='n'>{flur}</td>"
                        f"<td class='n'>{n}</td></tr>" for (num, name, flur), n in top.most_common(15))
+    def objekt(object_id):
+        if object_id in named:
+            label, fsk = named[object_id]
+            return (f"{e(label)}<br><code>{e(fsk)}</code><br>"
+                    f"<small>{e(object_id)}</small>")
+        return f"<code>{e(object_id or '–')}</code>"
+
     rows_f = "".join(
-        f"<tr><td class='n'>{f.id}</td><td><code>{e(f.rule)}</code></td>"
+        f"<tr><td class='n'>{f.id if f.id is not None else '–'}</td>"
+        f"<td>{e(RULES[f.rule].titel)}</td>"
         f"<td class='{f.severity}'>{SEVERITY_DE[f.severity]}</td><td>{STATUS_DE[f.status]}</td>"
-        f"<td><code>{e(f.object_id or '')}</code></td><td>{e(f.message)}</td></tr>"
+        f"<td>{objekt(f.object_id)}</td><td>{e(f.message)}</td></tr>"
         for f in findings[:1000])
     more = f"<p>… und {len(findings) - 1000} weitere (siehe GeoPackage/JSON).</p>" \
         if len(findings) > 1000 else ""
@@ -147,7 +163,7 @@ davon {by_sev.get('error', 0)} Fehler; {result.fixed} frühere Befunde sind beho
 <h2>Zusammenfassung nach Schweregrad</h2>
 <table id="nach-schwere"><tr><th>Schweregrad</th><th>Anzahl</th></tr>{rows_sev}</table>
 <h2>Zusammenfassung nach Regel</h2>
-<table id="nach-regel"><tr><th>Regel</th><th>Schweregrad</th><th>Anzahl</th><th>Beschreibung</th></tr>
+<table id="nach-regel"><tr><th>Regel</th><th>Schweregrad</th><th>Anzahl</th><th>Erklärung</th></tr>
 {rows_rules}</table>
 <h2>Gemarkungen und Fluren mit den meisten Befunden</h2>
 <table id="nach-flur"><tr><th>Gemarkung</th><th>Flur</th><th>Befunde</th></tr>{rows_top}</table>

@@ -19,10 +19,16 @@ SEVERITIES = ("error", "warning", "info")
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule: its stable id, severity, English title (for developers and logs), German title
+    and explanation for the people who read reports and the map page (no configuration keys
+    there), and whether its findings are owner data."""
+
     id: str
     severity: str
     title: str
     private: bool = False
+    titel: str = ""
+    erklaerung: str = ""
 
 
 RULES = {
@@ -74,6 +80,73 @@ RULES = {
              private=True),
     )
 }
+
+
+# What the people reading reports and the map page see: a German title and an explanation of
+# what was found and what to do (tests/test_validation.py checks that every rule has both).
+DEUTSCH = {
+    "geometry.invalid": ("Ungültige Geometrie",
+                         "Die Fläche ist geometrisch ungültig (z. B. sich selbst schneidend); "
+                         "sie wurde so gespeichert, wie sie geliefert wurde. Ort und Grund "
+                         "stehen in der Meldung; die Berichtigung veranlasst die Katasterbehörde "
+                         "oder ein Reparaturvorschlag (kataster repair)."),
+    "geometry.empty": ("Geometrie fehlt",
+                       "Das Objekt hat keine oder eine leere Geometrie."),
+    "geometry.sliver": ("Splitterfläche",
+                        "Das Flurstück ist sehr klein oder sehr schmal; oft ein Rest einer "
+                        "Digitalisierung. Prüfen, ob es ein echtes Flurstück ist."),
+    "coverage.overlap": ("Überlappung",
+                         "Zwei aktuelle Flurstücke überdecken sich; die überlappende Fläche ist "
+                         "markiert."),
+    "coverage.gap": ("Lücke",
+                     "Zwischen Flurstücken liegt eine Fläche, die zu keinem Flurstück gehört "
+                     "(ein Loch oder ein schmaler Spalt)."),
+    "coverage.precision": ("Abweichungen unter der Koordinatengenauigkeit",
+                           "Winzige Lücken und Überlappungen, kleiner als die Genauigkeit der "
+                           "Koordinaten; zusammengefasst in einem Hinweis je Prüflauf."),
+    "district.outside": ("Flurstück außerhalb seiner Flur oder Gemarkung",
+                         "Das Flurstück liegt überwiegend in einer anderen Flur oder Gemarkung, "
+                         "als sein Kennzeichen angibt."),
+    "id.syntax": ("Fehlerhaftes Flurstückskennzeichen",
+                  "Das Flurstückskennzeichen ist nicht richtig aufgebaut oder passt nicht zu "
+                  "Land, Gemarkung, Flur, Zähler und Nenner des Flurstücks."),
+    "id.duplicate": ("Flurstückskennzeichen doppelt",
+                     "Zwei aktuelle Flurstücke tragen dasselbe Flurstückskennzeichen; beide "
+                     "wurden übernommen."),
+    "history.open_versions": ("Mehrere gültige Fassungen",
+                              "Von einem Objekt sind mehrere Fassungen zugleich gültig."),
+    "history.order": ("Fassungen in falscher Reihenfolge",
+                      "Eine Fassung endet, bevor sie beginnt, oder Lebenszeiten überlappen."),
+    "area.deviation": ("Flächenabweichung",
+                       "Amtliche Fläche und aus der Geometrie berechnete Fläche weichen mehr "
+                       "als zulässig voneinander ab."),
+    "crs.assumed": ("Koordinatensystem angenommen",
+                    "Die Lieferung nannte kein Koordinatensystem; es wurde angenommen."),
+    "crs.kept": ("Positionen ohne Kartengeometrie übernommen",
+                 "Positionen in einem Höhensystem oder einem nicht sicher umrechenbaren System "
+                 "wurden als Attribute übernommen, ohne Kartengeometrie."),
+    "update.target_missing": ("Aktualisierung ohne Ziel",
+                              "Eine Aktualisierung (NBA) nennt ein Objekt, das nicht gespeichert "
+                              "ist; sie wurde übergangen, weil die Lieferung das erlaubt."),
+    "nba.missing_parts": ("NBA-Lieferung unvollständig",
+                          "Von einer früheren NBA-Lieferung desselben Profils fehlen noch Teile, "
+                          "während eine spätere eintrifft."),
+    "owner.unbooked": ("Flurstück ohne Buchung",
+                       "Das Flurstück ist nicht gebucht, oder seine Buchungsstelle fehlt."),
+    "owner.chain": ("Buchungskette unterbrochen",
+                    "Die Kette der Buchungsstellen (an) hat einen Kreis oder endet ins Leere."),
+    "owner.no_parcel": ("Buchung ohne Flurstück",
+                        "Eine Buchungsstelle erreicht kein Flurstück."),
+    "owner.sheet_without_owner": ("Buchungsblatt ohne Eigentümer",
+                                  "Ein Buchungsblatt (nicht fiktiv) hat keinen Eigentümer."),
+    "owner.orphan": ("Unverbundene Eigentümerangaben",
+                     "Eine Namensnummer, Person oder Anschrift wird von nichts erreicht."),
+    "owner.shares": ("Anteile ergeben nicht 1",
+                     "Die Anteile eines Buchungsblatts, einer Gemeinschaft oder eines "
+                     "aufgeteilten Grundstücks ergeben zusammen nicht 1."),
+}
+RULES = {rule_id: Rule(r.id, r.severity, r.title, r.private, *DEUTSCH[rule_id])
+         for rule_id, r in RULES.items()}
 
 
 def rule(rule_id):

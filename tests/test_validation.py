@@ -219,10 +219,30 @@ def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_pa
     assert "Prüfbericht Kataster" in dom and 'id="karte"' in dom
     assert "data:image/png;base64," in dom and "Zusammenfassung nach Regel" in dom
     assert "coverage.overlap" in dom and "Fehler" in dom
+    # German for the people who read it: rule titles and explanations, objects as surveyors
+    # name them (Gemarkung Flur Zähler/Nenner and Flurstückskennzeichen), no "None", no
+    # configuration keys.
+    assert "Überlappung" in dom and "Lücke" in dom
+    assert "None" not in dom and "validation." not in dom
+    fsk = query(db, "SELECT flurstueckskennzeichen FROM kataster.flurstueck f JOIN"
+                    " kataster.finding b ON b.object_id = f.gml_id ORDER BY b.id LIMIT 1")[0][0]
+    assert fsk in dom and " Flur " in dom
     shot = tmp_path / "bericht.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600",
                     report.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_every_rule_is_documented_in_german_for_its_readers():
+    """One registry: every rule has a German title and explanation for reports and the map
+    page, and they name no configuration key."""
+    import re
+
+    from pipeline.rules import RULES
+
+    for rule in RULES.values():
+        assert rule.titel and len(rule.erklaerung) > 20, rule.id
+        assert not re.search(r"\b[a-z_]+\.[a-z_]+\b", rule.titel + rule.erklaerung), rule.id
 
 
 def test_validation_runs_after_import_by_default(planted, cli_env, db):
