@@ -13,7 +13,7 @@ import re
 
 from geoalchemy2 import functions as gf
 from pygeoapi.provider.sql import PostgreSQLProvider
-from sqlalchemy import and_, false
+from sqlalchemy import and_, false, func, or_
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
@@ -98,6 +98,10 @@ def _check_parameters(fields, has_time=False):
                            "current state)")
 
 
+PARTIAL = {"lage"}
+CASELESS = {"gemarkung"}
+
+
 class KatasterPostgreSQLProvider(PostgreSQLProvider):
     def query(self, *args, sortby=None, **kwargs):
         # Malformed input is a 400 before any database work.
@@ -106,6 +110,26 @@ class KatasterPostgreSQLProvider(PostgreSQLProvider):
         if not sortby:
             sortby = [{"property": self.id_field, "order": "+"}]
         return super().query(*args, sortby=sortby, **kwargs)
+
+    def _get_property_filters(self, properties):
+        """What people type: an address (``lage``) matches in part and in any case, a
+        Gemarkung name in any case, an empty Nenner means "no Nenner"; everything else
+        matches exactly."""
+        if not properties:
+            return True
+        group = []
+        for name, value in properties:
+            column = getattr(self.table_model, name)
+            if name in PARTIAL:
+                pattern = re.sub(r"([\\%_])", r"\\\1", str(value))
+                group.append(column.ilike(f"%{pattern}%", escape="\\"))
+            elif name in CASELESS:
+                group.append(func.lower(column) == str(value).lower())
+            elif name == "nenner" and value == "":
+                group.append(or_(column.is_(None), column == ""))
+            else:
+                group.append(column == value)
+        return and_(*group)
 
     def _get_bbox_filter(self, bbox):
         original = _request_bbox()

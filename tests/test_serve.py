@@ -513,6 +513,26 @@ def test_map_page_in_chromium(served, tmp_path):
             assert page.evaluate("location.hash").endswith("/" + fsk)
             page.evaluate("document.querySelector('#auskunft').innerText = ''")
         permalink = page.url
+        # Search as people type: an address in lower case and in part, a Gemarkung in lower
+        # case; "Gemarkung Flur Zähler" is exact: without the Nenner it is not the parcel
+        # Zähler/Nenner (it returned 1/2 for 1).
+        for text, expected in ((lage.lower()[1:], fsk),
+                               (f"{gem.lower()} {flur} {zaehler}/{nenner}", fsk)):
+            page.fill("#suche", text)
+            page.click("#suchen")
+            page.wait_for_function(f"document.querySelector('#auskunft').innerText"
+                                   f".includes('{expected}')", timeout=30_000)
+        page.fill("#suche", f"{gem} {flur} {zaehler}")
+        page.click("#suchen")
+        page.wait_for_function("document.querySelector('#meldung').innerText"
+                               " === 'nichts gefunden'", timeout=30_000)
+        # Suggestions while typing part of an address.
+        page.fill("#suche", "")
+        page.type("#suche", lage.split()[0][:5].lower(), delay=30)
+        page.wait_for_function("document.querySelectorAll('#vorschlaege option').length > 0",
+                               timeout=30_000)
+        assert any(lage.split()[0] in o for o in page.eval_on_selector_all(
+            "#vorschlaege option", "e => e.map(o => o.value)"))
         page.fill("#suche", "gibt es nicht 99")
         page.click("#suchen")
         page.wait_for_function("document.querySelector('#meldung').innerText"
