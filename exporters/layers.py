@@ -49,8 +49,9 @@ class Layer:
     fields: tuple             # attributes that may leave the server
     styles: tuple             # Style classes, first match wins; legends show each
     max_scale: int = 0        # 0: no limit; otherwise shown only at larger scales
-    label: str | None = None  # labelled field expression (see label_text)
+    label: str | None = None  # which label (LABELS; see label_text)
     label_max_scale: int = 0
+    label_min_scale: int = 0
     opacity: int = 100
     parts: tuple = field(default_factory=tuple)   # per geometry type (served as a group)
 
@@ -84,10 +85,12 @@ LAYERS = (
           max_scale=10000),
     Layer("flur", "Fluren", "kataster.flur_karte", "POLYGON", "id",
           ("id", "gemarkungsnummer", "gemarkung", "flurnummer", "herkunft"),
-          (Style("Flurgrenze", outline="0 90 200", width=1.2),), max_scale=100000),
+          (Style("Flurgrenze", outline="0 90 200", width=1.2),), max_scale=100000,
+          label="flur", label_max_scale=10000, label_min_scale=2500),
     Layer("gemarkung", "Gemarkungen", "kataster.gemarkung_karte", "POLYGON", "id",
           ("id", "gemarkungsnummer", "gemarkung", "herkunft"),
-          (Style("Gemarkungsgrenze", outline="200 0 0", width=2.0),)),
+          (Style("Gemarkungsgrenze", outline="200 0 0", width=2.0),),
+          label="gemarkung", label_max_scale=100000, label_min_scale=10000),
     Layer("befund", "Befunde (öffentlich)", "kataster.befund", "POINT", "id",
           ("id", "rule", "severity", "status", "object_id", "message"), SEVERITY,
           max_scale=50000,
@@ -96,15 +99,27 @@ LAYERS = (
 )
 
 
+# Labels: the Flurstücksnummer is Zähler/Nenner where a Nenner exists, the Zähler alone
+# otherwise (MapServer: two classes, see exporters.serve); districts carry their names in the
+# overview scales. (text for MapServer, QGIS expression, size in points, colour)
+LABELS = {
+    "flurstuecksnummer": ({"with_nenner": '("[zaehler]" + "/" + "[nenner]")',
+                           "without": '"[zaehler]"'},
+                          "CASE WHEN coalesce(\"nenner\", '') <> '' THEN concat(\"zaehler\", "
+                          "'/', \"nenner\") ELSE to_string(\"zaehler\") END", 8, "0 0 0"),
+    "flur": ('("Flur " + "[flurnummer]")', "'Flur ' || to_string(\"flurnummer\")", 9,
+             "0 70 170"),
+    "gemarkung": ('"[gemarkung]"', '"gemarkung"', 11, "170 0 0"),
+}
+
+
 def label_text(layer, dialect):
-    """The label expression of a layer for ``mapserver`` or ``qgis``: the Flurstücksnummer is
-    Zähler/Nenner where a Nenner exists, the Zähler alone otherwise."""
-    if layer.label != "flurstuecksnummer":
+    """The label of a layer for ``mapserver`` (for the parcels a dict: with and without
+    Nenner) or ``qgis``, with its size and colour; None for layers without labels."""
+    if not layer.label:
         return None
-    if dialect == "mapserver":
-        return {"with_nenner": '("[zaehler]" + "/" + "[nenner]")', "without": '"[zaehler]"'}
-    return ("CASE WHEN coalesce(\"nenner\", '') <> '' THEN concat(\"zaehler\", '/', \"nenner\")"
-            " ELSE to_string(\"zaehler\") END")
+    mapserver, qgis, size, color = LABELS[layer.label]
+    return (mapserver if dialect == "mapserver" else qgis), size, color
 
 
 def condition(style, dialect):

@@ -67,16 +67,19 @@ def _renderer(layer: Layer, kind):
 
 
 def _labeling(layer: Layer):
-    text = label_text(layer, "qgis")
-    if not text:
+    label = label_text(layer, "qgis")
+    if not label:
         return ""
+    text, size, color = label
     return ('<labeling type="simple"><settings calloutType="simple">'
             f"<text-style fieldName={quoteattr(text)} isExpression=\"1\" "
-            'fontFamily="DejaVu Sans" fontSize="8" fontSizeUnit="Point" textColor="0,0,0,255" '
+            f'fontFamily="DejaVu Sans" fontSize="{size}" fontSizeUnit="Point" '
+            f'textColor="{_rgba(color)}" '
             'textOpacity="1" fontWeight="50" fontItalic="0" namedStyle="Book"/>'
             '<placement placement="1" priority="5" dist="0" offsetType="0" '
             'fitInPolygonOnly="1"/>'
-            f'<rendering scaleVisibility="1" scaleMin="0" scaleMax="{layer.label_max_scale}" '
+            f'<rendering scaleVisibility="1" scaleMin="{layer.label_min_scale}" '
+            f'scaleMax="{layer.label_max_scale}" '
             'obstacle="1" displayAll="0" upsidedownLabels="0" limitNumLabels="0" '
             'fontLimitPixelSize="0" drawLabels="1"/></settings></labeling>')
 

@@ -155,7 +155,8 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
     data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}geom"
             f" FROM {view} WHERE geom IS NOT NULL) AS t USING UNIQUE {lay.key}"
             " USING SRID=25832")
-    labels = label_text(lay, "mapserver")
+    label = label_text(lay, "mapserver")
+    labels, size, color = label if label else (None, 0, "")
     classes = []
     for number, style in enumerate(lay.styles):
         expr = f'"{number}"' if case else None
@@ -164,7 +165,7 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
             # Findings as areas: a light fill under the outline, the map stays readable.
             styled = (f"STYLE COLOR {style.fill} OPACITY 30 END "
                       f"STYLE OUTLINECOLOR {style.outline} WIDTH {style.width} END")
-        if labels:
+        if isinstance(labels, dict):
             # Zähler/Nenner where a Nenner exists, the Zähler alone otherwise; the legend
             # shows the class once.
             for k, (text, test) in enumerate(((labels["with_nenner"], '("[nenner]" ne "")'),
@@ -172,9 +173,10 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
                 both = " AND ".join(x for x in (expr, test) if x)
                 classes.append((style.title if k == 0 else None,
                                 f"({both})" if expr and test else both or None, styled,
-                                _label(text, lay.label_max_scale)))
+                                _label(text, lay, size, color)))
         else:
-            classes.append((style.title, expr, styled, ""))
+            classes.append((style.title, expr, styled,
+                            _label(labels, lay, size, color) if labels else ""))
     class_text = "".join(
         "    CLASS\n"
         + (f"      NAME {_q(title)}\n" if title else "")
@@ -222,11 +224,13 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
   END"""
 
 
-def _label(text, scale):
-    # Plain black numbers as in the ALKIS Liegenschaftskarte (no halo: it doubled the glyph
-    # rendering), only where the number fits inside the parcel.
-    return (f'LABEL TEXT {text} FONT "sans" SIZE 8 COLOR 0 0 0 POSITION CC PARTIALS FALSE '
-            f"MINFEATURESIZE AUTO MAXSCALEDENOM {scale} END")
+def _label(text, lay, size, color):
+    # Plain labels as in the ALKIS Liegenschaftskarte (no halo: it doubled the glyph
+    # rendering), only where the text fits inside the polygon.
+    return (f'LABEL TEXT {text} FONT "sans" SIZE {size} COLOR {color} POSITION CC '
+            f"PARTIALS FALSE MINFEATURESIZE AUTO MAXSCALEDENOM {lay.label_max_scale} "
+            + (f"MINSCALEDENOM {lay.label_min_scale} " if lay.label_min_scale else "")
+            + "END")
 
 
 def _templates(run):

@@ -117,6 +117,8 @@ def test_findings_as_shapefiles_and_geopackage_versions(department, tmp_path, db
     with sqlite3.connect(gpkg) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 10200
         assert {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")} == {
+            "flurstueck", "befund_flaeche", "layer_styles"}
+        assert {r[0] for r in conn.execute("SELECT f_table_name FROM layer_styles")} == {
             "flurstueck", "befund_flaeche"}
 
 

@@ -20,6 +20,15 @@ from qgis.core import (
 )
 
 
+def _leave():
+    """Exit without QGIS's teardown: exitQgis() with layers still alive sometimes crashes
+    (SIGSEGV) after the answer was printed."""
+    import os
+
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def describe(layer):
     if not layer.isValid():
         return {"valid": False, "error": layer.dataProvider().error().message()
@@ -69,7 +78,7 @@ def main(service, schema, files):
             layer = QgsVectorLayer(path, "f", "ogr")
         out["files"][path] = describe(layer)
     print(json.dumps(out))
-    app.exitQgis()
+    _leave()
 
 
 def project(path, outdir):
@@ -106,7 +115,7 @@ def project(path, outdir):
                     if image.pixelColor(x, y).name() != "#ffffff")
         renders[scale] = {"file": target, "drawn": drawn, "scale": round(settings.scale())}
     print(json.dumps({"read": ok, "layers": layers, "order": order, "renders": renders}))
-    app.exitQgis()
+    _leave()
 
 
 if __name__ == "__main__":
