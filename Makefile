@@ -40,7 +40,8 @@ $(VENV)/.installed: pyproject.toml exporters/web/package.json
 demo: setup
 	$(BIN)/kataster demo
 
-test: setup
+# The suite starts with the linter (ruff, rules in pyproject.toml), so CI runs both.
+test: setup lint
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 notebook: setup

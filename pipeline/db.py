@@ -89,7 +89,8 @@ class Database:
         """Enable PostGIS and bring the schema to the newest migration as this role.
 
         Used where one role is owner and administrator (an external database configured with
-        a single URL, and the test harness); :func:`set_up` separates the two."""
+        a single URL, a test server given by KATASTER_TEST_DATABASE_URL); :func:`set_up`
+        separates the two."""
         from schemas.migrate import head, upgrade
 
         if self.revision() == head():
