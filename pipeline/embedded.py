@@ -17,7 +17,8 @@ Roles (least privilege; see SECURITY.md):
 * ``kataster``: owns the database; imports, validation, repairs. Neither superuser nor
   CREATEROLE nor CREATEDB.
 * ``kataster_lesen``: the command line's reading commands (export, findings list, runs,
-  changes, eigentum through the audited function); read-only, member of kataster_eigentum.
+  versions, db status, eigentum through the audited function); read-only, member of
+  kataster_eigentum. (``changes`` reads the parcels' versions and runs as the owner.)
 * ``kataster_dienst``: MapServer and pygeoapi; read-only on the public views (kataster_leser).
 
 Clusters made before the roles were separated have one superuser ``kataster`` for everything;
