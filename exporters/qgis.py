@@ -14,12 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from exporters.layers import LAYERS, Layer, condition, label_text
+from exporters.layers import LAYERS, QGIS_DASHES, Layer, condition, label_of
 
 PX_TO_MM = 0.3528                 # MapServer widths are pixels at 72 dpi
 QGIS_VERSION = "3.22.16-Białowieża"
-# Drawing order in the project: the first is drawn last (on top).
-PROJECT_ORDER = ("befund", "gebaeude", "flurstueck", "flur", "gemarkung", "nutzung")
 
 
 def _rgba(rgb, alpha=255):
@@ -45,7 +43,8 @@ def _symbol(number, style, kind, area_finding=False):
             "color": _rgba(style.fill, 77 if area_finding else 255) if style.fill
             else "0,0,0,0",
             "style": "solid" if style.fill else "no",
-            "outline_color": _rgba(style.outline), "outline_style": "solid",
+            "outline_color": _rgba(style.outline),
+            "outline_style": QGIS_DASHES[style.dash],
             "outline_width": round(style.width * PX_TO_MM, 3), "outline_width_unit": "MM"})
         kind_name = "fill"
     return (f'<symbol type="{kind_name}" name="{number}" alpha="1" clip_to_extent="1" '
@@ -54,6 +53,8 @@ def _symbol(number, style, kind, area_finding=False):
 
 
 def _renderer(layer: Layer, kind):
+    if kind == "POINT" and not any(s.size for s in layer.styles):
+        return '<renderer-v2 type="nullSymbol"/>'     # texts only
     rules = []
     for k, style in enumerate(layer.styles):
         expr = condition(style, "qgis") or "ELSE"
@@ -66,18 +67,19 @@ def _renderer(layer: Layer, kind):
             + f"</rules><symbols>{symbols}</symbols></renderer-v2>")
 
 
-def _labeling(layer: Layer):
-    label = label_text(layer, "qgis")
+def _labeling(layer: Layer, kind):
+    label = label_of(layer)
     if not label:
         return ""
-    text, size, color = label
+    inside = "1" if kind == "POLYGON" and label.inside else "0"
     return ('<labeling type="simple"><settings calloutType="simple">'
-            f"<text-style fieldName={quoteattr(text)} isExpression=\"1\" "
-            f'fontFamily="DejaVu Sans" fontSize="{size}" fontSizeUnit="Point" '
-            f'textColor="{_rgba(color)}" '
+            f"<text-style fieldName={quoteattr(label.qgis)} isExpression=\"1\" "
+            f'fontFamily="DejaVu Sans" fontSize="{label.size}" fontSizeUnit="Point" '
+            f'textColor="{_rgba(label.color)}" multilineHeight="0.85" '
             'textOpacity="1" fontWeight="50" fontItalic="0" namedStyle="Book"/>'
-            '<placement placement="1" priority="5" dist="0" offsetType="0" '
-            'fitInPolygonOnly="1"/>'
+            '<text-format multilineAlign="1" wrapChar="" autoWrapLength="0"/>'
+            f'<placement placement="1" priority="{label.priority}" dist="0" offsetType="0" '
+            f'fitInPolygonOnly="{inside}"/>'
             f'<rendering scaleVisibility="1" scaleMin="{layer.label_min_scale}" '
             f'scaleMax="{layer.label_max_scale}" '
             'obstacle="1" displayAll="0" upsidedownLabels="0" limitNumLabels="0" '
@@ -95,18 +97,13 @@ def qml(layer: Layer, kind=None):
     kind = kind or layer.kind
     return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
             f'<qgis version="{QGIS_VERSION}" styleCategories="Symbology|Labeling|Rendering" '
-            f"{_scale_attrs(layer)}>{_renderer(layer, kind)}{_labeling(layer)}</qgis>")
+            f"{_scale_attrs(layer)}>{_renderer(layer, kind)}{_labeling(layer, kind)}</qgis>")
 
 
 def style_for(table):
     """(Layer, kind) for an exported or served table name, or None."""
-    for layer in LAYERS:
-        if layer.name == table:
-            return layer, layer.kind
-        for part in layer.parts:
-            if part.name == table:
-                return layer, part.kind
-    return None
+    return next(((layer, kind) for layer in LAYERS
+                 for name, _view, kind, _group in layer.served() if name == table), None)
 
 
 def embed_style(gpkg, table, geometry_column="geom"):
@@ -151,19 +148,11 @@ WKB = {"POLYGON": ("Polygon", "MultiPolygon"), "POINT": ("Point", "Point")}
 
 
 def _project_layers():
-    """(name, title, view table, layer, kind) in drawing order (top first); ``name`` is also
-    the layer's name in an export (``kataster export gpkg --layer NAME``)."""
-    out = []
-    for name in PROJECT_ORDER:
-        layer = next(lay for lay in LAYERS if lay.name == name)
-        if layer.parts:
-            for part in layer.parts:
-                suffix = "Flächen" if part.kind == "POLYGON" else "Punkte"
-                out.append((part.name, f"{layer.title}: {suffix}",
-                            part.view.split(".")[1], layer, part.kind))
-        else:
-            out.append((name, layer.title, layer.view.split(".")[1], layer, layer.kind))
-    return out
+    """(name, title, view table, layer, kind) in drawing order, top first (the reverse of the
+    map service's order); ``name`` is also the layer's name in an export
+    (``kataster export gpkg --layer NAME``)."""
+    return [(name, layer.title_of(kind), view.split(".")[1], layer, kind)
+            for layer in reversed(LAYERS) for name, view, kind, _group in layer.served()]
 
 
 def project_xml(service=None, gpkg_name=None):
@@ -191,7 +180,7 @@ def project_xml(service=None, gpkg_name=None):
             f"<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>"
             f"<layername>{escape(title)}</layername><srs>{SRS}</srs>"
             f'<provider encoding="UTF-8">{provider}</provider>'
-            f"{_renderer(layer, kind)}{_labeling(layer)}</maplayer>")
+            f"{_renderer(layer, kind)}{_labeling(layer, kind)}</maplayer>")
     return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
             f'<qgis projectname="Kataster" version="{QGIS_VERSION}">'
             '<homePath path=""/><title>Kataster (öffentliche Daten)</title>'

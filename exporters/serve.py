@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from exporters.layers import LAYERS, class_case, label_text
+from exporters.layers import DASHES, LAYERS, class_case, label_of
 from pipeline import kennzeichen
 from pipeline.errors import KatasterError
 
@@ -82,7 +82,7 @@ def mapfile(url, base_url, extent, pub=Publisher()):
         f" options='-c statement_timeout={STATEMENT_TIMEOUT_MS}'"
     layers = []
     for lay in LAYERS:
-        for name, view, kind, group in _served_parts(lay):
+        for name, view, kind, group in lay.served():
             layers.append(_map_layer(lay, name, view, kind, group, conn, extent, pub))
     return f"""MAP
   NAME "kataster"
@@ -129,22 +129,21 @@ END
 """
 
 
-def _served_parts(lay):
-    """(name, view, kind, group) of the MapServer layers a layer becomes: one, or one per
-    geometry type grouped under the layer's name (LAYERS=befund draws both)."""
-    if not lay.parts:
-        return [(lay.name, lay.view, lay.kind, None)]
-    return [(p.name, p.view, p.kind, lay.name) for p in lay.parts]
-
-
 def _class_style(style, kind):
+    """The STYLE blocks of a class (empty for a class of texts only)."""
     if kind == "POINT":
-        return (f'SYMBOL "circle" SIZE {style.size or 8} COLOR {style.fill or style.outline} '
-                f"OUTLINECOLOR {style.outline} WIDTH {style.width}")
-    text = f"OUTLINECOLOR {style.outline} WIDTH {style.width}"
-    if style.fill:
-        text += f" COLOR {style.fill}"
-    return text
+        if not style.size:
+            return ""
+        return (f'STYLE SYMBOL "circle" SIZE {style.size} COLOR {style.fill or style.outline} '
+                f"OUTLINECOLOR {style.outline} WIDTH {style.width} END")
+    line = f"OUTLINECOLOR {style.outline} WIDTH {style.width}"
+    if style.dash:
+        line += f" PATTERN {' '.join(map(str, DASHES[style.dash]))} END LINECAP BUTT"
+    if not style.fill:
+        return f"STYLE {line} END"
+    if style.dash:
+        return f"STYLE COLOR {style.fill} END STYLE {line} END"
+    return f"STYLE COLOR {style.fill} {line} END"
 
 
 def _map_layer(lay, name, view, kind, group, conn, extent, pub):
@@ -152,31 +151,32 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
     case = class_case(lay)
     # The class of each row comes from SQL (the style source's conditions; NULLs fall to the
     # last class), so MapServer compares one small value per feature.
-    data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}geom"
+    label = label_of(lay)
+    extra = "".join(f"{sql} AS {name}, " for name, sql in (label.columns if label else ()))
+    data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}{extra}geom"
             f" FROM {view} WHERE geom IS NOT NULL) AS t USING UNIQUE {lay.key}"
             " USING SRID=25832")
-    label = label_text(lay, "mapserver")
-    labels, size, color = label if label else (None, 0, "")
     classes = []
     for number, style in enumerate(lay.styles):
         expr = f'"{number}"' if case else None
-        styled = f"STYLE {_class_style(style, kind)} END"
+        styled = _class_style(style, kind)
         if kind == "POLYGON" and lay.parts and style.fill:
             # Findings as areas: a light fill under the outline, the map stays readable.
             styled = (f"STYLE COLOR {style.fill} OPACITY 30 END "
                       f"STYLE OUTLINECOLOR {style.outline} WIDTH {style.width} END")
-        if isinstance(labels, dict):
-            # Zähler/Nenner where a Nenner exists, the Zähler alone otherwise; the legend
-            # shows the class once.
-            for k, (text, test) in enumerate(((labels["with_nenner"], '("[nenner]" ne "")'),
-                                               (labels["without"], None))):
+        if label and isinstance(label.mapserver, dict):
+            # Zähler over Nenner where a Nenner exists, the Zähler alone otherwise; the
+            # legend shows the class once.
+            for k, (text, test) in enumerate(((label.mapserver["with_nenner"],
+                                               '("[nenner]" ne "")'),
+                                              (label.mapserver["without"], None))):
                 both = " AND ".join(x for x in (expr, test) if x)
                 classes.append((style.title if k == 0 else None,
                                 f"({both})" if expr and test else both or None, styled,
-                                _label(text, lay, size, color)))
+                                _label(text, lay, label, kind)))
         else:
             classes.append((style.title, expr, styled,
-                            _label(labels, lay, size, color) if labels else ""))
+                            _label(label.mapserver, lay, label, kind) if label else ""))
     class_text = "".join(
         "    CLASS\n"
         + (f"      NAME {_q(title)}\n" if title else "")
@@ -184,8 +184,7 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
         + f"      {styled}\n      {label}\n    END\n"
         for title, expr, styled, label in classes)
     items = ",".join(lay.fields)
-    title = lay.title if not group else f"{lay.title}: " + (
-        "Flächen" if kind == "POLYGON" else "Punkte")
+    title = lay.title_of(kind)
     # No per-layer PROJECTION: every layer is in the map's EPSG:25832, and MapServer would
     # build a PROJ object per layer and request. COMPOSITE only where it changes something
     # (it renders the layer into a separate image first).
@@ -224,11 +223,15 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
   END"""
 
 
-def _label(text, lay, size, color):
-    # Plain labels as in the ALKIS Liegenschaftskarte (no halo: it doubled the glyph
-    # rendering), only where the text fits inside the polygon.
-    return (f'LABEL TEXT {text} FONT "sans" SIZE {size} COLOR {color} POSITION CC '
-            f"PARTIALS FALSE MINFEATURESIZE AUTO MAXSCALEDENOM {lay.label_max_scale} "
+def _label(text, lay, label, kind):
+    # Plain texts as in the Liegenschaftskarte (no halo: it doubled the glyph rendering); on
+    # polygons only where the text fits inside. PARTIALS FALSE: no text is cut at a tile's
+    # edge, so none appears twice or halved on a tiled map. Lines split at "|".
+    fits = "MINFEATURESIZE AUTO " if kind == "POLYGON" and label.inside else ""
+    return (f'LABEL TEXT {text} FONT "sans" SIZE {label.size} COLOR {label.color} '
+            f"POSITION CC PARTIALS FALSE {fits}PRIORITY {label.priority} "
+            "WRAP '|' ALIGN CENTER "
+            + (f"MAXSCALEDENOM {lay.label_max_scale} " if lay.label_max_scale else "")
             + (f"MINSCALEDENOM {lay.label_min_scale} " if lay.label_min_scale else "")
             + "END")
 
@@ -525,7 +528,7 @@ class Server:
         html = html.replace("__FSK_PATTERN__", json.dumps(kennzeichen.PATTERN))
         html = html.replace("__LAYERS__", json.dumps([
             {"name": lay.name, "title": lay.title,
-             "legend": [name for name, *_ in _served_parts(lay)]} for lay in LAYERS]))
+             "legend": [name for name, *_ in lay.served()]} for lay in LAYERS]))
         (self.run / "www" / "index.html").write_text(html, encoding="utf-8")
 
     def start(self):

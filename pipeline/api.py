@@ -66,7 +66,7 @@ def parcels(gemarkung=None, flur=None, bbox=None, at=None, database=None):
     >>> sorted(set(flur1["flurnummer"]))
     [1]
     >>> list(flur1.columns[:3])
-    ['gml_id', 'flurstueckskennzeichen', 'land']
+    ['id', 'gml_id', 'flurstueckskennzeichen']
     >>> len(parcels(at="1990-01-01"))          # nothing was imported before 1990
     0
     """

@@ -80,7 +80,8 @@ def run_demo(obj, parcels=3000):
     project = registry.load("exporter", "qgis")(database, None, out / "kataster.qgz")
     say(f"5. exported a QGIS project for departments: {project['out']}, its layers styled like "
         f"the map service, in {out / 'kataster.gpkg'} beside it ({project['features']} "
-        "features: parcels, buildings, Fluren, Gemarkungen, land use, findings)")
+        "features: parcels, buildings, house numbers, street names, boundary points, Fluren, "
+        "Gemarkungen, land use, findings)")
 
     say(f"\nDone in {time.monotonic() - started:.1f} s.")
     say(f"  Open {out / 'kataster.qgz'} in QGIS, or query the views with:")

@@ -19,15 +19,21 @@ LAYERS = {
     "befund_punkt": ("kataster", "befund_punkt"),
     "befund_flaeche": ("kataster", "befund_flaeche"),
     "nutzung": ("kataster", "nutzung"),
+    "hausnummer": ("kataster", "hausnummer"),
+    "strassenname": ("kataster", "strassenname"),
+    "grenzpunkt": ("kataster", "grenzpunkt"),
 }
 ORDER = {"flurstueck": "flurstueckskennzeichen, gml_id", "gebaeude": "gml_id",
          "gemarkung": "land, gemarkungsnummer", "flur": "land, gemarkungsnummer, flurnummer",
-         "befund": "id", "befund_punkt": "id", "befund_flaeche": "id", "nutzung": "gml_id"}
+         "befund": "id", "befund_punkt": "id", "befund_flaeche": "id", "nutzung": "gml_id", "hausnummer": "id",
+         "strassenname": "id", "grenzpunkt": "id"}
 # The geometry type of each layer, for files that need one even when a layer is empty.
-GEOMETRY_TYPE = {layer: "MultiPolygon" for layer in LAYERS} | {"befund": "Unknown",
-                                                              "befund_punkt": "Point"}
-NO_DISTRICT = {"befund", "befund_punkt", "befund_flaeche", "nutzung"}
-NO_FLUR = {"gemarkung", "gebaeude", "befund", "befund_punkt", "befund_flaeche", "nutzung"}
+POINTS = {"befund_punkt", "hausnummer", "strassenname", "grenzpunkt"}
+GEOMETRY_TYPE = ({layer: "MultiPolygon" for layer in LAYERS} | {"befund": "Unknown"}
+                 | {layer: "Point" for layer in POINTS})
+NO_DISTRICT = {"befund", "befund_punkt", "befund_flaeche", "nutzung", "hausnummer",
+               "grenzpunkt"}
+NO_FLUR = NO_DISTRICT | {"gemarkung", "gebaeude"}
 
 
 def query(layer, gemarkung=None, flur=None, bbox=None, at=None):
@@ -167,8 +173,8 @@ def read(db, layer, **filters):
 
 
 def refresh_derived(conn):
-    """Recompute the materialised copies: the name lists (0007), then the district maps (0006)."""
-    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_name_liste")
-    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemeinde_name_liste")
-    conn.execute("REFRESH MATERIALIZED VIEW kataster.flur_karte")
-    conn.execute("REFRESH MATERIALIZED VIEW kataster.gemarkung_karte")
+    """Recompute the materialised copies: the name lists (0007), then the district maps (0006),
+    then the map's texts and points (0014)."""
+    for view in ("gemarkung_name_liste", "gemeinde_name_liste", "flur_karte", "gemarkung_karte",
+                 "hausnummer", "strassenname", "grenzpunkt"):
+        conn.execute(f"REFRESH MATERIALIZED VIEW kataster.{view}")

@@ -54,6 +54,17 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
+def artefacts():
+    """Where tests keep what people look at (renders, screenshots, legends):
+    $KATASTER_TEST_ARTIFACTS, or tests/artefacts in the checkout (not versioned). Kept after
+    the run; each run overwrites its files."""
+    path = Path(os.environ.get("KATASTER_TEST_ARTIFACTS",
+                               Path(__file__).resolve().parent / "artefacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
 def roles(tmp_path_factory):
     """The test server's role names and URLs (maintenance database) for each kind of work.
 

@@ -97,7 +97,7 @@ def test_export_filters(loaded, cli_env, tmp_path):
                       " ST_MakeEnvelope(%s, %s, %s, %s, 25832))", (minx, miny, maxx, maxy))[0][0]
     assert len(pd.read_csv(out)) == n > 0
     text = out.read_text(encoding="utf-8")
-    assert text.splitlines()[0].startswith("gml_id,flurstueckskennzeichen,") and "MULTIPOLYGON" in text
+    assert text.splitlines()[0].startswith("id,gml_id,flurstueckskennzeichen,") and "MULTIPOLYGON" in text
     bad = kataster("export", "csv", "--layer", "flurstueck", "--bbox", "1,2,3", "--out", out,
                    env=cli_env)
     assert bad.returncode == 2 and "minx,miny,maxx,maxy" in bad.stderr

@@ -15,6 +15,7 @@ VIEWS = {  # view -> geometry type QGIS must read from the database
     "flurstueck": "MultiPolygon", "gebaeude": "MultiPolygon", "nutzung": "MultiPolygon",
     "flur": "MultiPolygon", "gemarkung": "MultiPolygon", "flur_karte": "MultiPolygon",
     "gemarkung_karte": "MultiPolygon", "befund_punkt": "Point", "befund_flaeche": "MultiPolygon",
+    "hausnummer": "Point", "strassenname": "Point", "grenzpunkt": "Point",
 }
 
 
@@ -57,11 +58,12 @@ def test_qgis_loads_every_public_view_as_it_is(department, db):
         info = seen[view]
         assert info["valid"], (view, info)
         count = query(db, f"SELECT count(*) FROM kataster.{view}")[0][0]  # noqa: S608
-        assert count > 0 or view == "nutzung", view     # the flat sample has no land use
+        # The flat sample has no land use and no boundary points.
+        assert count > 0 or view in ("nutzung", "grenzpunkt"), view
         assert (info["geometry"], info["crs"], info["count"]) == (geometry, "EPSG:25832",
                                                                   count), (view, info)
-        # QGIS takes the first column as the key: it must be unique.
-        assert info["key"] in ("gml_id", "id") and info["unique_keys"] == count, (view, info)
+        # QGIS takes the first column as the key: named id in every view, and unique.
+        assert info["key"] == "id" and info["unique_keys"] == count, (view, info)
 
 
 def test_gdal_reads_the_views_through_the_service(department):
@@ -122,7 +124,7 @@ def test_findings_as_shapefiles_and_geopackage_versions(department, tmp_path, db
             "flurstueck", "befund_flaeche"}
 
 
-def test_qgis_project_and_styled_files(department, tmp_path):
+def test_qgis_project_and_styled_files(department, tmp_path, artefacts):
     """No export carried a style, so QGIS drew random fills without labels. Now GeoPackages
     carry the style source's QGIS styles, and 'kataster export qgis' writes a project of every
     public layer (from a GeoPackage beside it, or through the service entry) that QGIS reads
@@ -137,14 +139,14 @@ def test_qgis_project_and_styled_files(department, tmp_path):
     assert styled["renderer"] == "RuleRenderer", styled
     assert styled["rules"] == [s.title for s in gebaeude.styles]
 
-    titles = {"Flurstücke", "Gebäude", "Fluren", "Gemarkungen", "Tatsächliche Nutzung",
-              "Befunde (öffentlich): Flächen", "Befunde (öffentlich): Punkte"}
+    titles = {lay.title_of(kind) for lay in LAYERS for _n, _v, kind, _g in lay.served()}
+    assert {"Flurstücke", "Hausnummern", "Befunde (öffentlich): Flächen"} <= titles
     for args, name in ((("--out", tmp_path / "p" / "kataster.qgz"), "datei"),
                        (("--service", "kataster_test", "--out", tmp_path / "d" / "db.qgz"),
                         "datenbank")):
         kataster("export", "qgis", *args, env=department, check=True)
-        outdir = tmp_path / f"render_{name}"
-        outdir.mkdir()
+        outdir = artefacts / f"qgis_projekt_{name}"       # kept: the renders people look at
+        outdir.mkdir(exist_ok=True)
         proc = subprocess.run([SYSTEM_PYTHON, str(PROBE), "--project", str(args[-1]),
                                str(outdir)], env=department, capture_output=True, text=True,
                               timeout=300)
@@ -155,7 +157,10 @@ def test_qgis_project_and_styled_files(department, tmp_path):
             "Tatsächliche Nutzung"
         for title, info in seen["layers"].items():
             assert info["valid"] and info["crs"] == "EPSG:25832", (name, title, info)
-            assert info["renderer"] == "RuleRenderer" and info["rules"], (name, title)
+            if info["renderer"] == "nullSymbol":       # texts only: house numbers, streets
+                assert info["labels"], (name, title)
+            else:
+                assert info["renderer"] == "RuleRenderer" and info["rules"], (name, title)
         assert seen["layers"]["Flurstücke"]["labels"]
         assert seen["layers"]["Flurstücke"]["count"] == 600
         for scale, render in seen["renders"].items():

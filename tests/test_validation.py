@@ -203,7 +203,7 @@ def test_pipeline_is_checked_when_assembled():
     assert Pipeline([ok, stage], provided=("parcels",))
 
 
-def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_path):
+def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_path, artefacts):
     kataster("import", planted[0], "--no-validate", env=cli_env, check=True)
     report, gpkg = tmp_path / "bericht.html", tmp_path / "befunde.gpkg"
     kataster("validate", "--report", report, "--findings", gpkg, env=cli_env, check=True)
@@ -227,7 +227,7 @@ def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_pa
     fsk = query(db, "SELECT flurstueckskennzeichen FROM kataster.flurstueck f JOIN"
                     " kataster.finding b ON b.object_id = f.gml_id ORDER BY b.id LIMIT 1")[0][0]
     assert fsk in dom and " Flur " in dom
-    shot = tmp_path / "bericht.png"
+    shot = artefacts / "pruefbericht.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600",
                     report.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
