@@ -5,7 +5,10 @@ them on loopback with ``wrk`` (Debian), 4 connections for 20 s per request type:
 256×256 tiles (EPSG:3857, zoom 17), 1024×768 views (EPSG:25832, ~600 m wide), GetFeatureInfo,
 and OGC API item pages. For the WMS types the same requests go, in the same run, to a minimal
 one-layer MapServer configuration on the same data and FastCGI pool size (the engine's own
-ceiling); the ratio is ours / ceiling. Prints req/s and p95 latency per type.
+ceiling); the ratio is ours / ceiling. The full cartography (every layer of the style source
+with its texts) is measured as tiles at zoom 19 (about 1:1,000) and 17 (about 1:5,000), beside
+the previous round's five-layer map at zoom 19 in the same run. Prints req/s and p95 latency
+per type.
 Not a test; record the figures in bench/README.md.
 """
 
@@ -26,6 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from import_vector import fresh_database  # noqa: E402
 
+from exporters.layers import LAYERS  # noqa: E402
 from exporters.serve import MAPSERV, Server, _conninfo  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.db import Database  # noqa: E402
@@ -148,7 +152,9 @@ http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path 
         import time
 
         time.sleep(1)
-        layers_ours = "nutzung,flurstueck,gebaeude,flur,gemarkung"
+        layers_ours = "nutzung,flurstueck,gebaeude,flur,gemarkung"   # the previous round's map
+        # The full cartography: every layer of the style source (texts, points, findings).
+        layers_full = ",".join(lay.name for lay in LAYERS)
         tile = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&STYLES=&LAYERS=%s&CRS=EPSG:3857"
                 "&FORMAT=image/png&TRANSPARENT=TRUE&WIDTH=256&HEIGHT=256&BBOX=%%f,%%f,%%f,%%f")
         view = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&STYLES=&LAYERS=%s&CRS=EPSG:25832"
@@ -156,7 +162,8 @@ http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path 
         gfi = ("/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&STYLES=&LAYERS=%s"
                "&QUERY_LAYERS=flurstueck&CRS=EPSG:25832&WIDTH=256&HEIGHT=256&I=128&J=128"
                "&INFO_FORMAT=text/plain&BBOX=%%f,%%f,%%f,%%f")
-        t = 305.748   # a 256 px tile at zoom 17 is 305.7 m wide
+        t = 305.748   # a 256 px tile at zoom 17 is 305.7 m wide (about 1:4,300, "1:5,000")
+        t19 = 76.437  # zoom 19: about 1:1,070 ("1:1,000"), where every text is drawn
         # The goal compares the same request (the parcel layer) on our styled configuration and
         # on the minimal one; the full five-layer map is measured too and printed for reference.
         cases = [
@@ -165,20 +172,26 @@ http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path 
             ("GetFeatureInfo", gfi, "flurstueck", "x - 30, y - 30, x + 30, y + 30", box),
             ("tiles, full map", tile, layers_ours, f"x, y, x + {t}, y + {t}", box3857),
             ("views, full map", view, layers_ours, "x, y, x + 600, y + 450", box),
+            ("tiles 1:1,000, 5 layers", tile, layers_ours, f"x, y, x + {t19}, y + {t19}",
+             box3857),
+            ("tiles 1:1,000, cartography", tile, layers_full, f"x, y, x + {t19}, y + {t19}",
+             box3857),
+            ("tiles 1:5,000, cartography", tile, layers_full, f"x, y, x + {t}, y + {t}",
+             box3857),
         ]
         rows = []
         ceilings = {}
         for name, template, layers, targs, b in cases:
             ours = wrk(server.base_url, script(run / "o.lua", template % layers, targs, b),
                        args.seconds)
-            key = template
+            key = (template, targs)
             if key not in ceilings:
                 ceilings[key] = wrk(f"http://127.0.0.1:{cport}",
                                     script(run / "c.lua", template % "flurstueck", targs, b),
                                     args.seconds)
             ceiling = ceilings[key]
             rows.append((name, ours, ceiling))
-            print(f"{name:16} ours {ours[1]:8.1f} req/s p95 {ours[2]:7.1f} ms (errors {ours[3]});"
+            print(f"{name:28} ours {ours[1]:8.1f} req/s p95 {ours[2]:7.1f} ms (errors {ours[3]});"
                   f" ceiling {ceiling[1]:8.1f} req/s p95 {ceiling[2]:7.1f} ms; ratio "
                   f"{ours[1] / ceiling[1]:.2f}", flush=True)
         # Random pages of 10 parcels; the Lua template gets a plain %d and Lua's own modulo.
@@ -187,7 +200,7 @@ http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path 
                                           f"math.floor(x) % {max(n - 10, 1)}", (0, 0, n, 1)),
                   args.seconds)
         rows.append(("OGC API items", ogc, None))
-        print(f"{'OGC API items':16} ours {ogc[1]:8.1f} req/s p95 {ogc[2]:7.1f} ms "
+        print(f"{'OGC API items':28} ours {ogc[1]:8.1f} req/s p95 {ogc[2]:7.1f} ms "
               f"(errors {ogc[3]})", flush=True)
         print(f"\n{n:,} parcels, 4 connections, {args.seconds} s per type\n")
         print("| request | req/s | p95 | ceiling req/s | ceiling p95 | ratio |")

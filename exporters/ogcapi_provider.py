@@ -111,6 +111,15 @@ class KatasterPostgreSQLProvider(PostgreSQLProvider):
             sortby = [{"property": self.id_field, "order": "+"}]
         return super().query(*args, sortby=sortby, **kwargs)
 
+    def _sqlalchemy_to_feature(self, item, crs_transform_out=None):
+        """A feature whose properties come in the configured order (the style source's), the
+        same in every answer (they followed the order SQLAlchemy loaded them in)."""
+        feature = super()._sqlalchemy_to_feature(item, crs_transform_out)
+        props = feature["properties"]
+        order = list(self.properties or ()) + sorted(set(props) - set(self.properties or ()))
+        feature["properties"] = {k: props[k] for k in order if k in props}
+        return feature
+
     def _get_property_filters(self, properties):
         """What people type: an address (``lage``) matches in part and in any case, a
         Gemarkung name in any case, an empty Nenner means "no Nenner"; everything else

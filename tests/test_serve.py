@@ -51,7 +51,7 @@ def served(server, template, tmp_path_factory, sample_gpkg):
     from pipeline.generator_nas import write as write_nas
 
     presented = tmp / "oberhausen.xml.gz"
-    write_nas(300, presented, version="7.1", seed=2, city="Oberhausen")
+    write_nas(100, presented, version="7.1", seed=2, city="Oberhausen")
     run_import(db, cfg, [presented])
     from pipeline.validation import validate
 
@@ -714,6 +714,57 @@ def test_ogcapi_pages_load_nothing_from_outside(served, artefacts):
     status, _, body = get(f"{srv.base_url}/ogcapi/collections/flurstueck?f=json")
     west, south, east, north = json.loads(body)["extent"]["spatial"]["bbox"][0]
     assert 6.6 < west < east < 7.2 and 51.2 < south < north < 51.7, (west, south, east, north)
+
+
+def test_ogcapi_in_german_stable_blank_and_with_area_findings(served):
+    """The OGC API pages were English, column order changed between requests, empty values
+    showed as "None", and polygon findings were not available as such."""
+    srv, db = served
+    parcels = next(lay for lay in LAYERS if lay.name == "flurstueck")
+    expected = [f for f in parcels.fields if f != parcels.key]
+    orders = set()
+    for offset in (0, 7, 50):
+        status, _, body = get(f"{srv.base_url}/ogcapi/collections/flurstueck/items?f=json"
+                              f"&limit=5&offset={offset}")
+        assert status == 200
+        for feature in json.loads(body)["features"]:
+            orders.add(tuple(feature["properties"]))
+    assert orders == {tuple(expected)}, orders
+    # Parcels without Nenner: the HTML list and the single item show an empty cell.
+    gml_id = query(db, "SELECT gml_id FROM kataster.flurstueck WHERE nenner IS NULL"
+                       " ORDER BY id LIMIT 1")[0][0]
+    status, _, page = get(f"{srv.base_url}/ogcapi/collections/flurstueck/items/{gml_id}?f=html")
+    assert status == 200 and gml_id in page
+    assert ">None<" not in page.replace(" ", "").replace("\n", ""), "None shown"
+    status, _, page = get(f"{srv.base_url}/ogcapi/collections/flurstueck/items?f=html&limit=50")
+    assert status == 200 and ">None<" not in page.replace(" ", "").replace("\n", "")
+    # German page texts.
+    status, _, page = get(f"{srv.base_url}/ogcapi/collections?f=html")
+    assert status == 200 and "Sammlungen" in page and "Flurstücke" in page
+    assert "Data collections in this service" not in page
+    # Findings as areas and as points, each a collection of one geometry type.
+    with db.connect() as conn:
+        conn.execute(
+            "INSERT INTO kataster.finding (rule, severity, object_id, message, key, geom)"
+            " SELECT 'coverage.overlap', 'warning', 'T1', 'Test', 'test-ogc-area', ST_Buffer("
+            "   ST_PointOnSurface(geom), 5) FROM kataster.flurstueck LIMIT 1")
+        conn.commit()
+    try:
+        counts = dict(query(db, "SELECT GeometryType(geom) = 'POINT', count(*) FROM"
+                                " kataster.befund WHERE geom IS NOT NULL GROUP BY 1"))
+        for name, kinds, points in (("befund_flaeche", {"Polygon", "MultiPolygon"}, False),
+                                    ("befund_punkt", {"Point"}, True)):
+            status, _, body = get(f"{srv.base_url}/ogcapi/collections/{name}/items?f=json"
+                                  "&limit=10000")
+            assert status == 200, body[:300]
+            features = json.loads(body)["features"]
+            assert len(features) == counts.get(points, 0), name
+            assert {f["geometry"]["type"] for f in features} <= kinds, name
+        assert counts[False] >= 1
+    finally:
+        with db.connect() as conn:
+            conn.execute("DELETE FROM kataster.finding WHERE key LIKE 'test-ogc-%'")
+            conn.commit()
 
 
 def procs_mentioning(text):

@@ -1,6 +1,7 @@
 """Validation rules with planted errors, finding workflow, Dask, report in a real browser."""
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -216,8 +217,28 @@ def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_pa
              f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True,
                          text=True, timeout=120).stdout
-    assert "Prüfbericht Kataster" in dom and 'id="karte"' in dom
-    assert "data:image/png;base64," in dom and "Zusammenfassung nach Regel" in dom
+    assert "Prüfbericht Kataster" in dom and "Zusammenfassung nach Regel" in dom
+    # A map per Gemarkung with findings (the one map spanned both towns, findings hidden under
+    # its legend), each finding in its severity's colour.
+    places = query(db, "SELECT b.id, array_agg(g.gemarkungsnummer) FILTER (WHERE"
+                       " g.gemarkungsnummer IS NOT NULL) FROM kataster.finding b"
+                       " JOIN kataster.gemarkung_karte g"
+                       " ON ST_Within(ST_PointOnSurface(b.geom), g.geom) GROUP BY b.id")
+    assert places and all(any(f'id="karte-{nr}"' in dom for nr in nrs)
+                          for _id, nrs in places), (
+        [p for p in places if not any(f'id="karte-{nr}"' in dom for nr in p[1])],
+        re.findall(r'id="karte-\w+"', dom))
+    import base64
+    import io
+
+    from PIL import Image
+
+    red = 0
+    for png in re.findall(r'src="data:image/png;base64,([^"]+)"', dom):
+        image = Image.open(io.BytesIO(base64.b64decode(png))).convert("RGB")
+        red += sum(1 for p in image.getdata() if p == (0xd6, 0x27, 0x28))
+    assert red > 20, "error findings are drawn in red"
+    assert "Seite 1 von 1" in dom
     assert "coverage.overlap" in dom and "Fehler" in dom
     # German for the people who read it: rule titles and explanations, objects as surveyors
     # name them (Gemarkung Flur Zähler/Nenner and Flurstückskennzeichen), no "None", no
@@ -231,6 +252,40 @@ def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_pa
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600",
                     report.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_a_long_report_stays_one_file_under_20_mb_with_pages(planted, cli_env, db, tmp_path):
+    """The report had to open offline for a city of a million parcels: 200,000 findings
+    (a fifth of such a city's parcels) make one file under 20 MB whose list shows 100 at a
+    time and says how many it leaves to the GeoPackage."""
+    from types import SimpleNamespace
+
+    from exporters.findings import write_report
+    from pipeline.rules import Finding
+
+    kataster("import", planted[0], "--no-validate", env=cli_env, check=True)
+    points = query(db, "SELECT gml_id, ST_X(p), ST_Y(p) FROM (SELECT gml_id,"
+                       " ST_PointOnSurface(geom) p FROM kataster.flurstueck) t ORDER BY gml_id")
+    rules = ("area.deviation", "geometry.sliver", "coverage.gap", "id.syntax")
+    findings = [Finding(rules[k % 4], gml_id, f"Befund {k} am Flurstück {gml_id}",
+                        shapely.Point(x + k % 7, y), id=k + 1)
+                for k in range(200_000) for gml_id, x, y in [points[k % len(points)]]]
+    report = tmp_path / "lang.html"
+    write_report(db, SimpleNamespace(run_id=1, fixed=0, findings=findings), report)
+    size = report.stat().st_size
+    assert size < 20_000_000, size
+    text = report.read_text(encoding="utf-8")
+    shown = re.search(r"Die Liste zeigt (\d+) von 200000 Befunden", text)
+    assert shown and 10_000 < int(shown.group(1)) < 200_000, shown
+    chromium = shutil.which("chromium")
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          report.as_uri()], capture_output=True, text=True, timeout=300).stdout
+    pages = re.search(r"Seite 1 von (\d+) \((\d+) Befunde\)", dom)
+    assert pages and int(pages.group(2)) == int(shown.group(1)), pages
+    assert int(pages.group(1)) == -(-int(pages.group(2)) // 100)
+    body = dom.split('id="befunde"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert body.count("<tr>") == 100                          # one page of rows
 
 
 def test_every_rule_is_documented_in_german_for_its_readers():
