@@ -222,7 +222,9 @@ http {{ access_log off; client_body_temp_path {run}/tmp/body; fastcgi_temp_path 
             except ProcessLookupError:
                 pass
         for p in procs:
-            if p.poll() is None:
+            try:
+                p.wait(10)          # nginx's master stops its workers on TERM
+            except subprocess.TimeoutExpired:
                 p.kill()
         cluster.destroy()
         shutil.rmtree(work / "s5", ignore_errors=True)
