@@ -61,15 +61,13 @@ class Database:
 
     def revision(self):
         """The schema revision of the database (None: not migrated, or not readable)."""
+        from schemas.migrate import current
+
         with self.connect() as conn:       # masks the password in every error
             try:
-                if conn.execute("SELECT to_regclass('kataster.alembic_version')").fetchone()[0] \
-                        is None:
-                    return None
-                row = conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()
+                return current(conn)
             except psycopg.Error:
                 return None              # not readable for this role
-        return row[0] if row else None
 
     def check_current(self):
         """Refuse to work on a database whose schema is not the one this software needs.

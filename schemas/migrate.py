@@ -22,18 +22,19 @@ def upgrade(url, revision="head"):
     command.upgrade(alembic_config(url), revision)
 
 
-def current(url):
-    """The revision the database is at, or None."""
+def current(source):
+    """The revision the database is at, or None; ``source`` is a libpq URL or an open psycopg
+    connection."""
     import psycopg
 
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT to_regclass('kataster.alembic_version') IS NOT NULL"
-        ).fetchone()
-        if not row[0]:
-            return None
-        row = conn.execute("SELECT version_num FROM kataster.alembic_version").fetchone()
-        return row[0] if row else None
+    if isinstance(source, str):
+        with psycopg.connect(source) as conn:
+            return current(conn)
+    row = source.execute("SELECT to_regclass('kataster.alembic_version') IS NOT NULL").fetchone()
+    if not row[0]:
+        return None
+    row = source.execute("SELECT version_num FROM kataster.alembic_version").fetchone()
+    return row[0] if row else None
 
 
 def head():
