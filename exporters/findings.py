@@ -198,11 +198,11 @@ def write_report(db, result, out, gemarkung=None, findings=None):
                        f"</td></tr>" for s in SEVERITY_DE)
     rows_top = "".join(f"<tr><td>{e(str(name))} ({e(str(num))})</td><td class='n'>{flur}</td>"
                        f"<td class='n'>{n}</td></tr>" for (num, name, flur), n in top.most_common(15))
-    where, outlines = _gemarkungen(db, findings)
+    places, outlines = _gemarkungen(db, findings)
     groups = {}
     for k, f in enumerate(findings):
-        if k in where or (f.geom is not None and not f.geom.is_empty):
-            groups.setdefault(where.get(k), []).append(f)
+        if k in places or (f.geom is not None and not f.geom.is_empty):
+            groups.setdefault(places.get(k), []).append(f)
     maps = []
     for key, own in sorted(groups.items(), key=lambda kv: (kv[0] is None, -len(kv[1]))):
         counts = Counter(f.severity for f in own)
@@ -219,7 +219,7 @@ def write_report(db, result, out, gemarkung=None, findings=None):
         "</figcaption></figure>" for a, t, su, n, png in maps)
 
     def gemarkung_of(k):
-        return f"{where[k][1]} ({where[k][0]})" if where.get(k) else "–"
+        return f"{places[k][1]} ({places[k][0]})" if places.get(k) else "–"
 
     # The list as data (escaped when the page shows it), 100 rows a page.
     import json
