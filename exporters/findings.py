@@ -78,7 +78,8 @@ PAGE = 100
 
 def _gemarkungen(db, findings):
     """{finding index: (Gemarkungsnummer, name)} for located findings, by the Gemarkung map
-    (0006/0013) their point lies in, and the Gemarkung outlines."""
+    (0006/0013) their point lies in; the Gemarkung outlines; the Flur lines of each Gemarkung
+    (from the materialised ``flur_karte``, read once for all maps)."""
     located = [(k, shapely.point_on_surface(f.geom)) for k, f in enumerate(findings)
                if f.geom is not None and not f.geom.is_empty]
     with db.connect() as conn:
@@ -86,8 +87,13 @@ def _gemarkungen(db, findings):
                             " ST_AsBinary(geom) FROM kataster.gemarkung_karte"
                             " WHERE geom IS NOT NULL AND gemarkungsnummer IS NOT NULL"
                             " ORDER BY gemarkungsnummer").fetchall()
+        lines = conn.execute("SELECT gemarkungsnummer, ST_AsBinary(ST_Boundary(geom))"
+                             " FROM kataster.flur_karte WHERE geom IS NOT NULL").fetchall()
     if not rows or not located:
-        return {}, {}
+        return {}, {}, {}
+    fluren = {}
+    for nummer, wkb in lines:
+        fluren.setdefault(nummer, []).append(shapely.from_wkb(bytes(wkb)))
     outlines = gpd.GeoDataFrame({"nummer": [r[0] for r in rows], "name": [r[1] for r in rows]},
                                 geometry=shapely.from_wkb([bytes(r[2]) for r in rows]),
                                 crs=25832)
@@ -95,14 +101,14 @@ def _gemarkungen(db, findings):
                               geometry=[p for _, p in located], crs=25832)
     hits = gpd.sjoin(points, outlines, how="left", predicate="within")
     hits = hits[~hits.index.duplicated()]
-    where = {int(k): ((n, name) if isinstance(n, str) else None)
-             for k, n, name in zip(hits["k"], hits["nummer"], hits["name"], strict=True)}
-    return where, dict(zip(outlines["nummer"], outlines.geometry, strict=True))
+    places = {int(k): ((n, name) if isinstance(n, str) else None)
+              for k, n, name in zip(hits["k"], hits["nummer"], hits["name"], strict=True)}
+    return places, dict(zip(outlines["nummer"], outlines.geometry, strict=True)), fluren
 
 
-def _map_png(db, findings, nummer, outline):
-    """A map of one Gemarkung (or of the findings outside every Gemarkung: ``nummer`` None):
-    Flur lines grey, every finding in its severity's colour (areas filled, and a marker on each
+def _map_png(findings, outline=None, fluren=()):
+    """A map of one Gemarkung (its ``outline`` and Flur lines ``fluren``; neither for the
+    findings outside every Gemarkung): Flur lines grey, every finding in its severity's colour (areas filled, and a marker on each
     so that small ones stay visible), errors on top; the legend below the map."""
     import matplotlib
 
@@ -110,13 +116,10 @@ def _map_png(db, findings, nummer, outline):
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from pipeline.views import read
-
     fig, ax = plt.subplots(figsize=(7, 7), dpi=80)
-    if nummer is not None:
-        fluren = read(db, "flur", gemarkung=nummer)
-        if len(fluren):
-            fluren.boundary.plot(ax=ax, color="#aaaaaa", linewidth=0.4)
+    if fluren:
+        gpd.GeoSeries(fluren).plot(ax=ax, color="#aaaaaa", linewidth=0.4)
+    if outline is not None:
         gpd.GeoSeries([outline]).boundary.plot(ax=ax, color="#555555", linewidth=1.0)
     handles = []
     for severity in ("info", "warning", "error"):
@@ -198,7 +201,7 @@ def write_report(db, result, out, gemarkung=None, findings=None):
                        f"</td></tr>" for s in SEVERITY_DE)
     rows_top = "".join(f"<tr><td>{e(str(name))} ({e(str(num))})</td><td class='n'>{flur}</td>"
                        f"<td class='n'>{n}</td></tr>" for (num, name, flur), n in top.most_common(15))
-    places, outlines = _gemarkungen(db, findings)
+    places, outlines, fluren = _gemarkungen(db, findings)
     groups = {}
     for k, f in enumerate(findings):
         if k in places or (f.geom is not None and not f.geom.is_empty):
@@ -209,7 +212,8 @@ def write_report(db, result, out, gemarkung=None, findings=None):
         summary = ", ".join(f"{counts[s]} {SEVERITY_DE[s]}" for s in SEVERITY_DE if counts[s])
         title = (f"Gemarkung {key[1]} ({key[0]})" if key else "Außerhalb der Gemarkungen")
         anchor = f"karte-{key[0] if key else 'ausserhalb'}"
-        png = _map_png(db, own, key[0] if key else None, outlines.get(key[0]) if key else None)
+        png = (_map_png(own, outlines.get(key[0]), fluren.get(key[0], ())) if key
+               else _map_png(own))
         maps.append((anchor, title, summary, len(own), png))
     index = "".join(f"<li><a href='#{a}'>{e(t)}</a>: {n} Befunde ({e(su)})</li>"
                     for a, t, su, n, _ in maps)
