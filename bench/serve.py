@@ -117,13 +117,13 @@ def main():
         ci = " ".join(f"{k}={v}" for k, v in _conninfo(url).items())
         (run / "ceiling.map").write_text(f"""MAP
   EXTENT {' '.join(map(str, box))}
-  PROJECTION "init=epsg:25832" END
+  PROJECTION "EPSG:25832" END
   OUTPUTFORMAT NAME "png" DRIVER AGG/PNG MIMETYPE "image/png" IMAGEMODE RGBA END
   WEB METADATA "ows_enable_request" "*" "ows_srs" "EPSG:25832 EPSG:3857" END END
   LAYER NAME "flurstueck" TYPE POLYGON STATUS ON CONNECTIONTYPE POSTGIS CONNECTION "{ci}"
     PROCESSING "CLOSE_CONNECTION=DEFER"
     DATA "geom FROM kataster.ax_flurstueck USING UNIQUE gml_id USING SRID=25832"
-    TEMPLATE "x" PROJECTION "init=epsg:25832" END
+    TEMPLATE "x" PROJECTION "EPSG:25832" END
     METADATA "ows_title" "f" "ows_include_items" "flurstueckskennzeichen" END
     CLASS STYLE OUTLINECOLOR 0 0 0 END END
   END
