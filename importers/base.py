@@ -134,6 +134,7 @@ class ImportSource:
     describe_transformation: object = None      # callable, for sources that learn CRSs late
     encoded: object = None      # callable(encoder) -> iterator of loader.Encoded, for sources
                                 # that read and encode in worker processes (NAS pieces)
+    rasters: list = field(default_factory=list)  # scans for the core's step karte_cog
 
     def close(self):
         if self.cleanup is not None:

@@ -253,14 +253,34 @@ def config_show(obj, as_json):
                    "(after a human decision).")
 @click.option("--no-validate", is_flag=True,
               help="Skip the validation that runs after a committed import (validation.after_import).")
+@click.option("--gcps", type=click.Path(dir_okay=False, path_type=Path),
+              help="Scans: the ground control points (QGIS .points or CSV; default: beside the "
+                   "scan).")
+@click.option("--transformation", type=click.Choice(["polynomial1", "polynomial2", "polynomial3",
+                                                     "tps"]),
+              help="Scans: how the points map the scan (default: karten.transformation).")
+@click.option("--sheet", "sheet", multiple=True, metavar="KEY=VALUE",
+              help="Scans: the sheet's data: blatt (id), titel, kartenart, massstab, jahr, "
+                   "gemarkung (6 digits), flur, quelle. Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary.")
 @click.pass_obj
 def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_older, no_validate,
-            as_json):
+            gcps, transformation, sheet, as_json):
     """Import source files into the database as one run (all or nothing)."""
+    from importers.scan import SHEET_OPTIONS
     from pipeline.runs import run_import
 
     options = {"profile": profile}
+    if gcps:
+        options["gcps"] = str(gcps)
+    if transformation:
+        options["transformation"] = transformation
+    for item in sheet:
+        key, sep, value = item.partition("=")
+        if not sep or key not in SHEET_OPTIONS:
+            raise UsageError(f"--sheet {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(SHEET_OPTIONS)}")
+        options[key] = value
     if allow_older:
         options["allow_older"] = True
     if srs:

@@ -66,6 +66,10 @@ RULES = {
         Rule("nba.missing_parts", "warning",
              "A later NBA delivery arrives while parts of an earlier one of the same profile "
              "are still missing"),
+        Rule("karte.lage", "warning",
+             "A scanned map's footprint does not meet the Flur or Gemarkung it claims"),
+        Rule("karte.genauigkeit", "warning",
+             "A scanned map's ground control points fit with an RMS above karten.rms_warning"),
         Rule("owner.unbooked", "error", "Parcel without a booking, or its booking not found",
              private=True),
         Rule("owner.chain", "error", "Cycle or dead end in the an chain of bookings",
@@ -131,6 +135,12 @@ DEUTSCH = {
     "nba.missing_parts": ("NBA-Lieferung unvollständig",
                           "Von einer früheren NBA-Lieferung desselben Profils fehlen noch Teile, "
                           "während eine spätere eintrifft."),
+    "karte.lage": ("Historische Karte außerhalb ihres Bezirks",
+                   "Die georeferenzierte Karte berührt die Flur oder Gemarkung nicht, die sie "
+                   "darstellen soll: Passpunkte oder Angaben zum Blatt prüfen."),
+    "karte.genauigkeit": ("Historische Karte ungenau eingepasst",
+                          "Die Passpunkte der Karte weichen im Mittel (RMS) mehr als die "
+                          "Warnschwelle von der gewählten Transformation ab."),
     "owner.unbooked": ("Flurstück ohne Buchung",
                        "Das Flurstück ist nicht gebucht, oder seine Buchungsstelle fehlt."),
     "owner.chain": ("Buchungskette unterbrochen",

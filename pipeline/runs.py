@@ -16,7 +16,7 @@ import shapely
 from psycopg import sql
 
 from pipeline import portions as nba_portions
-from pipeline import registry, steps
+from pipeline import rasters, registry, steps
 from pipeline.errors import DatabaseError, KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
 from pipeline.parallel import pipelined
@@ -219,6 +219,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
             summary["already_imported_in_run"] = max(done.values())
             summary["seconds"] = round(time.monotonic() - started, 3)
             return summary
+        ctx = None
         try:
             with conn.transaction():
                 conn.execute("SET LOCAL synchronous_commit = on")
@@ -241,7 +242,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 if portions:
                     source.findings.extend(nba_portions.check(conn, portions,
                                                               options.get("allow_older")))
-                ctx = steps.Context(loader, source.operations)
+                ctx = steps.Context(loader, source.operations, source.rasters, config)
                 source.findings.extend(steps.run(source.steps, "staged", ctx))
                 log.info("checks done at %.2f s", time.monotonic() - started)
                 summary["merge"] = {k: v for k, v in loader.merge().items()}
@@ -267,6 +268,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 refresh_derived(conn)
                 _finish(conn, run_id, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
+            rasters.discard(ctx)
             for f in summary["files"]:
                 f["status"] = "failed"
             if conn.broken or conn.closed:
@@ -285,10 +287,13 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
             raise
         except BaseException as err:
             # KeyboardInterrupt and unexpected bugs: record and re-raise unchanged.
+            rasters.discard(ctx)
             for f in summary["files"]:
                 f["status"] = "failed"
             _finish(conn, run_id, "failed", summary, source.files, repr(err))
             raise
+        # Committed: the files the steps wrote beside their places move there.
+        rasters.publish(ctx)
         _acknowledge(conn, config, run_id, source, summary, True,
                      "Lieferung ohne Fehlermeldung übernommen")
     log.info("committed at %.2f s", time.monotonic() - started)

@@ -13,6 +13,7 @@ duplicate_keys         staged  parcels of a flat delivery sharing one Flurstück
 apply_operations       merged  Delete/Update close (history) or remove the versions they name
 lage_text              merged  address text of the parcels the run touched (after operations)
 ownership              merged  resolved owners of every current parcel (after operations)
+karte_cog              merged  scanned maps warped into Cloud-Optimized GeoTIFFs, checked
 =====================  ======  ===============================================================
 """
 
@@ -42,6 +43,11 @@ class Context:
 
     loader: object
     operations: list = field(default_factory=list)
+    rasters: list = field(default_factory=list)
+    config: object = None
+    # Files a step wrote beside their destination: (temporary, final). The run moves them into
+    # place once it has committed, and removes them if it fails.
+    files: list = field(default_factory=list)
 
     @property
     def conn(self):
@@ -192,3 +198,13 @@ def ownership(ctx):
     from pipeline import ownership as resolved
 
     return resolved.resolve(ctx.conn, ctx.loader.run_id)
+
+
+@step("karte_cog", "merged")
+def karte_cog(ctx):
+    """Each scan of the delivery warped into its Cloud-Optimized GeoTIFF (written beside its
+    place, moved there when the run commits); its findings (footprint outside the claimed
+    district, accuracy below the warning level)."""
+    from pipeline import rasters
+
+    return rasters.write_all(ctx)

@@ -122,6 +122,32 @@ class Gebaeude(_Object, Base):
     geom = _geom("MULTIPOLYGON")
 
 
+class Karte(_Object, Base):
+    """A scanned map sheet georeferenced into a Cloud-Optimized GeoTIFF (``pfad``)."""
+
+    __tablename__ = "karte"
+    __table_args__ = {"schema": "kataster"}
+    titel: Mapped[str | None] = mapped_column(Text)
+    kartenart: Mapped[str | None] = mapped_column(Text)
+    massstab: Mapped[int | None] = mapped_column(Integer)
+    jahr: Mapped[int | None] = mapped_column(Integer)
+    gemarkung_kennzeichen: Mapped[str | None] = mapped_column(Text)
+    flurnummer: Mapped[int | None] = mapped_column(Integer)
+    quelle: Mapped[str | None] = mapped_column(Text)
+    datei: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(Text)
+    gcp_datei: Mapped[str | None] = mapped_column(Text)
+    transformation: Mapped[str] = mapped_column(Text)
+    gcp_anzahl: Mapped[int | None] = mapped_column(Integer)
+    rms_m: Mapped[float | None] = mapped_column(Float)
+    residuen: Mapped[list | None] = mapped_column(JSONB)
+    pfad: Mapped[str] = mapped_column(Text)
+    breite: Mapped[int | None] = mapped_column(Integer)
+    hoehe: Mapped[int | None] = mapped_column(Integer)
+    aufloesung_m: Mapped[float | None] = mapped_column(Float)
+    geom = _geom("MULTIPOLYGON")
+
+
 class Lagebezeichnung(_Object, Base):
     __tablename__ = "ax_lagebezeichnung"
     __table_args__ = {"schema": "kataster"}

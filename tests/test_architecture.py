@@ -114,7 +114,7 @@ def test_the_importers_name_known_steps():
                 named[path.name] = ast.literal_eval(node.value)
     assert named == {"nas.py": ("check_operations", "apply_operations", "lage_text",
                                 "ownership"),
-                     "ogr.py": ("duplicate_keys",)}
+                     "ogr.py": ("duplicate_keys",), "scan.py": ("karte_cog",)}
     for names in named.values():
         steps.check(names)
 

@@ -26,7 +26,7 @@ GRANT SELECT ON kataster.flurstueck, kataster.gebaeude, kataster.gemarkung, kata
                 kataster.befund, kataster.gemarkung_name, kataster.gemeinde_name,
                 kataster.flur_karte, kataster.gemarkung_karte, kataster.befund_punkt,
                 kataster.befund_flaeche, kataster.hausnummer, kataster.strassenname,
-                kataster.grenzpunkt
+                kataster.grenzpunkt, kataster.historische_karte
     TO kataster_leser;
 GRANT EXECUTE ON FUNCTION kataster.flurstueck_am(timestamptz) TO kataster_leser;
 -- The schema revision, so that the command line sees the database is current and runs no DDL.

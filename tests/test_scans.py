@@ -1,0 +1,199 @@
+"""Scanned maps: generated scans of generated parcels, georeferenced through the real import.
+
+Each scan is drawn from the parcels of the shared sample (lines and numbers, paper tone,
+noise, a frame), distorted, and given ground control points at parcel corners. After the
+import, other parcel corners (check points) must lie on the drawn lines of the COG.
+"""
+
+import json
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from conftest import kataster, query
+
+from pipeline.errors import SourceError
+from pipeline.generator_scan import generate_scan
+from pipeline.runs import run_import
+
+
+@pytest.fixture(scope="module")
+def parcels(sample_gpkg):
+    df = pyogrio.read_dataframe(sample_gpkg, layer="Flurstueck")
+    x0, y0 = df.total_bounds[:2]
+    box = shapely.box(x0 + 100, y0 + 100, x0 + 340, y0 + 280)
+    inside = df[df.geometry.within(box)]
+    assert len(inside) >= 15
+    return inside
+
+
+@pytest.fixture
+def karten_config(config, tmp_path):
+    return config.with_overrides(karten__dir=str(tmp_path / "karten"))
+
+
+def _corner_errors(cog, checks):
+    """Distance (m) from each check corner to the nearest drawn line pixel of the COG."""
+    with rasterio.open(cog) as src:
+        errors = []
+        for x, y in checks:
+            r, c = src.index(x, y)
+            win = rasterio.windows.Window(c - 15, r - 15, 31, 31)
+            data = src.read(window=win, boundless=True, fill_value=0)
+            dark = (data[3] > 0) & (data[:3].mean(axis=0) < 110)
+            rows, cols = np.nonzero(dark)
+            if not len(rows):
+                errors.append(np.inf)
+                continue
+            d = np.hypot(rows - 15, cols - 15).min() * abs(src.transform.a)
+            errors.append(d)
+    return np.array(errors)
+
+
+def test_affine_scan_is_placed_checked_and_catalogued(db, karten_config, parcels, tmp_path):
+    scan = generate_scan(parcels.geometry.values, tmp_path / "flurkarte.tif", kind="affine")
+    summary = run_import(db, karten_config, [scan.image],
+                         options={"kartenart": "Flurkarte", "jahr": "1936", "massstab": "1000"})
+    assert summary["status"] == "committed" and summary["importer"] == "scan"
+    row = query(db, "SELECT id, pfad, rms_m, transformation, gcp_anzahl, jahr, aufloesung_m,"
+                    " ST_Area(geom) FROM kataster.historische_karte")
+    assert len(row) == 1
+    sheet, pfad, rms, method, n, jahr, res, area = row[0]
+    assert (method, n, jahr) == ("polynomial1", 12, 1936)
+    assert rms < 0.2                       # an affine distortion fits a polynomial of order 1
+    residuals = query(db, "SELECT residuen FROM kataster.karte")[0][0]
+    assert len(residuals) == 12 and all(r["residual"] < 0.3 for r in residuals)
+    box = shapely.box(*parcels.total_bounds)
+    assert area > box.area                 # the footprint covers the sheet and its margin
+    cog = tmp_path / "karten" / pfad
+    assert cog.is_file() and not list((tmp_path / "karten").rglob("*.tmp-*"))
+    with rasterio.open(cog) as src:
+        assert src.crs.to_epsg() == 25832 and src.count == 4
+        assert src.block_shapes[0] == (512, 512) and src.overviews(1)
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.colorinterp[3].name == "alpha"
+        corner = src.read(4, window=rasterio.windows.Window(0, 0, 4, 4))
+        assert (corner == 0).all()        # outside the scan: transparent
+    errors = _corner_errors(cog, scan.checks)
+    assert len(errors) >= 10 and errors.max() <= 0.5, errors
+    # The same scan with the same points again: nothing happens.
+    again = run_import(db, karten_config, [scan.image])
+    assert again["status"] == "skipped"
+    # New points for the same sheet: the old version is closed, a new COG written.
+    points = scan.points.read_text().splitlines()
+    points[2] = points[2].replace(",1,0,0,0", ",0,0,0,0")        # one point disabled
+    scan.points.write_text("\n".join(points) + "\n")
+    third = run_import(db, karten_config, [scan.image])
+    assert third["status"] == "committed"
+    versions = query(db, "SELECT gml_id, endet IS NULL, gcp_anzahl, pfad FROM kataster.karte"
+                         " ORDER BY beginnt")
+    assert [(v[0], v[1], v[2]) for v in versions] == [(sheet, False, 12), (sheet, True, 11)]
+    assert all((tmp_path / "karten" / v[3]).is_file() for v in versions)
+
+
+def test_smooth_warp_with_thin_plate_spline(db, karten_config, parcels, tmp_path):
+    scan = generate_scan(parcels.geometry.values, tmp_path / "urkarte.png", kind="smooth",
+                         n_gcps=15, seed=3)
+    run_import(db, karten_config, [scan.image], options={"transformation": "tps"})
+    pfad, rms = query(db, "SELECT pfad, rms_m FROM kataster.karte")[0]
+    # The thin-plate spline's RMS is measured leaving each point out; stated bound: 1 m.
+    assert rms < 1.0
+    spline = _corner_errors(tmp_path / "karten" / pfad, scan.checks)
+    assert spline.max() <= 1.0, spline
+    # The same points with a polynomial of order 1 cannot follow the warp as closely.
+    run_import(db, karten_config, [scan.image], force=True,
+               options={"transformation": "polynomial1", "blatt": "AFFIN"})
+    pfad, rms_affine = query(db, "SELECT pfad, rms_m FROM kataster.karte WHERE gml_id = 'AFFIN'")[0]
+    affine = _corner_errors(tmp_path / "karten" / pfad, scan.checks)
+    assert rms_affine > rms and affine.mean() > spline.mean(), (affine, spline)
+
+
+def _points(scan, edit):
+    lines = scan.points.read_text().splitlines()
+    scan.points.write_text("\n".join(edit(lines)) + "\n")
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("truncated", "cannot be read to its end"),
+    ("too_large", "karten.max_pixels"),
+    ("outside", "outside the image"),
+    ("duplicate", "same pixel position"),
+    ("collinear", "on one line"),
+    ("too_few", "needs at least 6"),
+    ("no_crs", "names no coordinate system"),
+    ("bad_fit", "worst points"),
+    ("no_points", "no ground control points"),
+])
+def test_bad_scans_are_refused_and_nothing_is_written(db, karten_config, parcels, tmp_path,
+                                                      case, expected):
+    scan = generate_scan(parcels.geometry.values, tmp_path / "blatt.tif", kind="affine")
+    cfg, options = karten_config, {}
+    if case == "truncated":
+        data = scan.image.read_bytes()
+        scan.image.write_bytes(data[: len(data) // 2])
+    elif case == "too_large":
+        cfg = karten_config.with_overrides(karten__max_pixels=1000)
+    elif case == "outside":
+        _points(scan, lambda ls: ls[:2] + ["352000,5700000,99999,-5,1,0,0,0"] + ls[3:])
+    elif case == "duplicate":
+        _points(scan, lambda ls: ls + [ls[2].replace(ls[2].split(",")[0], "1.5", 1)])
+    elif case == "collinear":
+        _points(scan, lambda ls: ls[:2] + [f"{350000 + k},{5700000 + k},{10 + k},{-10 - k},1"
+                                           for k in range(5)])
+    elif case == "too_few":
+        options = {"transformation": "polynomial2"}
+        _points(scan, lambda ls: ls[:6])
+    elif case == "no_crs":
+        _points(scan, lambda ls: ls[1:])
+    elif case == "bad_fit":
+        _points(scan, lambda ls: ls[:2] + [ls[2].replace(ls[2].split(",")[0], str(
+            float(ls[2].split(",")[0]) + 25), 1)] + ls[3:])
+    elif case == "no_points":
+        scan.points.unlink()
+    with pytest.raises(SourceError, match=expected) as err:
+        run_import(db, cfg, [scan.image], options=options)
+    assert "Traceback" not in str(err.value)
+    assert query(db, "SELECT count(*) FROM kataster.karte")[0][0] == 0
+    karten = tmp_path / "karten"
+    assert not karten.exists() or not [p for p in karten.rglob("*") if p.is_file()]
+
+
+def test_claimed_district_and_accuracy_become_findings(db, karten_config, parcels, tmp_path,
+                                                       sample_gpkg):
+    run_import(db, karten_config, [sample_gpkg])
+    land, gemarkung, flur = query(db, "SELECT land, gemarkungsnummer, flurnummer"
+                                      " FROM kataster.flur_karte"
+                                " WHERE NOT ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s,"
+                                " 25832)) LIMIT 1", tuple(parcels.total_bounds))[0]
+    scan = generate_scan(parcels.geometry.values, tmp_path / "fremd.tif", kind="smooth")
+    cfg = karten_config.with_overrides(karten__rms_warning=0.01)
+    summary = run_import(db, cfg, [scan.image],
+                         options={"gemarkung": f"{land}{gemarkung}", "flur": str(flur),
+                                  "blatt": "FREMD-1"})
+    assert summary["findings"]["warning"] == 2
+    rules = dict(query(db, "SELECT rule, message FROM kataster.finding WHERE object_id ="
+                           " 'FREMD-1'"))
+    assert set(rules) == {"karte.lage", "karte.genauigkeit"}
+    assert f"Gemarkung {land}{gemarkung} Flur {flur}" in rules["karte.lage"]
+
+
+def test_cli_imports_a_scan_and_refuses_a_world_file_without_crs(cli_env, parcels, tmp_path):
+    env = dict(cli_env, KATASTER_KARTEN_DIR=str(tmp_path / "karten"))
+    scan = generate_scan(parcels.geometry.values, tmp_path / "rahmen.jpg", kind="affine")
+    proc = kataster("import", scan.image, "--sheet", "titel=Rahmenkarte 3", "--sheet",
+                    "kartenart=Rahmenkarte", "--json", env=env, check=True)
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "committed" and summary["importer"] == "scan"
+    # An image placed by a world file but without a coordinate system.
+    plain = tmp_path / "plain.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 100), (230, 220, 200)).save(plain)
+    plain.with_suffix(".pgw").write_text("0.5\n0\n0\n-0.5\n350000\n5700000\n")
+    proc = kataster("import", plain, env=env)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "names no coordinate system" in proc.stderr and "--srs" in proc.stderr
+    proc = kataster("import", plain, "--srs", "EPSG:25832", "--json", env=env, check=True)
+    assert json.loads(proc.stdout)["transformation"] == "georeferenziert"
