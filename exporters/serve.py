@@ -75,7 +75,9 @@ def _q(text):
     return '"' + str(text).replace('"', '\\"') + '"'
 
 
-def mapfile(url, base_url, extent, pub=Publisher()):
+def mapfile(url, base_url, extent, pub=Publisher(), karten=None):
+    """The mapfile: the layers of the style source and, with ``karten`` (the directory of the
+    scanned maps' COGs), the raster layer ``historische_karte``."""
     ci = _conninfo(url)
     # Every service query ends after STATEMENT_TIMEOUT_MS, whatever a request asks for.
     conn = " ".join(f"{k}={v}" for k, v in ci.items()) + \
@@ -84,6 +86,8 @@ def mapfile(url, base_url, extent, pub=Publisher()):
     for lay in LAYERS:
         for name, view, kind, group in lay.served():
             layers.append(_map_layer(lay, name, view, kind, group, conn, extent, pub))
+        if lay.name == "nutzung" and karten is not None:
+            layers.append(_scan_layers(conn, extent, pub))   # under the parcels
     return f"""MAP
   NAME "kataster"
   EXTENT {' '.join(str(v) for v in extent)}
@@ -92,6 +96,7 @@ def mapfile(url, base_url, extent, pub=Publisher()):
   UNITS METERS
   IMAGECOLOR 255 255 255
   FONTSET "fonts.txt"
+  {f'SHAPEPATH "{karten}"' if karten is not None else ""}
   PROJECTION "EPSG:25832" END
   LEGEND
     KEYSIZE 24 14
@@ -222,6 +227,45 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
       "wfs_getfeature_formatlist" "geojson"
     END
 {class_text}
+  END"""
+
+
+def _scan_layers(conn, extent, pub):
+    """The scanned maps: a raster layer over a tile index of the catalogue's current sheets
+    (``kataster.historische_karte``, paths relative to SHAPEPATH = karten.dir). A request may
+    choose one year with ``JAHR=1936`` (validated: digits only; default 0 = every year)."""
+    data = ("geom FROM (SELECT id, pfad AS location, jahr, geom FROM kataster.historische_karte"
+            " WHERE geom IS NOT NULL AND (%jahr% = 0 OR jahr = %jahr%)) AS t"
+            " USING UNIQUE id USING SRID=25832")
+    return f"""
+  LAYER
+    NAME "karte_index"
+    TYPE POLYGON
+    STATUS OFF
+    CONNECTIONTYPE POSTGIS
+    CONNECTION "{conn}"
+    PROCESSING "CLOSE_CONNECTION=DEFER"
+    DATA "{data}"
+    VALIDATION "jahr" "^[0-9]{{1,4}}$" "default_jahr" "0" END
+    METADATA "wms_enable_request" "!*" "wfs_enable_request" "!*" END
+  END
+  LAYER
+    NAME "historische_karte"
+    TYPE RASTER
+    STATUS ON
+    TILEINDEX "karte_index"
+    TILEITEM "location"
+    PROCESSING "RESAMPLE=BILINEAR"
+    VALIDATION "jahr" "^[0-9]{{1,4}}$" "default_jahr" "0" END
+    METADATA
+      "ows_title" "Historische Karten (Scans)"
+      "ows_abstract" "Gescannte Flurkarten, Urkarten und Rahmenkarten, georeferenziert (Katalog: kataster.historische_karte). Ein Jahr wählt der Parameter JAHR, z. B. JAHR=1936."
+      "ows_srs" "{SRS}"
+      "ows_extent" "{' '.join(str(v) for v in extent)}"
+      "ows_attribution_title" {_q(pub.attribution)}
+      "wms_enable_request" "GetMap GetCapabilities"
+      "wfs_enable_request" "!*"
+    END
   END"""
 
 
@@ -483,10 +527,11 @@ class Server:
     """The running services; use as a context manager or call :meth:`stop`."""
 
     def __init__(self, db, run_dir, host="127.0.0.1", port=8080, workers=2, with_ogcapi=True,
-                 service=None, publisher=None):
+                 service=None, publisher=None, karten=None):
         # MapServer and pygeoapi connect as ``service`` (a read-only role), default ``db``.
         self.db = service or db
         self.publisher = publisher or Publisher()
+        self.karten = Path(karten).resolve() if karten is not None else None
         self.run = Path(run_dir).resolve()
         self.host, self.port = host, port
         self.workers = workers
@@ -512,7 +557,7 @@ class Server:
         self._check_read_only()
         extent = _extent(self.db)
         (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent,
-                                                       self.publisher),
+                                                       self.publisher, self.karten),
                                                encoding="utf-8")
         os.chmod(self.run / "kataster.map", 0o600)
         _templates(self.run)

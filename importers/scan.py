@@ -75,12 +75,15 @@ class ScanImporter:
         return ImportSource(
             importer=self.name, files=files, source="scan", versioned=False,
             batches=lambda: iter([batch]), tables=["kataster.karte"],
-            transformation=row["transformation"], options=dict(options),
+            transformation=row["transformation"] + (
+                f"; Passpunkte: {row['attrs']['koordinatenumrechnung']}"
+                if row["attrs"] else ""), options=dict(options),
             steps=("karte_cog",), rasters=[scan])
 
 
 def read_scan(path, options, config):
-    """(row for kataster.karte, Scan, [files read besides the scan]) for one scan."""
+    """(row for kataster.karte, Scan, [files read besides the scan]) for one scan. The row's
+    ``attrs`` name the coordinate transformation the points (or corners) went through."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -116,7 +119,7 @@ def read_scan(path, options, config):
     if gcp_file is not None:
         extra.append(gcp_file)
         ids, pixel, world, crs = read_gcps(gcp_file, options.get("srs"))
-        world = _to_target(world, crs, gcp_file)
+        world, moved = _to_target(world, crs, gcp_file)
         check_gcps(gcp_file, ids, pixel, world, width, height, method)
         residuals, rms = accuracy(ids, pixel, world, method)
         if rms > config["karten.rms_max"]:
@@ -144,7 +147,7 @@ def read_scan(path, options, config):
         method = "georeferenziert"
         corners = np.array([transform * (c, r) for c, r in
                             ((0, 0), (width, 0), (width, height), (0, height))])
-        corners = _to_target(corners, parse_crs(crs_wkt, str(path)), path)
+        corners, moved = _to_target(corners, parse_crs(crs_wkt, str(path)), path)
         footprint = shapely.Polygon(corners)
     else:
         raise SourceError(path, "no ground control points and no georeferencing found",
@@ -177,6 +180,7 @@ def read_scan(path, options, config):
         "geom": shapely.MultiPolygon([footprint]), "src": str(path),
     }
     scan = Scan(path, gml_id, pfad, method, gcps, crs_wkt, config["karten.compression"])
+    row["attrs"] = {"koordinatenumrechnung": moved} if moved else {}
     return row, scan, extra
 
 
@@ -310,15 +314,15 @@ def read_gcps(path, srs=None):
 
 def _to_target(xy, crs, where):
     """Map coordinates in EPSG:25832 (Gauß-Krüger through pyproj with BETA2007)."""
-    tr, _ = transformer(crs, str(where))
+    tr, description = transformer(crs, str(where))
     if tr is None or len(xy) == 0:
-        return xy
+        return xy, None
     x, y = tr.transform(xy[:, 0], xy[:, 1])
     out = np.column_stack([x, y])
     if not np.isfinite(out).all():
         raise SourceError(where, f"the map coordinates cannot be transformed from {crs.name} "
                                  "(not finite)", hint="check the coordinate system (--srs)")
-    return out
+    return out, description
 
 
 def check_gcps(where, ids, pixel, world, width, height, method):

@@ -775,11 +775,13 @@ def serve(obj, host, port, workers):
     import signal as _signal
 
     from exporters.serve import Publisher, Server
+    from pipeline.rasters import karten_dir
 
     cfg = obj.config
     server = Server(obj.database(), cfg.state_dir / "serve",
                     host or cfg["serve.host"], port or cfg["serve.port"], workers,
-                    service=obj.database("service"), publisher=Publisher.from_config(cfg))
+                    service=obj.database("service"), publisher=Publisher.from_config(cfg),
+                    karten=karten_dir(cfg))
     # Handlers first: a TERM that arrives while the services start must still stop them all.
     stopping = []
 

@@ -197,3 +197,97 @@ def test_cli_imports_a_scan_and_refuses_a_world_file_without_crs(cli_env, parcel
     assert "names no coordinate system" in proc.stderr and "--srs" in proc.stderr
     proc = kataster("import", plain, "--srs", "EPSG:25832", "--json", env=env, check=True)
     assert json.loads(proc.stdout)["transformation"] == "georeferenziert"
+
+
+def test_gauss_krueger_points_and_leftovers_of_a_killed_run(db, karten_config, parcels,
+                                                           tmp_path):
+    """Points in Gauß-Krüger zone 2 (DHDN, EPSG:31466) are transformed with BETA2007 before the
+    warp; a temporary COG of a run whose process is gone is removed at the next start."""
+    from importers.crs import parse_crs, transformer
+
+    scan = generate_scan(parcels.geometry.values, tmp_path / "gk.tif", kind="affine")
+    to_utm, description = transformer(parse_crs("EPSG:31466", "test"), "test")
+    assert "BETA2007" in description
+    lines = scan.points.read_text().splitlines()
+    out = ["#CRS: EPSG:31466", lines[1]]
+    for line in lines[2:]:
+        x, y, *rest = line.split(",")
+        gx, gy = to_utm.transform(float(x), float(y), direction="INVERSE")
+        out.append(",".join([f"{gx:.3f}", f"{gy:.3f}", *rest]))
+    scan.points.write_text("\n".join(out) + "\n")
+    karten = tmp_path / "karten"
+    (karten / "ALT").mkdir(parents=True)
+    dead = karten / "ALT" / "abc.tif.tmp-999999999"          # no such process
+    alive = karten / "ALT" / "def.tif.tmp-1"                 # init: a running process
+    dead.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    summary = run_import(db, karten_config, [scan.image])
+    assert summary["transformation"].startswith("polynomial1; Passpunkte: DHDN")
+    assert "BETA2007" in summary["transformation"]
+    assert not dead.exists() and alive.exists()
+    pfad, rms = query(db, "SELECT pfad, rms_m FROM kataster.karte")[0]
+    assert rms < 0.2
+    errors = _corner_errors(karten / pfad, scan.checks)
+    assert errors.max() <= 0.5, errors
+
+
+def test_wms_draws_the_scan_under_the_parcels_by_year(db, karten_config, parcels, tmp_path,
+                                                     sample_gpkg, artefacts):
+    import io
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    from PIL import Image
+
+    from conftest import url_as
+    from exporters.serve import Server
+    from pipeline.db import Database
+
+    run_import(db, karten_config, [sample_gpkg])
+    scan = generate_scan(parcels.geometry.values, tmp_path / "flurkarte.tif", kind="affine")
+    run_import(db, karten_config, [scan.image], options={"jahr": "1936"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = Server(db, tmp_path / "run", port=port, with_ogcapi=False, karten=tmp_path / "karten",
+                 service=Database(url_as(db.url, "service")))
+    srv.start()
+    try:
+        x0, y0, x1, y1 = parcels.total_bounds
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+
+        def getmap(**extra):
+            q = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "STYLES": "",
+                 "LAYERS": "historische_karte,flurstueck", "CRS": "EPSG:25832",
+                 "BBOX": f"{cx - 110},{cy - 80},{cx + 110},{cy + 80}", "WIDTH": 825,
+                 "HEIGHT": 600, "FORMAT": "image/png", "TRANSPARENT": "TRUE", **extra}
+            try:
+                with urllib.request.urlopen(f"{srv.base_url}/wms?{urllib.parse.urlencode(q)}",
+                                            timeout=60) as r:
+                    return r.headers.get("Content-Type", ""), r.read()
+            except urllib.error.HTTPError as err:
+                return err.headers.get("Content-Type", ""), err.read()
+
+        def paper(body):
+            img = Image.open(io.BytesIO(body)).convert("RGBA")
+            px = np.asarray(img)
+            tone = (px[..., 3] > 200) & (abs(px[..., 0].astype(int) - 236) < 25) & \
+                (abs(px[..., 2].astype(int) - 196) < 25)
+            return img, tone.mean()
+
+        ctype, body = getmap()
+        assert ctype.startswith("image/png"), body[:400]
+        img, share = paper(body)
+        assert share > 0.5                          # the scan fills the view
+        dark = (np.asarray(img)[..., :3].max(axis=2) < 40).mean()
+        assert dark > 0.005                         # the parcel lines over it
+        img.save(artefacts / "historische_karte_unter_flurstuecken.png")
+        assert paper(getmap(JAHR="1936")[1])[1] > 0.5
+        assert paper(getmap(JAHR="1800")[1])[1] < 0.01      # no sheet of that year
+        # A value that fails the validation is not substituted: MapServer falls back to the
+        # default (every year), so nothing of it reaches the SQL.
+        ctype, body = getmap(JAHR="1936) OR (1=1")
+        assert ctype.startswith("image/png") and paper(body)[1] > 0.5
+    finally:
+        srv.stop()
