@@ -238,9 +238,9 @@ def test_wms_draws_the_scan_under_the_parcels_by_year(db, karten_config, parcels
     import urllib.parse
     import urllib.request
 
+    from conftest import url_as
     from PIL import Image
 
-    from conftest import url_as
     from exporters.serve import Server
     from pipeline.db import Database
 
