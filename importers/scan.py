@@ -36,7 +36,7 @@ WORLD_FILES = {".tif": ".tfw", ".tiff": ".tfw", ".png": ".pgw", ".jpg": ".jgw", 
 MIN_GCPS = {"polynomial1": 3, "polynomial2": 6, "polynomial3": 10, "tps": 4}
 TRANSFORMATIONS = tuple(MIN_GCPS)
 SHEET_OPTIONS = ("titel", "kartenart", "massstab", "jahr", "gemarkung", "flur", "quelle",
-                 "blatt")
+                 "blatt", "rahmen")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Scan:
     gcps: tuple = ()              # (column, row, x, y) in EPSG:25832
     crs_wkt: str | None = None    # georeferenced input: its CRS
     compression: str = "deflate"
+    frame: bytes | None = None    # the map frame (WKB, EPSG:25832): outside it is transparent
 
 
 class ScanImporter:
@@ -153,6 +154,16 @@ def read_scan(path, options, config):
         raise SourceError(path, "no ground control points and no georeferencing found",
                           hint=f"save the points from QGIS's Georeferencer as {path.name}.points "
                                "beside the scan, or give --gcps FILE")
+    frame = None
+    if options.get("rahmen"):
+        frame = _frame(options["rahmen"], crs if gcp_file is not None else
+                       parse_crs(crs_wkt, str(path)), path)
+        footprint = footprint.intersection(frame)
+        if footprint.is_empty or footprint.area <= 0:
+            raise SourceError(path, "the map frame given with rahmen does not overlap the "
+                                    "placed scan", hint="give the frame in the coordinate system "
+                                                        "of the points: minx,miny,maxx,maxy")
+        footprint = max(shapely.get_parts(footprint), key=lambda g: g.area)
     if not footprint.is_valid or footprint.area <= 0:
         raise SourceError(gcp_file or path, "the transformation folds the image over itself "
                                             "(the footprint is not a valid area)",
@@ -161,7 +172,8 @@ def read_scan(path, options, config):
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", gml_id):
         raise SourceError(path, f"sheet id {gml_id!r} may use only letters, digits, '_', '.' "
                                 "and '-' (at most 64)", hint="choose another --blatt")
-    params = json.dumps([sha, method, gcps, crs_wkt, config["karten.compression"]])
+    params = json.dumps([sha, method, gcps, crs_wkt, config["karten.compression"],
+                         None if frame is None else frame.wkt])
     pfad = f"{gml_id}/{hashlib.sha256(params.encode()).hexdigest()[:16]}.tif"
     gemarkung = options.get("gemarkung")
     if gemarkung is not None and not re.fullmatch(r"\d{6}", str(gemarkung)):
@@ -179,7 +191,8 @@ def read_scan(path, options, config):
         "residuen": residuals or None, "pfad": pfad,
         "geom": shapely.MultiPolygon([footprint]), "src": str(path),
     }
-    scan = Scan(path, gml_id, pfad, method, gcps, crs_wkt, config["karten.compression"])
+    scan = Scan(path, gml_id, pfad, method, gcps, crs_wkt, config["karten.compression"],
+                None if frame is None else shapely.to_wkb(frame))
     row["attrs"] = {"koordinatenumrechnung": moved} if moved else {}
     return row, scan, extra
 
@@ -199,6 +212,21 @@ def _check_complete(path, height, rows=512):
         raise SourceError(path, f"the image cannot be read to its end (truncated or damaged): "
                                 f"{_first_line(err)}",
                           hint="copy or scan the sheet again; nothing was imported") from None
+
+
+def _frame(text, crs, where):
+    """The map frame ``minx,miny,maxx,maxy`` (in the points' coordinate system) as a polygon in
+    EPSG:25832, its edges densified so that a Gauß-Krüger frame keeps its shape."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise SourceError(where, f"rahmen {text!r} is not minx,miny,maxx,maxy") from None
+    if not (x0 < x1 and y0 < y1):
+        raise SourceError(where, f"rahmen {text!r}: min must be below max")
+    ring = shapely.get_coordinates(shapely.segmentize(shapely.box(x0, y0, x1, y1).exterior,
+                                                      max(x1 - x0, y1 - y0) / 64))
+    xy, _ = _to_target(ring, crs, where)
+    return shapely.Polygon(xy)
 
 
 def _first_line(err):

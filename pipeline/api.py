@@ -124,3 +124,50 @@ def import_runs(limit=20, database=None):
     from pipeline.runs import list_runs
 
     return pd.DataFrame(list_runs(_db(database), limit))
+
+
+def maps(bbox=None, jahr=None, database=None):
+    """The catalogue of scanned maps (``kataster.historische_karte``): one row per sheet with
+    its footprint, year, transformation, RMS and the COG's path (relative to ``karten.dir``).
+
+    Parameters
+    ----------
+    bbox : tuple, optional
+        ``(minx, miny, maxx, maxy)`` in EPSG:25832: sheets whose footprint meets it.
+    jahr : int, optional
+        Only sheets of this year.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+    """
+    frame = views.read(_db(database), "historische_karte", bbox=bbox)
+    if jahr is not None:
+        frame = frame[frame["jahr"] == int(jahr)].reset_index(drop=True)
+    return frame
+
+
+def open_map(sheet, config=None, database=None):
+    """Open a scanned map's Cloud-Optimized GeoTIFF with rasterio (EPSG:25832, bands: the
+    scan's colours and an alpha band). Close it, or use it in a ``with`` block.
+
+    Parameters
+    ----------
+    sheet : str
+        The sheet's id (``id`` in :func:`maps`).
+    config : pipeline.config.Config, optional
+        For ``karten.dir``; default: ``kataster.yaml`` and ``KATASTER_*`` variables.
+    """
+    import rasterio
+
+    from pipeline.config import load_config
+    from pipeline.errors import UsageError
+    from pipeline.rasters import karten_dir
+
+    config = config or load_config()
+    with _db(database).connect() as conn:
+        row = conn.execute("SELECT pfad FROM kataster.historische_karte WHERE id = %s",
+                           (sheet,)).fetchone()
+    if row is None:
+        raise UsageError(f"no scanned map {sheet!r} in the catalogue (see api.maps())")
+    return rasterio.open(karten_dir(config) / row[0])

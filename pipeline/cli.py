@@ -446,21 +446,30 @@ def _exporter_names():
 @click.option("--bbox", callback=_bbox, help="minx,miny,maxx,maxy in EPSG:25832.")
 @click.option("--service", help="qgis: read the layers through this pg_service entry (see "
                                 "'kataster db service') instead of a GeoPackage beside.")
+@click.option("--jahr", type=int, help="karte: only the scanned maps of this year.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def export(obj, fmt, layer, out, gemarkung, flur, bbox, service, as_json):
-    """Export a public view to a file, or every layer as a QGIS project (FORMAT qgis)."""
+def export(obj, fmt, layer, out, gemarkung, flur, bbox, service, jahr, as_json):
+    """Export a public view to a file, every layer as a QGIS project (FORMAT qgis), or the
+    scanned maps of an area as one GeoTIFF (FORMAT karte)."""
     from pipeline import registry
 
     writer = registry.load("exporter", fmt)
     all_layers = getattr(writer, "all_layers", False)
-    if not all_layers and layer is None:
+    settings = getattr(writer, "settings", ())    # what an exporter needs from the config
+    if not all_layers and not settings and layer is None:
         raise UsageError(f"export {fmt} needs --layer ({', '.join(VIEW_LAYERS)})")
+    if jahr is not None and "karten" not in settings:
+        raise UsageError(f"--jahr is for the karte format, not {fmt}")
     if service and not all_layers:
         raise UsageError(f"--service is for the qgis format, not {fmt}")
     extra = {"namespace": obj.config["exports.inspire_namespace"]} if fmt == "inspire" else {}
     if all_layers:
         extra["service"] = service
+    if "karten" in settings:
+        from pipeline.rasters import karten_dir
+
+        extra.update(karten=karten_dir(obj.config), jahr=jahr)
     database = obj.database("reader")
     try:
         summary = writer(database, layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
@@ -481,7 +490,8 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, service, as_json):
     else:
         where = summary["out"] if isinstance(summary["out"], str) else \
             " and ".join(summary["out"])
-        what = f"{layer} features" if layer else "features of all layers"
+        what = (f"scanned maps ({', '.join(summary['sheets'])})" if "sheets" in summary else
+                f"{layer} features" if layer else "features of all layers")
         obj.say(f"wrote {summary['features']} {what} to {where}")
 
 

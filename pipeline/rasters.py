@@ -137,13 +137,15 @@ def write_cog(scan, out, threads=2):
                        "tiled": True, "blockxsize": 512, "blockysize": 512,
                        "compress": "zstd", "zstd_level": 1, "bigtiff": "if_safer",
                        "photometric": "rgb" if n == 3 else "minisblack"}
-            with rasterio.open(source) as src, rasterio.open(warp, "w", **profile) as dst:
+            with rasterio.open(source) as src, rasterio.open(warp, "w+", **profile) as dst:
                 dst.colorinterp = _colours(n)
                 reproject(rasterio.band(src, list(range(1, n + 1))),
                           rasterio.band(dst, list(range(1, n + 1))),
                           src_crs=src_crs, dst_transform=transform, dst_crs=TARGET,
                           dst_alpha=n + 1, resampling=Resampling.bilinear,
                           num_threads=threads, warp_mem_limit=256, **where, **method)
+                if scan.frame is not None:
+                    mask_outside(dst, n + 1, shapely.from_wkb(scan.frame))
         options = {"COMPRESS": "JPEG", "QUALITY": 90} if scan.compression == "jpeg" else \
             {"COMPRESS": "DEFLATE", "PREDICTOR": 2}
         with rasterio.Env(GDAL_CACHEMAX=256):
@@ -157,6 +159,20 @@ def write_cog(scan, out, threads=2):
                                "was imported") from None
     finally:
         warp.unlink(missing_ok=True)
+
+
+def mask_outside(dst, alpha, frame):
+    """Make the collar (outside the map frame) transparent, block by block."""
+    from rasterio.features import geometry_mask
+
+    for _, window in dst.block_windows(alpha):
+        inside = geometry_mask([frame], (window.height, window.width),
+                               dst.window_transform(window), invert=True)
+        if inside.all():
+            continue
+        band = dst.read(alpha, window=window)
+        band[~inside] = 0
+        dst.write(band, alpha, window=window)
 
 
 def _with_gcps(scan, n, size):

@@ -22,17 +22,18 @@ LAYERS = {
     "hausnummer": ("kataster", "hausnummer"),
     "strassenname": ("kataster", "strassenname"),
     "grenzpunkt": ("kataster", "grenzpunkt"),
+    "historische_karte": ("kataster", "historische_karte"),
 }
 ORDER = {"flurstueck": "flurstueckskennzeichen, gml_id", "gebaeude": "gml_id",
          "gemarkung": "land, gemarkungsnummer", "flur": "land, gemarkungsnummer, flurnummer",
          "befund": "id", "befund_punkt": "id", "befund_flaeche": "id", "nutzung": "gml_id", "hausnummer": "id",
-         "strassenname": "id", "grenzpunkt": "id"}
+         "strassenname": "id", "grenzpunkt": "id", "historische_karte": "jahr, id"}
 # The geometry type of each layer, for files that need one even when a layer is empty.
 POINTS = {"befund_punkt", "hausnummer", "strassenname", "grenzpunkt"}
 GEOMETRY_TYPE = ({layer: "MultiPolygon" for layer in LAYERS} | {"befund": "Unknown"}
                  | {layer: "Point" for layer in POINTS})
 NO_DISTRICT = {"befund", "befund_punkt", "befund_flaeche", "nutzung", "hausnummer",
-               "grenzpunkt"}
+               "grenzpunkt", "historische_karte"}
 NO_FLUR = NO_DISTRICT | {"gemarkung", "gebaeude"}
 
 

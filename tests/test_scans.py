@@ -54,8 +54,10 @@ def _corner_errors(cog, checks):
 
 def test_affine_scan_is_placed_checked_and_catalogued(db, karten_config, parcels, tmp_path):
     scan = generate_scan(parcels.geometry.values, tmp_path / "flurkarte.tif", kind="affine")
+    x0, y0, x1, y1 = parcels.total_bounds        # the frame the generator draws
     summary = run_import(db, karten_config, [scan.image],
-                         options={"kartenart": "Flurkarte", "jahr": "1936", "massstab": "1000"})
+                         options={"kartenart": "Flurkarte", "jahr": "1936", "massstab": "1000",
+                                  "rahmen": f"{x0},{y0},{x1},{y1}"})
     assert summary["status"] == "committed" and summary["importer"] == "scan"
     row = query(db, "SELECT id, pfad, rms_m, transformation, gcp_anzahl, jahr, aufloesung_m,"
                     " ST_Area(geom) FROM kataster.historische_karte")
@@ -66,7 +68,7 @@ def test_affine_scan_is_placed_checked_and_catalogued(db, karten_config, parcels
     residuals = query(db, "SELECT residuen FROM kataster.karte")[0][0]
     assert len(residuals) == 12 and all(r["residual"] < 0.3 for r in residuals)
     box = shapely.box(*parcels.total_bounds)
-    assert area > box.area                 # the footprint covers the sheet and its margin
+    assert abs(area - box.area) < 0.001 * box.area     # the footprint is the map frame
     cog = tmp_path / "karten" / pfad
     assert cog.is_file() and not list((tmp_path / "karten").rglob("*.tmp-*"))
     with rasterio.open(cog) as src:
@@ -76,6 +78,11 @@ def test_affine_scan_is_placed_checked_and_catalogued(db, karten_config, parcels
         assert src.colorinterp[3].name == "alpha"
         corner = src.read(4, window=rasterio.windows.Window(0, 0, 4, 4))
         assert (corner == 0).all()        # outside the scan: transparent
+        # The collar between the frame and the paper's edge is transparent too; inside the
+        # frame the scan is opaque.
+        for dx, dy, alpha in ((-3, 0, 0), (0, -3, 0), (3, 3, 255)):
+            r, c = src.index(x0 + dx, y0 + dy)
+            assert src.read(4, window=rasterio.windows.Window(c, r, 1, 1))[0, 0] == alpha
     errors = _corner_errors(cog, scan.checks)
     assert len(errors) >= 10 and errors.max() <= 0.5, errors
     # The same scan with the same points again: nothing happens.
@@ -291,3 +298,47 @@ def test_wms_draws_the_scan_under_the_parcels_by_year(db, karten_config, parcels
         assert ctype.startswith("image/png") and paper(body)[1] > 0.5
     finally:
         srv.stop()
+
+
+def test_export_and_python_api(db, config, cli_env, parcels, tmp_path, sample_gpkg):
+    """`kataster export karte` clips the sheets of a Flur or a box into one GeoTIFF; the
+    analyst API lists the catalogue as a GeoDataFrame and opens a sheet with rasterio."""
+    from pipeline import api
+
+    karten = tmp_path / "karten"
+    cfg = config.with_overrides(karten__dir=str(karten))
+    run_import(db, cfg, [sample_gpkg])
+    scan = generate_scan(parcels.geometry.values, tmp_path / "flurkarte.tif", kind="affine")
+    run_import(db, cfg, [scan.image], options={"jahr": "1936", "blatt": "FK-1936"})
+    catalogue = api.maps(database=db)
+    assert list(catalogue["id"]) == ["FK-1936"] and catalogue.crs.to_epsg() == 25832
+    assert catalogue.geometry.iloc[0].area > 10_000
+    assert len(api.maps(jahr=1900, database=db)) == 0
+    with api.open_map("FK-1936", config=cfg, database=db) as src:
+        assert src.crs.to_epsg() == 25832 and src.count == 4
+    env = dict(cli_env, KATASTER_KARTEN_DIR=str(karten))
+    x0, y0, x1, y1 = parcels.total_bounds
+    box = f"{x0 + 20},{y0 + 20},{x0 + 120},{y0 + 90}"
+    out = tmp_path / "ausschnitt.tif"
+    proc = kataster("export", "karte", "--bbox", box, "--out", out, "--json", env=env,
+                    check=True)
+    assert json.loads(proc.stdout)["sheets"] == ["FK-1936"]
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 25832
+        assert abs(src.bounds.left - (x0 + 20)) < 1 and abs(src.bounds.top - (y0 + 90)) < 1
+        assert (src.read(4) == 255).mean() > 0.99      # inside the sheet everywhere
+    gem, flur = query(db, "SELECT gemarkungsnummer, flurnummer FROM kataster.flur_karte"
+                          " WHERE ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 25832))"
+                          " ORDER BY ST_Area(ST_Intersection(geom, ST_MakeEnvelope(%s, %s, %s,"
+                          " %s, 25832))) DESC LIMIT 1", (x0, y0, x1, y1) * 2)[0]
+    out = tmp_path / "flur.tif"
+    kataster("export", "karte", "--gemarkung", gem, "--flur", flur, "--out", out, env=env,
+             check=True)
+    with rasterio.open(out) as src:
+        alpha = src.read(4)
+        # Opaque where the sheet covers the Flur, transparent outside the Flur or the sheet.
+        assert 0.01 < (alpha == 255).mean() < 0.99
+    proc = kataster("export", "karte", "--bbox", "1,1,2,2", "--out", tmp_path / "leer.tif",
+                    env=env)
+    assert proc.returncode != 0 and "no scanned map covers" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "leer.tif").exists()
