@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from exporters.layers import DASHES, LAYERS, class_case, label_of
 from pipeline import kennzeichen
 from pipeline.errors import KatasterError
+from schemas import sql_text
 
 log = logging.getLogger(__name__)
 
@@ -600,6 +601,11 @@ class Server:
         html = html.replace("__LAYERS__", json.dumps([
             {"name": lay.name, "title": lay.title,
              "legend": [name for name, *_ in lay.served()]} for lay in LAYERS]))
+        sheets, years = 0, []
+        if self.karten is not None:
+            with self.db.connect() as conn:
+                sheets, years = conn.execute(sql_text("exports/karte_jahre.sql")).fetchone()
+        html = html.replace("__KARTEN__", json.dumps({"blaetter": sheets, "jahre": years}))
         (self.run / "www" / "index.html").write_text(html, encoding="utf-8")
 
     def start(self):

@@ -296,8 +296,40 @@ def test_wms_draws_the_scan_under_the_parcels_by_year(db, karten_config, parcels
         # default (every year), so nothing of it reaches the SQL.
         ctype, body = getmap(JAHR="1936) OR (1=1")
         assert ctype.startswith("image/png") and paper(body)[1] > 0.5
+        _map_page_shows_the_scan(srv, cx, cy, artefacts)
     finally:
         srv.stop()
+
+
+def _map_page_shows_the_scan(srv, cx, cy, artefacts):
+    """The map page draws the scans in their own image under the map, with an opacity slider
+    and a choice of year."""
+    from playwright.sync_api import sync_playwright
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(cx, cy)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(f"{srv.base_url}/#18/{lat:.6f}/{lon:.6f}")
+        page.wait_for_function("document.querySelector('img.kataster-scan[data-geladen]') &&"
+                               " document.querySelector('img.kataster-bild[data-geladen]')",
+                               timeout=60_000)
+        assert page.evaluate("getComputedStyle(document.querySelector('.leaflet-scans-pane'))"
+                             ".zIndex") == "350"
+        assert page.eval_on_selector_all("#karten-jahr option", "e => e.map(o => o.value)") \
+            == ["", "1936"]
+        page.screenshot(path=str(artefacts / "kartenseite_historische_karte.png"))
+        page.fill("#karten-deckkraft", "30")
+        page.dispatch_event("#karten-deckkraft", "input")
+        assert page.evaluate("document.querySelector('img.kataster-scan').style.opacity") == "0.3"
+        with page.expect_request(lambda r: "historische_karte" in r.url and "JAHR=1936" in r.url,
+                                 timeout=30_000):
+            page.select_option("#karten-jahr", "1936")
+        page.uncheck("#karten-an")
+        page.wait_for_function("!document.querySelector('img.kataster-scan')", timeout=30_000)
+        browser.close()
 
 
 def test_export_and_python_api(db, config, cli_env, parcels, tmp_path, sample_gpkg):
