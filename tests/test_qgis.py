@@ -166,3 +166,29 @@ def test_qgis_project_and_styled_files(department, tmp_path, artefacts):
         for scale, render in seen["renders"].items():
             assert abs(render["scale"] - int(scale)) / int(scale) < 0.05, render
             assert render["drawn"] > 500, (name, scale, render)   # the map is not empty
+
+
+def test_qgis_opens_a_georeferenced_scan(department, cli_env, tmp_path):
+    """A scanned map imported through `kataster import` opens in QGIS as a raster in
+    EPSG:25832 with its colours and alpha band, where the catalogue says it lies."""
+    import pyogrio
+    import shapely
+
+    from pipeline.generator_scan import generate_scan
+
+    parcels = pyogrio.read_dataframe(tmp_path / "sample.gpkg", layer="Flurstueck")
+    x0, y0 = parcels.total_bounds[:2]
+    inside = parcels[parcels.geometry.within(shapely.box(x0, y0, x0 + 250, y0 + 180))]
+    scan = generate_scan(inside.geometry.values, tmp_path / "flurkarte.png", kind="affine")
+    env = dict(cli_env, KATASTER_KARTEN_DIR=str(tmp_path / "karten"))
+    proc = kataster("import", scan.image, "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    cogs = list((tmp_path / "karten").rglob("*.tif"))
+    assert len(cogs) == 1
+    info = probe(department, cogs[0])["files"][str(cogs[0])]
+    assert info["valid"] and info["crs"] == "EPSG:25832" and info["bands"] == 4, info
+    assert info["renderer"] == "multibandcolor"
+    ex = info["extent"]
+    bx = inside.total_bounds
+    assert ex[0] < bx[0] and ex[1] < bx[1] and ex[2] > bx[2] and ex[3] > bx[3], (ex, bx)
+    assert 150 < info["band1_mean"] < 255          # the paper tone, not an empty image

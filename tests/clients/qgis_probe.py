@@ -15,6 +15,7 @@ from qgis.core import (
     QgsApplication,
     QgsDataSourceUri,
     QgsProviderRegistry,
+    QgsRasterLayer,
     QgsVectorLayer,
     QgsWkbTypes,
 )
@@ -50,6 +51,20 @@ def describe(layer):
     }
 
 
+def describe_raster(layer):
+    if not layer.isValid():
+        return {"valid": False, "error": layer.error().message()}
+    provider = layer.dataProvider()
+    ext = layer.extent()
+    stats = provider.bandStatistics(1)
+    return {"valid": True, "crs": layer.crs().authid(), "bands": layer.bandCount(),
+            "width": layer.width(), "height": layer.height(),
+            "extent": [ext.xMinimum(), ext.yMinimum(), ext.xMaximum(), ext.yMaximum()],
+            "overviews": provider.hasPyramids() if hasattr(provider, "hasPyramids") else None,
+            "renderer": layer.renderer().type() if layer.renderer() else None,
+            "band1_mean": stats.mean}
+
+
 def main(service, schema, files):
     app = QgsApplication([], False)
     app.initQgis()
@@ -71,6 +86,9 @@ def main(service, schema, files):
             info["unique_keys"] = len(layer.uniqueValues(idx))
         out["database"][table.tableName()] = info
     for path in files:
+        if path.endswith(".tif"):       # a raster (a scanned map's COG) as "Add Raster Layer"
+            out["files"][path] = describe_raster(QgsRasterLayer(path, "r"))
+            continue
         if path.endswith(".csv"):       # as QGIS's "Add Delimited Text Layer" opens it
             layer = QgsVectorLayer(f"file://{path}?delimiter=,&wktField=wkt&crs=EPSG:25832"
                                    "&detectTypes=yes", "f", "delimitedtext")
