@@ -67,6 +67,16 @@ def run_demo(obj, parcels=3000):
             f"{nba_gen['deleted']} addresses deleted) -> run {nba_run['run_id']}; "
             f"acknowledgement for the Katasterbehörde: {nba_run['acknowledgements'][0]}")
 
+    scan_run, cog = _scan(database, cfg, layers["Flurstueck"], out, obj)
+    if scan_run["status"] == "skipped":
+        say(f"   its scanned Flurkarte of 1936 was already imported in run "
+            f"{scan_run['already_imported_in_run']}")
+    else:
+        say(f"   and a scanned Flurkarte of 1936 (generated from the sample's parcels, distorted; "
+            f"12 control points, thin-plate spline, RMS {cog['rms']:.2f} m) -> run "
+            f"{scan_run['run_id']}; COG: {cog['path']}; served as the WMS layer "
+            "historische_karte under the parcels (map page: Historische Karten)")
+
     from exporters.findings import write_report
     from pipeline.validation import validate
 
@@ -93,3 +103,27 @@ def run_demo(obj, parcels=3000):
     say("  Map server:         .venv/bin/kataster serve   (then open http://127.0.0.1:"
         f"{cfg['serve.port']}/ ; WMS at /wms, OGC API Features at /ogcapi)")
     say("  Stop the database:  .venv/bin/kataster db down")
+
+
+def _scan(database, cfg, parcels, out, obj):
+    """Georeference a generated scan of some of the sample's parcels (as a Flurkarte of 1936
+    would be: drawn, distorted, with control points at parcel corners)."""
+    import shapely
+
+    from pipeline.generator_scan import generate_scan
+    from pipeline.rasters import karten_dir
+    from pipeline.runs import run_import
+
+    x0, y0 = parcels.total_bounds[:2]
+    inside = parcels[parcels.geometry.within(shapely.box(x0 + 200, y0 + 200, x0 + 500,
+                                                         y0 + 420))]
+    scan = generate_scan(inside.geometry.values, out / "flurkarte_1936.tif", kind="smooth")
+    frame = ",".join(f"{v:.3f}" for v in inside.total_bounds)
+    summary = run_import(database, cfg, [scan.image], notify=obj.say,
+                         options={"transformation": "tps", "jahr": "1936",
+                                  "kartenart": "Flurkarte", "blatt": "FLURKARTE-1936",
+                                  "titel": "Flurkarte 1936 (erzeugter Scan)", "rahmen": frame})
+    from pipeline import api
+
+    sheet = api.maps(database=database).set_index("id").loc["FLURKARTE-1936"]
+    return summary, {"path": karten_dir(cfg) / sheet["pfad"], "rms": sheet["rms_m"]}
