@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := python3 python3-venv postgresql-15 postgresql-15-postgis-3 postgresql-contrib \
 	gdal-bin proj-data proj-bin chromium cgi-mapserver mapserver-bin spawn-fcgi nginx-light \
-	fonts-dejavu-core wrk python3-qgis qgis-providers
+	fonts-dejavu-core wrk python3-qgis qgis-providers python3-gdal
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test notebook bench lint clean

@@ -18,6 +18,8 @@ import hashlib
 import io
 import json
 import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +87,6 @@ class ScanImporter:
 def read_scan(path, options, config):
     """(row for kataster.karte, Scan, [files read besides the scan]) for one scan. The row's
     ``attrs`` name the coordinate transformation the points (or corners) went through."""
-    import rasterio
     from rasterio.errors import RasterioIOError
 
     method = options.get("transformation") or config["karten.transformation"]
@@ -93,12 +94,13 @@ def read_scan(path, options, config):
         raise SourceError(path, f"unknown transformation {method!r}",
                           hint=f"choose one of {', '.join(TRANSFORMATIONS)}")
     try:
-        with rasterio.open(path) as src:
+        with open_plain(path) as src:
             width, height, count = src.width, src.height, src.count
             has_geo = src.crs is not None or not src.transform.is_identity
             crs_wkt = src.crs.to_wkt() if src.crs is not None else None
             transform = src.transform
             colormap = _has_colormap(src)
+            alpha = count in (2, 4) and src.colorinterp[-1].name == "alpha"
     except RasterioIOError as err:
         raise SourceError(path, f"not a readable image: {_first_line(err)}",
                           hint="check that the file is a complete TIFF, PNG or JPEG") from None
@@ -111,9 +113,10 @@ def read_scan(path, options, config):
     if colormap:
         raise SourceError(path, "the image has a colour palette, which the map services cannot "
                                 "blend under the parcels", hint="save the scan as RGB or grey")
-    if count not in (1, 3):
-        raise SourceError(path, f"the image has {count} bands; a scan is grey (1) or RGB (3)",
-                          hint="save the scan without an alpha channel or extra bands")
+    if count - alpha not in (1, 3):
+        raise SourceError(path, f"the image has {count} bands; a scan is grey (1) or RGB (3), "
+                                "each with an alpha band or without",
+                          hint="save the scan without extra bands")
     sha = SourceFile.of(path).sha256
     gcp_file = _gcp_file(path, options)
     extra, gcps, residuals, rms = [], (), [], None
@@ -146,7 +149,7 @@ def read_scan(path, options, config):
         if world_file is not None:
             extra.append(world_file)
         method = "georeferenziert"
-        corners = np.array([transform * (c, r) for c, r in
+        corners = np.array([transform @ (c, r) for c, r in
                             ((0, 0), (width, 0), (width, height), (0, height))])
         corners, moved = _to_target(corners, parse_crs(crs_wkt, str(path)), path)
         footprint = shapely.Polygon(corners)
@@ -197,15 +200,26 @@ def read_scan(path, options, config):
     return row, scan, extra
 
 
+@contextmanager
+def open_plain(path):
+    """The image opened with rasterio, without its warning that a scan has no georeferencing
+    of its own (that is what the points are for)."""
+    import rasterio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(path) as src:
+            yield src
+
+
 def _check_complete(path, height, rows=512):
     """Read the image once, in bands of rows (memory does not grow with it), so that a
     truncated or damaged file is refused here; GDAL's warper only logs such read errors."""
-    import rasterio
     from rasterio.errors import RasterioError
     from rasterio.windows import Window
 
     try:
-        with rasterio.Env(CPL_DEBUG=False), rasterio.open(path) as src:
+        with open_plain(path) as src:
             for top in range(0, height, rows):
                 src.read(window=Window(0, top, src.width, min(rows, height - top)))
     except RasterioError as err:

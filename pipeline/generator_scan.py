@@ -64,9 +64,13 @@ def generate_scan(parcels, out, scale=1000, dpi=150, kind="affine", n_gcps=12, s
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         return apply(np.column_stack([(xy[:, 0] - x0) / res, (y1 - xy[:, 1]) / res]))
 
-    paper = np.array([236, 226, 196], dtype=float)
-    noise = rng.normal(0, 6, (size[1], size[0], 1))
-    img = Image.fromarray(np.clip(paper + noise, 0, 255).astype(np.uint8), "RGB")
+    paper = np.array([236, 226, 196], dtype=np.int16)
+    sheet = np.empty((size[1], size[0], 3), dtype=np.uint8)
+    for top in range(0, size[1], 512):          # in bands of rows: large scans stay cheap
+        rows = min(512, size[1] - top)
+        noise = rng.integers(-10, 11, (rows, size[0], 1), dtype=np.int16)
+        sheet[top:top + rows] = np.clip(paper + noise, 0, 255)
+    img = Image.fromarray(sheet, "RGB")
     draw = ImageDraw.Draw(img)
     ink = (60, 40, 30)
     rings = shapely.get_exterior_ring(geoms)

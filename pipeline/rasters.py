@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 from pathlib import Path
 
 import shapely
@@ -98,9 +99,10 @@ def _size(path):
 def write_cog(scan, out, threads=2):
     """Warp one scan into a Cloud-Optimized GeoTIFF at ``out``.
 
-    The warp goes into a tiled GeoTIFF beside ``out`` (in pieces of ``warp_mem_limit``, so
-    memory does not grow with the image), which GDAL's COG driver then lays out with its
-    overviews."""
+    The warp goes into an uncompressed tiled GeoTIFF beside ``out`` (in pieces of
+    ``warp_mem_limit``, so memory does not grow with the image; on disk it takes the image's
+    raw size and a third more for the overviews, until the run ends), whose overviews are
+    computed there; GDAL's COG driver then compresses both into the COG's layout."""
     import rasterio
     from rasterio.control import GroundControlPoint
     from rasterio.enums import Resampling
@@ -111,8 +113,14 @@ def write_cog(scan, out, threads=2):
     warp = Path(f"{out}.warp")
     try:
         with rasterio.Env(GDAL_CACHEMAX=256, GDAL_NUM_THREADS=threads):
-            with rasterio.open(scan.path) as plain:
-                n, dtype = plain.count, plain.dtypes[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                plain = rasterio.open(scan.path)
+            with plain:
+                # An alpha band of the source (a placed GeoTIFF often has one) stays a mask.
+                alpha = plain.count if plain.colorinterp[-1].name == "alpha" and \
+                    plain.count in (2, 4) else 0
+                n, dtype = plain.count - bool(alpha), plain.dtypes[0]
                 size, bounds, own = (plain.width, plain.height), plain.bounds, plain.transform
             if scan.gcps:
                 # z, id and info given: rasterio writes missing ones as "None" into the VRT
@@ -126,7 +134,7 @@ def write_cog(scan, out, threads=2):
                     TARGET, TARGET, *size, gcps=gcps, **method)
                 # The warper takes the points from its source: the scan seen through a VRT
                 # that carries them (the scan itself is only read).
-                source, src_crs, where = _with_gcps(scan, n, size), TARGET, {}
+                source, src_crs, where = _with_gcps(scan, n + bool(alpha), size), TARGET, {}
             else:
                 method = {}
                 transform, width, height = calculate_default_transform(
@@ -135,23 +143,30 @@ def write_cog(scan, out, threads=2):
             profile = {"driver": "GTiff", "width": width, "height": height, "count": n + 1,
                        "dtype": dtype, "crs": TARGET, "transform": transform,
                        "tiled": True, "blockxsize": 512, "blockysize": 512,
-                       "compress": "zstd", "zstd_level": 1, "bigtiff": "if_safer",
+                       "bigtiff": "if_safer",
                        "photometric": "rgb" if n == 3 else "minisblack"}
             with rasterio.open(source) as src, rasterio.open(warp, "w+", **profile) as dst:
                 dst.colorinterp = _colours(n)
                 reproject(rasterio.band(src, list(range(1, n + 1))),
                           rasterio.band(dst, list(range(1, n + 1))),
                           src_crs=src_crs, dst_transform=transform, dst_crs=TARGET,
-                          dst_alpha=n + 1, resampling=Resampling.bilinear,
+                          src_alpha=alpha, dst_alpha=n + 1, resampling=Resampling.bilinear,
                           num_threads=threads, warp_mem_limit=256, **where, **method)
                 if scan.frame is not None:
                     mask_outside(dst, n + 1, shapely.from_wkb(scan.frame))
-        options = {"COMPRESS": "JPEG", "QUALITY": 90} if scan.compression == "jpeg" else \
-            {"COMPRESS": "DEFLATE", "PREDICTOR": 2}
+            # Overviews down to one block, computed here on the uncompressed file (GDAL 3.10's
+            # COG driver computing them itself took twice as long in all); in a second
+            # opening, as a file still being created may be written as strips.
+            with rasterio.open(warp, "r+") as dst:
+                dst.build_overviews(_levels(width, height), Resampling.average)
+        # JPEG: the alpha band becomes the COG's mask, and the driver computes the overviews
+        # itself (given ones are dropped with the alpha band).
+        options = {"COMPRESS": "JPEG", "QUALITY": 90, "OVERVIEWS": "IGNORE_EXISTING",
+                   "OVERVIEW_RESAMPLING": "AVERAGE"} if scan.compression == "jpeg" else \
+            {"COMPRESS": "DEFLATE", "PREDICTOR": 2, "OVERVIEWS": "FORCE_USE_EXISTING"}
         with rasterio.Env(GDAL_CACHEMAX=256):
-            rio_copy(warp, out, driver="COG", BLOCKSIZE=512, OVERVIEWS="AUTO",
-                     OVERVIEW_RESAMPLING="AVERAGE", NUM_THREADS=threads, BIGTIFF="IF_SAFER",
-                     **options)
+            rio_copy(warp, out, driver="COG", BLOCKSIZE=512, NUM_THREADS=threads,
+                     BIGTIFF="IF_SAFER", **options)
     except RasterioError as err:
         raise SourceError(scan.path, f"the scan cannot be read or warped: "
                                      f"{str(err).strip().splitlines()[0]}",
@@ -188,6 +203,16 @@ def _with_gcps(scan, n, size):
         for b in range(1, n + 1))
     return (f'<VRTDataset rasterXSize="{size[0]}" rasterYSize="{size[1]}">'
             f"<GCPList Projection={quoteattr(TARGET)}>{points}</GCPList>{bands}</VRTDataset>")
+
+
+def _levels(width, height, block=512):
+    """Overview factors 2, 4, … until the image fits in one block (what the COG driver's
+    OVERVIEWS=AUTO makes)."""
+    levels, factor = [], 2
+    while max(width, height) / (factor // 2) > block:
+        levels.append(factor)
+        factor *= 2
+    return levels
 
 
 def _colours(n):

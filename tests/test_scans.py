@@ -34,6 +34,19 @@ def karten_config(config, tmp_path):
     return config.with_overrides(karten__dir=str(tmp_path / "karten"))
 
 
+def _valid_cog(path):
+    """GDAL's own COG validator (Debian's python3-gdal), without errors or warnings."""
+    import subprocess
+
+    proc = subprocess.run(["/usr/bin/python3", "-m",
+                           "osgeo_utils.samples.validate_cloud_optimized_geotiff", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "is a valid cloud optimized GeoTIFF" in proc.stdout, \
+        proc.stdout + proc.stderr
+    assert "warning" not in proc.stdout.lower() and "error" not in proc.stdout.lower(), \
+        proc.stdout
+
+
 def _corner_errors(cog, checks):
     """Distance (m) from each check corner to the nearest drawn line pixel of the COG."""
     with rasterio.open(cog) as src:
@@ -41,8 +54,8 @@ def _corner_errors(cog, checks):
         for x, y in checks:
             r, c = src.index(x, y)
             win = rasterio.windows.Window(c - 15, r - 15, 31, 31)
-            data = src.read(window=win, boundless=True, fill_value=0)
-            dark = (data[3] > 0) & (data[:3].mean(axis=0) < 110)
+            data = src.read([1, 2, 3], window=win, boundless=True, masked=True)
+            dark = ~np.ma.getmaskarray(data)[0] & (data.data.mean(axis=0) < 110)
             rows, cols = np.nonzero(dark)
             if not len(rows):
                 errors.append(np.inf)
@@ -83,6 +96,7 @@ def test_affine_scan_is_placed_checked_and_catalogued(db, karten_config, parcels
         for dx, dy, alpha in ((-3, 0, 0), (0, -3, 0), (3, 3, 255)):
             r, c = src.index(x0 + dx, y0 + dy)
             assert src.read(4, window=rasterio.windows.Window(c, r, 1, 1))[0, 0] == alpha
+    _valid_cog(cog)
     errors = _corner_errors(cog, scan.checks)
     assert len(errors) >= 10 and errors.max() <= 0.5, errors
     # The same scan with the same points again: nothing happens.
@@ -374,3 +388,59 @@ def test_export_and_python_api(db, config, cli_env, parcels, tmp_path, sample_gp
                     env=env)
     assert proc.returncode != 0 and "no scanned map covers" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "leer.tif").exists()
+
+
+def test_jpeg_compressed_colour_scan(db, karten_config, parcels, tmp_path):
+    """karten.compression = jpeg: the alpha band becomes the COG's mask, overviews included."""
+    scan = generate_scan(parcels.geometry.values, tmp_path / "farbig.jpg", kind="affine")
+    cfg = karten_config.with_overrides(karten__compression="jpeg")
+    run_import(db, cfg, [scan.image])
+    cog = tmp_path / "karten" / query(db, "SELECT pfad FROM kataster.karte")[0][0]
+    _valid_cog(cog)
+    with rasterio.open(cog) as src:
+        assert src.count == 3 and src.overviews(1)
+        assert src.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "YCbCr JPEG"
+        assert src.read_masks(1, window=rasterio.windows.Window(0, 0, 4, 4)).max() == 0
+    assert _corner_errors(cog, scan.checks).max() <= 0.5
+
+
+def test_csv_points_and_a_placed_geotiff_with_alpha(db, karten_config, parcels, tmp_path):
+    """Points as a CSV of pixel and map coordinates (given with --gcps and --srs); and an image
+    already placed (a GeoTIFF with CRS and an alpha band, here the export of a sheet) is taken
+    as it is, its alpha band kept as the transparent area."""
+    import csv as csvmod
+
+    scan = generate_scan(parcels.geometry.values, tmp_path / "blatt.png", kind="affine")
+    points = tmp_path / "passpunkte.csv"
+    with open(points, "w", newline="") as fh:
+        w = csvmod.writer(fh)
+        w.writerow(["id", "pixel_x", "pixel_y", "x", "y"])
+        for k, (c, r, x, y) in enumerate(scan.gcps):
+            w.writerow([f"P{k + 1}", f"{c:.3f}", f"{r:.3f}", f"{x:.3f}", f"{y:.3f}"])
+    scan.points.unlink()
+    run_import(db, karten_config, [scan.image],
+               options={"gcps": str(points), "srs": "EPSG:25832", "blatt": "CSV"})
+    pfad, rms, residuals = query(db, "SELECT pfad, rms_m, residuen FROM kataster.karte")[0]
+    assert rms < 0.2 and residuals[0]["id"] == "P1"
+    assert _corner_errors(tmp_path / "karten" / pfad, scan.checks).max() <= 0.5
+    # The COG itself, copied elsewhere, imported as a placed image: a second sheet.
+    placed = tmp_path / "platziert.tif"
+    placed.write_bytes((tmp_path / "karten" / pfad).read_bytes())
+    summary = run_import(db, karten_config, [placed], options={"blatt": "PLATZIERT"})
+    assert summary["transformation"] == "georeferenziert"
+    pfad2, area, area1 = query(db, "SELECT k.pfad, ST_Area(k.geom), (SELECT ST_Area(geom)"
+                                   " FROM kataster.karte WHERE gml_id = 'CSV')"
+                                   " FROM kataster.karte k WHERE gml_id = 'PLATZIERT'")[0]
+    assert abs(area - area1) / area1 < 0.2      # the placed image's outline ⊇ the scan's
+    with rasterio.open(tmp_path / "karten" / pfad2) as src:
+        assert src.count == 4 and (src.read(4, window=rasterio.windows.Window(0, 0, 3, 3))
+                                   == 0).all()
+    assert _corner_errors(tmp_path / "karten" / pfad2, scan.checks).max() <= 0.5
+
+
+def test_points_with_an_unknown_crs_are_refused(db, karten_config, parcels, tmp_path):
+    scan = generate_scan(parcels.geometry.values, tmp_path / "blatt.tif", kind="affine")
+    _points(scan, lambda ls: ["#CRS: EPSG:999999"] + ls[1:])
+    with pytest.raises(SourceError, match="unknown coordinate system"):
+        run_import(db, karten_config, [scan.image])
+    assert query(db, "SELECT count(*) FROM kataster.karte")[0][0] == 0
