@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/import_nas.py
 	$(BIN)/python bench/validate.py --nas 8695
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/georef.py
 
 lint: setup
 	$(BIN)/ruff check .
