@@ -72,7 +72,7 @@ class ScanImporter:
                               hint="run one import per scan (its points beside it or --gcps)")
         path = Path(paths[0])
         files = [SourceFile.of(path)]
-        row, scan, extra = read_scan(path, options, config)
+        row, scan, extra = read_scan(path, options, config, files[0].sha256)
         files += [SourceFile.of(p) for p in extra]
         batch = Batch("kataster.karte", "Karte", pd.DataFrame([row]))
         return ImportSource(
@@ -84,7 +84,7 @@ class ScanImporter:
             steps=("karte_cog",), rasters=[scan])
 
 
-def read_scan(path, options, config):
+def read_scan(path, options, config, sha=None):
     """(row for kataster.karte, Scan, [files read besides the scan]) for one scan. The row's
     ``attrs`` name the coordinate transformation the points (or corners) went through."""
     from rasterio.errors import RasterioIOError
@@ -117,7 +117,7 @@ def read_scan(path, options, config):
         raise SourceError(path, f"the image has {count} bands; a scan is grey (1) or RGB (3), "
                                 "each with an alpha band or without",
                           hint="save the scan without extra bands")
-    sha = SourceFile.of(path).sha256
+    sha = sha or SourceFile.of(path).sha256
     gcp_file = _gcp_file(path, options)
     extra, gcps, residuals, rms = [], (), [], None
     if gcp_file is not None:
@@ -163,7 +163,7 @@ def read_scan(path, options, config):
                        parse_crs(crs_wkt, str(path)), path)
         footprint = footprint.intersection(frame)
         if footprint.is_empty or footprint.area <= 0:
-            raise SourceError(path, "the map frame given with rahmen does not overlap the "
+            raise SourceError(path, "the map frame given with --sheet rahmen does not overlap the "
                                     "placed scan", hint="give the frame in the coordinate system "
                                                         "of the points: minx,miny,maxx,maxy")
         footprint = max(shapely.get_parts(footprint), key=lambda g: g.area)
@@ -174,13 +174,13 @@ def read_scan(path, options, config):
     gml_id = options.get("blatt") or f"KARTE{sha[:11].upper()}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", gml_id):
         raise SourceError(path, f"sheet id {gml_id!r} may use only letters, digits, '_', '.' "
-                                "and '-' (at most 64)", hint="choose another --blatt")
+                                "and '-' (at most 64)", hint="choose another --sheet blatt=…")
     params = json.dumps([sha, method, gcps, crs_wkt, config["karten.compression"],
                          None if frame is None else frame.wkt])
     pfad = f"{gml_id}/{hashlib.sha256(params.encode()).hexdigest()[:16]}.tif"
     gemarkung = options.get("gemarkung")
     if gemarkung is not None and not re.fullmatch(r"\d{6}", str(gemarkung)):
-        raise SourceError(path, f"--gemarkung {gemarkung!r} is not a Gemarkungskennzeichen",
+        raise SourceError(path, f"--sheet gemarkung={gemarkung} is not a Gemarkungskennzeichen",
                           hint="give land and Gemarkungsnummer as 6 digits, e.g. 051234")
     row = {
         "gml_id": gml_id, "titel": options.get("titel") or path.stem,
@@ -234,9 +234,9 @@ def _frame(text, crs, where):
     try:
         x0, y0, x1, y1 = (float(v) for v in str(text).split(","))
     except ValueError:
-        raise SourceError(where, f"rahmen {text!r} is not minx,miny,maxx,maxy") from None
+        raise SourceError(where, f"--sheet rahmen={text} is not minx,miny,maxx,maxy") from None
     if not (x0 < x1 and y0 < y1):
-        raise SourceError(where, f"rahmen {text!r}: min must be below max")
+        raise SourceError(where, f"--sheet rahmen={text}: min must be below max")
     ring = shapely.get_coordinates(shapely.segmentize(shapely.box(x0, y0, x1, y1).exterior,
                                                       max(x1 - x0, y1 - y0) / 64))
     xy, _ = _to_target(ring, crs, where)
@@ -262,7 +262,7 @@ def _int(options, key, path):
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise SourceError(path, f"--{key} {value!r} is not a whole number") from None
+        raise SourceError(path, f"--sheet {key}={value} is not a whole number") from None
 
 
 def _gcp_file(path, options):

@@ -30,7 +30,7 @@ from schemas import sql_text
 log = logging.getLogger(__name__)
 
 TARGET = "EPSG:25832"
-_TMP = re.compile(r"\.tmp-(\d+)$")
+_TMP = re.compile(r"\.tmp-(\d+)(\.warp)?$")     # the COG being written, its warp file
 
 
 def karten_dir(config):

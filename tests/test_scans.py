@@ -240,12 +240,13 @@ def test_gauss_krueger_points_and_leftovers_of_a_killed_run(db, karten_config, p
     (karten / "ALT").mkdir(parents=True)
     dead = karten / "ALT" / "abc.tif.tmp-999999999"          # no such process
     alive = karten / "ALT" / "def.tif.tmp-1"                 # init: a running process
-    dead.write_bytes(b"x")
-    alive.write_bytes(b"x")
+    warp = karten / "ALT" / "abc.tif.tmp-999999999.warp"    # its warp file
+    for f in (dead, alive, warp):
+        f.write_bytes(b"x")
     summary = run_import(db, karten_config, [scan.image])
     assert summary["transformation"].startswith("polynomial1; Passpunkte: DHDN")
     assert "BETA2007" in summary["transformation"]
-    assert not dead.exists() and alive.exists()
+    assert not dead.exists() and not warp.exists() and alive.exists()
     pfad, rms = query(db, "SELECT pfad, rms_m FROM kataster.karte")[0]
     assert rms < 0.2
     errors = _corner_errors(karten / pfad, scan.checks)
@@ -444,3 +445,37 @@ def test_points_with_an_unknown_crs_are_refused(db, karten_config, parcels, tmp_
     with pytest.raises(SourceError, match="unknown coordinate system"):
         run_import(db, karten_config, [scan.image])
     assert query(db, "SELECT count(*) FROM kataster.karte")[0][0] == 0
+
+
+def test_a_killed_scan_import_leaves_the_previous_state(db, cli_env, parcels, tmp_path):
+    """kill -9 while the COG is being written: nothing is catalogued, the half-written files
+    stay only until the next scan import, which removes them and succeeds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    karten = tmp_path / "karten"
+    env = dict(cli_env, KATASTER_KARTEN_DIR=str(karten))
+    scan = generate_scan(parcels.geometry.values, tmp_path / "gross.tif", kind="affine",
+                         dpi=900)                          # ~10,000 px wide: a few seconds
+    exe = Path(sys.executable).with_name("kataster")
+    proc = subprocess.Popen([str(exe), "import", str(scan.image)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(karten.rglob("*.tmp-*")) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the import ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(karten.rglob("*.tmp-*"))                   # left behind by the kill
+    time.sleep(3)                                          # the server notices the dead client
+    assert query(db, "SELECT count(*) FROM kataster.karte")[0][0] == 0
+    small = generate_scan(parcels.geometry.values, tmp_path / "klein.tif", kind="affine")
+    kataster("import", small.image, env=env, check=True)
+    assert not list(karten.rglob("*.tmp-*"))
+    assert query(db, "SELECT count(*) FROM kataster.karte")[0][0] == 1
