@@ -78,10 +78,19 @@ class ScanImporter:
         return ImportSource(
             importer=self.name, files=files, source="scan", versioned=False,
             batches=lambda: iter([batch]), tables=["kataster.karte"],
-            transformation=row["transformation"] + (
-                f"; Passpunkte: {row['attrs']['koordinatenumrechnung']}"
-                if row["attrs"] else ""), options=dict(options),
+            transformation=describe(row), options=dict(options),
             steps=("karte_cog",), rasters=[scan])
+
+
+def describe(row):
+    """What the run records as its transformation: the method, its accuracy, and the
+    coordinate transformation the points went through."""
+    text = row["transformation"]
+    if row["rms_m"] is not None:
+        text += f", RMS {row['rms_m']:.3f} m über {row['gcp_anzahl']} Passpunkte"
+    if row["attrs"]:
+        text += f"; Passpunkte: {row['attrs']['koordinatenumrechnung']}"
+    return text
 
 
 def read_scan(path, options, config, sha=None):

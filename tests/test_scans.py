@@ -72,6 +72,10 @@ def test_affine_scan_is_placed_checked_and_catalogued(db, karten_config, parcels
                          options={"kartenart": "Flurkarte", "jahr": "1936", "massstab": "1000",
                                   "rahmen": f"{x0},{y0},{x1},{y1}"})
     assert summary["status"] == "committed" and summary["importer"] == "scan"
+    # The run records the method and its accuracy.
+    recorded = query(db, "SELECT transformation FROM kataster.import_run WHERE id = %s",
+                     (summary["run_id"],))[0][0]
+    assert recorded == summary["transformation"] and "über 12 Passpunkte" in recorded
     row = query(db, "SELECT id, pfad, rms_m, transformation, gcp_anzahl, jahr, aufloesung_m,"
                     " ST_Area(geom) FROM kataster.historische_karte")
     assert len(row) == 1
@@ -244,7 +248,8 @@ def test_gauss_krueger_points_and_leftovers_of_a_killed_run(db, karten_config, p
     for f in (dead, alive, warp):
         f.write_bytes(b"x")
     summary = run_import(db, karten_config, [scan.image])
-    assert summary["transformation"].startswith("polynomial1; Passpunkte: DHDN")
+    assert summary["transformation"].startswith("polynomial1, RMS 0.")
+    assert "über 12 Passpunkte; Passpunkte: DHDN" in summary["transformation"]
     assert "BETA2007" in summary["transformation"]
     assert not dead.exists() and not warp.exists() and alive.exists()
     pfad, rms = query(db, "SELECT pfad, rms_m FROM kataster.karte")[0]

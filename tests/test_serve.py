@@ -890,7 +890,10 @@ def test_hostile_requests_do_not_starve_normal_map_requests(served):
         return statistics.quantiles(values, n=20)[-1]
 
     timings(5)                                           # warm the workers
-    baseline = p95(timings(40))
+    # 100 requests each: the p95 of 40 was the second-slowest request, and one scheduling
+    # hiccup on the two cores decided the test (it failed once in CI at 149 vs 126 ms while
+    # the same code measured 76-89 ms in repeated runs).
+    baseline = p95(timings(100))
     # The hostile requests the reliability issue probed (a world-wide and an absurd bbox, junk
     # parameters, SLD by URL). A legitimate but expensive request (a 4096² map) is not hostile:
     # on two cores it competes for the CPU like any other and is not part of this bound.
@@ -905,7 +908,7 @@ def test_hostile_requests_do_not_starve_normal_map_requests(served):
     sent = []
 
     def attack(url):
-        while not stop.is_set() and len(sent) < 400:
+        while not stop.is_set() and len(sent) < 1500:
             get(url, raw=True)
             sent.append(1)
 
@@ -913,7 +916,7 @@ def test_hostile_requests_do_not_starve_normal_map_requests(served):
     for t in threads:
         t.start()
     try:
-        loaded = p95(timings(40))
+        loaded = p95(timings(100))
     finally:
         stop.set()
         for t in threads:
