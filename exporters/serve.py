@@ -193,9 +193,10 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
     title = lay.title_of(kind)
     # No per-layer PROJECTION: every layer is in the map's EPSG:25832, and MapServer would
     # build a PROJ object per layer and request. (A WMS request in another CRS still copies the
-    # map's projection into each layer; written "EPSG:25832" rather than "init=epsg:25832" that
-    # copy skips PROJ's legacy init-file parser: full-cartography tiles +12 %, bench/README.) COMPOSITE only where it changes something
-    # (it renders the layer into a separate image first).
+    # map's projection into each layer; written "EPSG:25832" rather than "init=epsg:25832",
+    # that copy skips PROJ's legacy init-file parser: full-cartography tiles +12 %, see
+    # bench/README.md.) COMPOSITE only where it changes something (it renders the layer into
+    # a separate image first).
     return f"""
   LAYER
     NAME "{name}"
