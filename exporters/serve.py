@@ -248,7 +248,7 @@ def _scan_layers(conn, extent, pub):
     CONNECTION "{conn}"
     PROCESSING "CLOSE_CONNECTION=DEFER"
     DATA "{data}"
-    VALIDATION "jahr" "^[0-9]{{1,4}}$" "default_jahr" "0" END
+    VALIDATION "jahr" "^[0-9]{{1,4}}$" "default_jahr" "0" END   # where %jahr% is used
     METADATA "wms_enable_request" "!*" "wfs_enable_request" "!*" END
   END
   LAYER
@@ -258,7 +258,6 @@ def _scan_layers(conn, extent, pub):
     TILEINDEX "karte_index"
     TILEITEM "location"
     PROCESSING "RESAMPLE=BILINEAR"
-    VALIDATION "jahr" "^[0-9]{{1,4}}$" "default_jahr" "0" END
     METADATA
       "ows_title" "Historische Karten (Scans)"
       "ows_abstract" "Gescannte Flurkarten, Urkarten und Rahmenkarten, georeferenziert (Katalog: kataster.historische_karte). Ein Jahr wählt der Parameter JAHR, z. B. JAHR=1936."

@@ -393,12 +393,12 @@ def check_gcps(where, ids, pixel, world, width, height, method):
                           hint="the points belong to another image, or their rows lost the "
                                "sign QGIS writes (sourceY is negative)")
     for name, pts, tol in (("pixel", pixel, 0.5), ("map", world, 0.01)):
-        for i in range(n):
-            for j in range(i + 1, n):
-                if np.hypot(*(pts[i] - pts[j])) < tol:
-                    raise SourceError(where, f"ground control points {ids[i]} and {ids[j]} "
-                                             f"have the same {name} position",
-                                      hint="remove one of them")
+        d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+        same = np.argwhere(np.triu(d < tol, k=1))
+        if len(same):
+            i, j = same[0]
+            raise SourceError(where, f"ground control points {ids[i]} and {ids[j]} "
+                                     f"have the same {name} position", hint="remove one of them")
     for name, pts in (("pixel", pixel), ("map", world)):
         centred = pts - pts.mean(axis=0)
         s = np.linalg.svd(centred, compute_uv=False)

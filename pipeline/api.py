@@ -165,9 +165,7 @@ def open_map(sheet, config=None, database=None):
     from pipeline.rasters import karten_dir
 
     config = config or load_config()
-    with _db(database).connect() as conn:
-        row = conn.execute("SELECT pfad FROM kataster.historische_karte WHERE id = %s",
-                           (sheet,)).fetchone()
-    if row is None:
+    found = maps(database=database).query("id == @sheet")
+    if found.empty:
         raise UsageError(f"no scanned map {sheet!r} in the catalogue (see api.maps())")
-    return rasterio.open(karten_dir(config) / row[0])
+    return rasterio.open(karten_dir(config) / found["pfad"].iloc[0])

@@ -85,8 +85,7 @@ def publish(ctx):
 def discard(ctx):
     """Remove the files of a failed run."""
     for tmp, _ in (ctx.files if ctx is not None else ()):
-        Path(tmp).unlink(missing_ok=True)
-        Path(f"{tmp}.warp").unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)        # (write_cog removes its own warp file)
 
 
 def _size(path):
