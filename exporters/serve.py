@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from pyproj import Transformer
+
 from exporters.layers import DASHES, LAYERS, class_case, label_of
 from pipeline import kennzeichen
 from pipeline.errors import KatasterError
@@ -53,6 +55,10 @@ class Publisher:
 SRS = "EPSG:25832 EPSG:4258 EPSG:4326 EPSG:3857"
 STATEMENT_TIMEOUT_MS = 10_000      # no map or feature request holds the database longer
 TILE_LAYERS = "gemarkung,flur,gebaeude,flurstueck"     # the OGC API pages' base map
+# The mapfiles, by the CRS they draw in: nginx sends a request in EPSG:3857 (the map page's and
+# the OGC API pages' tiles) to kataster_3857, every other one to kataster (EPSG:25832, the
+# data's CRS, which QGIS uses). Each is free of projection work in its own CRS.
+MAP_CRS = {"kataster": 25832, "kataster_3857": 3857}
 
 
 def _conninfo(url):
@@ -76,9 +82,13 @@ def _q(text):
     return '"' + str(text).replace('"', '\\"') + '"'
 
 
-def mapfile(url, base_url, extent, pub=Publisher(), karten=None):
+def mapfile(url, base_url, extent, pub=Publisher(), karten=None, crs=25832):
     """The mapfile: the layers of the style source and, with ``karten`` (the directory of the
-    scanned maps' COGs), the raster layer ``historische_karte``."""
+    scanned maps' COGs), the raster layer ``historische_karte``.
+
+    ``crs`` is the map's CRS: 25832 (the data's own) or 3857 (the web map's tiles, see
+    MAP_CRS). In a mapfile of 3857, PostGIS hands out the geometries transformed, filtered on the
+    stored ones through the request's box (``!BOX!``), so MapServer projects nothing."""
     ci = _conninfo(url)
     # Every service query ends after STATEMENT_TIMEOUT_MS, whatever a request asks for.
     conn = " ".join(f"{k}={v}" for k, v in ci.items()) + \
@@ -86,19 +96,20 @@ def mapfile(url, base_url, extent, pub=Publisher(), karten=None):
     layers = []
     for lay in LAYERS:
         for name, view, kind, group in lay.served():
-            layers.append(_map_layer(lay, name, view, kind, group, conn, extent, pub))
+            layers.append(_map_layer(lay, name, view, kind, group, conn, extent, pub, crs))
         if lay.name == "nutzung" and karten is not None:
-            layers.append(_scan_layers(conn, extent, pub))   # under the parcels
+            layers.append(_scan_layers(conn, extent, pub, crs))   # under the parcels
+    map_extent = extent if crs == 25832 else _transform_extent(extent, crs)
     return f"""MAP
   NAME "kataster"
-  EXTENT {' '.join(str(v) for v in extent)}
+  EXTENT {' '.join(str(v) for v in map_extent)}
   SIZE 800 600
   MAXSIZE 4096
   UNITS METERS
   IMAGECOLOR 255 255 255
   FONTSET "fonts.txt"
   {f'SHAPEPATH "{karten}"' if karten is not None else ""}
-  PROJECTION "EPSG:25832" END
+  PROJECTION "init=epsg:{crs}" END
   LEGEND
     KEYSIZE 24 14
     KEYSPACING 6 4
@@ -152,16 +163,19 @@ def _class_style(style, kind):
     return f"STYLE COLOR {style.fill} {line} END"
 
 
-def _map_layer(lay, name, view, kind, group, conn, extent, pub):
+def _map_layer(lay, name, view, kind, group, conn, extent, pub, crs=25832):
     fields = ", ".join(lay.fields)
     case = class_case(lay)
     # The class of each row comes from SQL (the style source's conditions; NULLs fall to the
     # last class), so MapServer compares one small value per feature.
     label = label_of(lay)
     extra = "".join(f"{sql} AS {name}, " for name, sql in (label.columns if label else ()))
-    data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}{extra}geom"
-            f" FROM {view} WHERE geom IS NOT NULL) AS t USING UNIQUE {lay.key}"
-            " USING SRID=25832")
+    if crs == 25832:
+        geom, where = "geom", "geom IS NOT NULL"
+    else:
+        geom, where = f"ST_Transform(geom, {crs}) AS geom", "geom && ST_Transform(!BOX!, 25832)"
+    data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}{extra}{geom}"
+            f" FROM {view} WHERE {where}) AS t USING UNIQUE {lay.key} USING SRID={crs}")
     classes = []
     for number, style in enumerate(lay.styles):
         expr = f'"{number}"' if case else None
@@ -191,12 +205,12 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
         for title, expr, styled, label in classes)
     items = ",".join(lay.fields)
     title = lay.title_of(kind)
-    # No per-layer PROJECTION: every layer is in the map's EPSG:25832, and MapServer would
-    # build a PROJ object per layer and request. (A WMS request in another CRS still copies the
-    # map's projection into each layer; written "EPSG:25832" rather than "init=epsg:25832",
-    # that copy skips PROJ's legacy init-file parser: full-cartography tiles +12 %, see
-    # bench/README.md.) COMPOSITE only where it changes something (it renders the layer into
-    # a separate image first).
+    # No per-layer PROJECTION: every layer is in the map's CRS. A request in the map's CRS
+    # (written "init=epsg:N", the form MapServer gives a WMS request's CRS, so the two compare
+    # equal) then costs no projection work; any other CRS makes MapServer copy the projection
+    # into each layer, build a PROJ transformation per layer and project each layer's search
+    # box: about half of a full-cartography tile (bench/README.md). COMPOSITE only where it
+    # changes something (it renders the layer into a separate image first).
     return f"""
   LAYER
     NAME "{name}"
@@ -232,13 +246,15 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub):
   END"""
 
 
-def _scan_layers(conn, extent, pub):
+def _scan_layers(conn, extent, pub, crs=25832):
     """The scanned maps: a raster layer over a tile index of the catalogue's current sheets
     (``kataster.historische_karte``, paths relative to SHAPEPATH = karten.dir). A request may
     choose one year with ``JAHR=1936`` (validated: digits only; default 0 = every year)."""
     data = ("geom FROM (SELECT id, pfad AS location, jahr, geom FROM kataster.historische_karte"
             " WHERE geom IS NOT NULL AND (%jahr% = 0 OR jahr = %jahr%)) AS t"
             " USING UNIQUE id USING SRID=25832")
+    # The COGs are in EPSG:25832; in a mapfile of another CRS MapServer warps them.
+    own = "" if crs == 25832 else 'PROJECTION "init=epsg:25832" END'
     return f"""
   LAYER
     NAME "karte_index"
@@ -248,6 +264,7 @@ def _scan_layers(conn, extent, pub):
     CONNECTION "{conn}"
     PROCESSING "CLOSE_CONNECTION=DEFER"
     DATA "{data}"
+    {own}
     VALIDATION "jahr" "^[0-9]{{1,4}}$" "default_jahr" "0" END   # where %jahr% is used
     METADATA "wms_enable_request" "!*" "wfs_enable_request" "!*" END
   END
@@ -257,6 +274,7 @@ def _scan_layers(conn, extent, pub):
     STATUS ON
     TILEINDEX "karte_index"
     TILEITEM "location"
+    {own}
     PROCESSING "RESAMPLE=BILINEAR"
     METADATA
       "ows_title" "Historische Karten (Scans)"
@@ -362,9 +380,15 @@ http {{
     "~*(^|&)version=1[.]3[.]0" 'code="InvalidCRS"';
     default 'code="InvalidSRS"';
   }}
+  # The mapfile drawing in the request's CRS (MAP_CRS); WMS 1.3.0 names it CRS, 1.1.1 SRS.
+  map "$arg_crs$arg_srs" $kataster_map {{
+    "~*^epsg:3857$" kataster_3857;
+    default kataster;
+  }}
   server {{
     listen {host}:{port};
     location /wms {{
+      set $args "$args&map=$kataster_map";
       sub_filter 'code="InvalidSRS"' $wms_crs_code;
       sub_filter_once off;
       sub_filter_types text/xml application/vnd.ogc.se_xml;
@@ -375,7 +399,7 @@ http {{
     # XYZ tiles of the WMS for the OGC API pages' maps (MapServer's tile mode); a path without
     # '&', which the pages' templates would escape.
     location ~ "^/kacheln/([0-9]+)/([0-9]+)/([0-9]+)[.]png$" {{
-      set $args "mode=tile&tilemode=gmap&tile=$2+$3+$1&layers={TILE_LAYERS}";
+      set $args "mode=tile&tilemode=gmap&tile=$2+$3+$1&layers={TILE_LAYERS}&map=kataster_3857";
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_FILENAME {MAPSERV};
       fastcgi_pass unix:{run}/mapserv.sock;
@@ -509,6 +533,11 @@ def pygeoapi_config(url, base_url, pages=None, bbox_wgs84=None, pub=Publisher())
     }
 
 
+def _transform_extent(extent, crs):
+    box = Transformer.from_crs(25832, crs, always_xy=True).transform_bounds(*extent)
+    return tuple(round(v, 1) for v in box)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -557,15 +586,17 @@ class Server:
         os.chmod(self.run, 0o700)
         self._check_read_only()
         extent = _extent(self.db)
-        (self.run / "kataster.map").write_text(mapfile(self.db.url, self.base_url, extent,
-                                                       self.publisher, self.karten),
-                                               encoding="utf-8")
-        os.chmod(self.run / "kataster.map", 0o600)
+        for name, crs in MAP_CRS.items():
+            (self.run / f"{name}.map").write_text(mapfile(self.db.url, self.base_url, extent,
+                                                          self.publisher, self.karten, crs),
+                                                  encoding="utf-8")
+            os.chmod(self.run / f"{name}.map", 0o600)
         _templates(self.run)
         (self.run / "mapserver.conf").write_text(
             f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{self.run}/"\n'
             f'    MS_MAPFILE "{self.run}/kataster.map"\n    PROJ_DATA "/usr/share/proj"\n'
-            f'  END\n  MAPS\n    "kataster" "{self.run}/kataster.map"\n  END\nEND\n',
+            '  END\n  MAPS\n' + "".join(f'    "{name}" "{self.run}/{name}.map"\n'
+                                          for name in MAP_CRS) + '  END\nEND\n',
             encoding="utf-8")
         self.ogc_port = _free_port()
         (self.run / "nginx.conf").write_text(nginx_conf(self.run, self.host, self.port,
@@ -591,8 +622,6 @@ class Server:
                                 "(run 'make setup', which runs npm install there)")
         shutil.copytree(leaflet, self.run / "www" / "leaflet")
         html = (WEB / "index.html").read_text(encoding="utf-8")
-        from pyproj import Transformer
-
         tr = Transformer.from_crs(25832, 4326, always_xy=True)
         lon0, lat0 = tr.transform(extent[0], extent[1])
         lon1, lat1 = tr.transform(extent[2], extent[3])
@@ -672,8 +701,6 @@ class Server:
 
         cfg = self.run / "pygeoapi.yml"
         pages = pygeoapi_pages(self.run / "pygeoapi")
-        from pyproj import Transformer
-
         extent = _extent(self.db)
         tr = Transformer.from_crs(25832, 4326, always_xy=True)
         west, south = tr.transform(extent[0], extent[1])

@@ -422,6 +422,78 @@ def test_no_label_is_cut_or_doubled_at_tile_edges(served):
     assert checked == 20
 
 
+def _mapserv(srv, query_string):
+    """The PNG MapServer draws for a query, called directly (no nginx: no routing)."""
+    out = subprocess.run(["/usr/lib/cgi-bin/mapserv", "-nh", f"QUERY_STRING={query_string}"],
+                         env=dict(os.environ,
+                                  MAPSERVER_CONFIG_FILE=str(srv.run / "mapserver.conf")),
+                         capture_output=True, check=True, timeout=60)
+    return out.stdout
+
+
+def test_web_mercator_tiles_come_from_their_own_mapfile(served):
+    """Tiles in EPSG:3857 (the map page's) cost MapServer a PROJ transformation and a projected
+    search box per layer; they are drawn by a mapfile in EPSG:3857 whose SQL transforms the
+    geometries. nginx sends every spelling of the CRS there (WMS 1.3.0 CRS, 1.1.1 SRS, any
+    case), and that mapfile draws the same map as the one in EPSG:25832."""
+    from pyproj import Transformer
+
+    srv, db = served
+    layers = ",".join(lay.name for lay in LAYERS)
+    to_3857 = Transformer.from_crs(25832, 3857, always_xy=True)
+    points = query(db, "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM"
+                       " kataster.flurstueck WHERE geom IS NOT NULL ORDER BY id LIMIT 6) x")
+    for n, (x, y) in enumerate(points):
+        cx, cy = to_3857.transform(x, y)
+        size = 76.437 if n % 2 else 305.748          # zoom 19 and 17
+        box = f"{cx - size / 2},{cy - size / 2},{cx + size / 2},{cy + size / 2}"
+        common = (f"SERVICE=WMS&REQUEST=GetMap&STYLES=&LAYERS={layers}&FORMAT=image/png"
+                  f"&TRANSPARENT=TRUE&WIDTH=256&HEIGHT=256&BBOX={box}")
+        own = _mapserv(srv, f"map=kataster_3857&VERSION=1.3.0&CRS=EPSG:3857&{common}")
+        projected = _mapserv(srv, f"map=kataster&VERSION=1.3.0&CRS=EPSG:3857&{common}")
+        a, b = _png(own), _png(projected)
+        assert _drawn(a) > 100, (x, y)
+        # The same map: only anti-aliased edge pixels may differ.
+        differing = sum(1 for p, q in zip(a.getdata(), b.getdata(), strict=True)
+                        if max(abs(i - j) for i, j in zip(p, q, strict=True)) > 60)
+        assert differing < 0.002 * 256 * 256, (x, y, differing)
+    # The routing, seen in the database: MapServer writes the request's box into the SQL, and
+    # only the mapfile in EPSG:3857 asks PostGIS for transformed geometries (the query text of
+    # the service's sessions is visible to the admin role).
+    admin = Database(url_as(db.url, "admin"))
+    x, y = to_3857.transform(*points[0])
+    for k, spelling in enumerate(("VERSION=1.3.0&CRS=EPSG:3857", "version=1.3.0&crs=epsg:3857",
+                                  "VERSION=1.1.1&SRS=EPSG:3857", "VERSION=1.3.0&CRS=EPSG:25832")):
+        minx = round(x) + 7 * k            # MapServer moves the box to pixel centres: the
+        if "25832" in spelling:            # integer part identifies the request
+            minx, y = round(points[0][0]), points[0][1]
+        status, ctype, body = get(f"{srv.base_url}/wms?{spelling}&SERVICE=WMS&REQUEST=GetMap"
+                                  f"&STYLES=&LAYERS=gemarkung&FORMAT=image/png&WIDTH=64"
+                                  f"&HEIGHT=64&BBOX={minx},{y},{minx + 100},{y + 100}", raw=True)
+        assert status == 200 and ctype.startswith("image/png"), body[:400]
+        seen = query(admin, "SELECT query FROM pg_stat_activity WHERE query LIKE %s",
+                     (f"%POLYGON(({minx}.%",))
+        assert seen, spelling
+        assert all(("ST_Transform(geom, 3857)" in q) == ("3857" in spelling)
+                   for q, in seen), (spelling, seen)
+
+
+def test_findings_layers_filter_through_an_index(served):
+    """The findings' map layers filter on the typed geometry of befund_punkt/befund_flaeche, an
+    expression the gist index on finding.geom could not serve: every tile read every finding.
+    The expression indexes of migration 0016 serve a box (seq scans off: the few test findings
+    would make a scan the cheaper plan)."""
+    _srv, db = served
+    with db.connect() as conn:
+        conn.execute("SET enable_seqscan = off")
+        for view, index in (("befund_punkt", "finding_punkt_geom_idx"),
+                            ("befund_flaeche", "finding_flaeche_geom_idx")):
+            plan = json.dumps(conn.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT id FROM kataster.{view} WHERE geom &&"
+                " ST_MakeEnvelope(348000, 5693000, 349000, 5694000, 25832)").fetchone()[0])
+            assert index in plan, (view, plan)
+
+
 def test_findings_are_drawn_by_severity_and_as_areas(served):
     """All findings were one orange circle, polygons shown as points: now polygon findings
     are areas and each severity has its colour."""
