@@ -93,13 +93,14 @@ def mapfile(url, base_url, extent, pub=Publisher(), karten=None, crs=25832):
     # Every service query ends after STATEMENT_TIMEOUT_MS, whatever a request asks for.
     conn = " ".join(f"{k}={v}" for k, v in ci.items()) + \
         f" options='-c statement_timeout={STATEMENT_TIMEOUT_MS}'"
+    # The extent in the map's CRS (the scanned maps' layers keep EPSG:25832, their own).
+    map_extent = extent if crs == 25832 else _transform_extent(extent, crs)
     layers = []
     for lay in LAYERS:
         for name, view, kind, group in lay.served():
-            layers.append(_map_layer(lay, name, view, kind, group, conn, extent, pub, crs))
+            layers.append(_map_layer(lay, name, view, kind, group, conn, map_extent, pub, crs))
         if lay.name == "nutzung" and karten is not None:
             layers.append(_scan_layers(conn, extent, pub, crs))   # under the parcels
-    map_extent = extent if crs == 25832 else _transform_extent(extent, crs)
     return f"""MAP
   NAME "kataster"
   EXTENT {' '.join(str(v) for v in map_extent)}
