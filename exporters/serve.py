@@ -59,6 +59,7 @@ TILE_LAYERS = "gemarkung,flur,gebaeude,flurstueck"     # the OGC API pages' base
 # the OGC API pages' tiles) to kataster_3857, every other one to kataster (EPSG:25832, the
 # data's CRS, which QGIS uses). Each is free of projection work in its own CRS.
 MAP_CRS = {"kataster": 25832, "kataster_3857": 3857}
+WEB_MAP = next(name for name, crs in MAP_CRS.items() if crs == 3857)
 
 
 def _conninfo(url):
@@ -383,7 +384,7 @@ http {{
   }}
   # The mapfile drawing in the request's CRS (MAP_CRS); WMS 1.3.0 names it CRS, 1.1.1 SRS.
   map "$arg_crs$arg_srs" $kataster_map {{
-    "~*^epsg:3857$" kataster_3857;
+    "~*^epsg:3857$" {WEB_MAP};
     default kataster;
   }}
   server {{
@@ -400,7 +401,7 @@ http {{
     # XYZ tiles of the WMS for the OGC API pages' maps (MapServer's tile mode); a path without
     # '&', which the pages' templates would escape.
     location ~ "^/kacheln/([0-9]+)/([0-9]+)/([0-9]+)[.]png$" {{
-      set $args "mode=tile&tilemode=gmap&tile=$2+$3+$1&layers={TILE_LAYERS}&map=kataster_3857";
+      set $args "mode=tile&tilemode=gmap&tile=$2+$3+$1&layers={TILE_LAYERS}&map={WEB_MAP}";
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_FILENAME {MAPSERV};
       fastcgi_pass unix:{run}/mapserv.sock;
