@@ -85,6 +85,9 @@ class Layer:
     label_min_scale: int = 0
     opacity: int = 100
     parts: tuple = field(default_factory=tuple)   # per geometry type (served as a group)
+    # Few large polygons (the district maps): where no text is placed, the web map's tiles
+    # get them clipped to the tile (bench/README.md, "serve.py").
+    clip: bool = False
 
     def served(self):
         """(name, view, kind, group) of what this layer becomes in a service, an export or a
@@ -162,11 +165,11 @@ LAYERS = (
     Layer("flur", "Fluren", "kataster.flur_karte", "POLYGON", "id",
           ("id", "gemarkungsnummer", "gemarkung", "flurnummer", "herkunft"),
           (Style("Flurgrenze", outline="0 90 200", width=1.4, dash="dash"),), max_scale=25000,
-          label="flur", label_max_scale=10000, label_min_scale=2500),
+          label="flur", label_max_scale=10000, label_min_scale=2500, clip=True),
     Layer("gemarkung", "Gemarkungen", "kataster.gemarkung_karte", "POLYGON", "id",
           ("id", "gemarkungsnummer", "gemarkung", "herkunft"),
           (Style("Gemarkungsgrenze", outline="200 0 0", width=2.2, dash="dashdot"),),
-          label="gemarkung", label_min_scale=10000),
+          label="gemarkung", label_min_scale=10000, clip=True),
     Layer("befund", "Befunde (öffentlich)", "kataster.befund", "POINT", "id",
           ("id", "rule", "severity", "status", "object_id", "message"), SEVERITY,
           max_scale=50000,

@@ -172,8 +172,12 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub, crs=25832):
     # last class), so MapServer compares one small value per feature.
     label = label_of(lay)
     extra = "".join(f"{sql} AS {name}, " for name, sql in (label.columns if label else ()))
+    scaletoken = ""
     if crs == 25832:
         geom, where = "geom", "geom IS NOT NULL"
+    elif lay.clip:
+        geom, where = f"ST_Transform(%umriss%, {crs}) AS geom", "geom && ST_Transform(!BOX!, 25832)"
+        scaletoken = _clip_token(lay)
     else:
         geom, where = f"ST_Transform(geom, {crs}) AS geom", "geom && ST_Transform(!BOX!, 25832)"
     data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}{extra}{geom}"
@@ -223,6 +227,7 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub, crs=25832):
     CONNECTION "{conn}"
     PROCESSING "CLOSE_CONNECTION=DEFER"
     DATA "{data}"
+    {scaletoken}
     {f"MAXSCALEDENOM {lay.max_scale}" if lay.max_scale else ""}
     {f"COMPOSITE OPACITY {lay.opacity} END" if lay.opacity < 100 else ""}
     {'CLASSITEM "klasse"' if case else ""}
@@ -246,6 +251,21 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub, crs=25832):
     END
 {class_text}
   END"""
+
+
+def _clip_token(lay):
+    """The geometry a ``clip`` layer's web-map tiles draw: below the scale of its first text,
+    the stored polygon cut to the request's box, widened by 16 pixels at that scale (72 dpi)
+    so that the cut edges lie outside the image; at the text's scales the whole polygon, where
+    MapServer places the text. A Flur's 130 and a Gemarkung's 600 vertices were transformed
+    and drawn for every tile that touches them (bench/README.md). Only GetMap requests reach
+    this mapfile (``nginx_conf``): GetFeatureInfo hands out the whole polygon."""
+    below = lay.label_min_scale or lay.max_scale
+    margin = round(below * 0.0254 / 72 * 16, 1)
+    values = f'"0" "ST_ClipByBox2D(geom, ST_Expand(ST_Transform(!BOX!, 25832), {margin}))"'
+    if lay.label_min_scale:
+        values += f' "{lay.label_min_scale}" "geom"'
+    return f'SCALETOKEN NAME "%umriss%" VALUES {values} END END'
 
 
 def _scan_layers(conn, extent, pub, crs=25832):
@@ -382,9 +402,11 @@ http {{
     "~*(^|&)version=1[.]3[.]0" 'code="InvalidCRS"';
     default 'code="InvalidSRS"';
   }}
-  # The mapfile drawing in the request's CRS (MAP_CRS); WMS 1.3.0 names it CRS, 1.1.1 SRS.
-  map "$arg_crs$arg_srs" $kataster_map {{
-    "~*^epsg:3857$" {WEB_MAP};
+  # The mapfile drawing a GetMap in the request's CRS (MAP_CRS); WMS 1.3.0 names it CRS,
+  # 1.1.1 SRS. Every other request (feature info, legends, capabilities, WFS) goes to the
+  # first: the web map's mapfile clips large polygons to the box (_clip_token).
+  map "$arg_request:$arg_crs$arg_srs" $kataster_map {{
+    "~*^getmap:epsg:3857$" {WEB_MAP};
     default kataster;
   }}
   server {{

@@ -329,6 +329,11 @@ def _dark(image, box=None):
     return sum(1 for p in part.getdata() if max(p) < 110)
 
 
+def _boundary(image, box):
+    """Pixels of the blue Flur or red Gemarkung boundaries in a part of the image."""
+    return sum(1 for p in image.crop(box).getdata() if abs(p[0] - p[2]) > 120)
+
+
 def _drawn(image):
     """Pixels that are not white background."""
     return sum(1 for p in image.getdata() if p != (255, 255, 255))
@@ -443,7 +448,13 @@ def test_web_mercator_tiles_come_from_their_own_mapfile(served):
     to_3857 = Transformer.from_crs(25832, 3857, always_xy=True)
     points = query(db, "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM"
                        " kataster.flurstueck WHERE geom IS NOT NULL ORDER BY id LIMIT 6) x")
-    for n, (x, y) in enumerate(points):
+    # Points on Flur and Gemarkung boundaries: the web map's tiles get those polygons clipped
+    # to the tile below the scale of their names (_clip_token); drawn alike all the same.
+    edges = [xy for view in ("flur_karte", "gemarkung_karte") for xy in query(
+        db, "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(ST_ExteriorRing(ST_GeometryN(geom,"
+            f" 1)), 3) p FROM kataster.{view} ORDER BY id LIMIT 2) x")]
+    assert len(edges) == 4
+    for n, (x, y) in enumerate(points + edges):
         cx, cy = to_3857.transform(x, y)
         size = 76.437 if n % 2 else 305.748          # zoom 19 and 17
         box = f"{cx - size / 2},{cy - size / 2},{cx + size / 2},{cy + size / 2}"
@@ -453,6 +464,8 @@ def test_web_mercator_tiles_come_from_their_own_mapfile(served):
         projected = _mapserv(srv, f"map=kataster&VERSION=1.3.0&CRS=EPSG:3857&{common}")
         a, b = _png(own), _png(projected)
         assert _drawn(a) > 100, (x, y)
+        if n >= len(points):      # a dashed boundary line in the middle of the tile
+            assert _boundary(a, (96, 96, 160, 160)) > 20, (x, y)
         # The same map: only anti-aliased edge pixels may differ.
         differing = sum(1 for p, q in zip(a.getdata(), b.getdata(), strict=True)
                         if max(abs(i - j) for i, j in zip(p, q, strict=True)) > 60)
@@ -462,20 +475,42 @@ def test_web_mercator_tiles_come_from_their_own_mapfile(served):
     # the service's sessions is visible to the admin role).
     admin = Database(url_as(db.url, "admin"))
     x, y = to_3857.transform(*points[0])
-    for k, spelling in enumerate(("VERSION=1.3.0&CRS=EPSG:3857", "version=1.3.0&crs=epsg:3857",
-                                  "VERSION=1.1.1&SRS=EPSG:3857", "VERSION=1.3.0&CRS=EPSG:25832")):
+    for k, spelling in enumerate(("VERSION=1.3.0&CRS=EPSG:3857&REQUEST=GetMap",
+                                  "version=1.3.0&crs=epsg:3857&request=getmap",
+                                  "VERSION=1.1.1&SRS=EPSG:3857&REQUEST=GetMap",
+                                  "VERSION=1.3.0&CRS=EPSG:25832&REQUEST=GetMap")):
         minx = round(x) + 7 * k            # MapServer moves the box to pixel centres: the
         if "25832" in spelling:            # integer part identifies the request
             minx, y = round(points[0][0]), points[0][1]
-        status, ctype, body = get(f"{srv.base_url}/wms?{spelling}&SERVICE=WMS&REQUEST=GetMap"
+        status, ctype, body = get(f"{srv.base_url}/wms?{spelling}&SERVICE=WMS"
                                   f"&STYLES=&LAYERS=gemarkung&FORMAT=image/png&WIDTH=64"
                                   f"&HEIGHT=64&BBOX={minx},{y},{minx + 100},{y + 100}", raw=True)
         assert status == 200 and ctype.startswith("image/png"), body[:400]
         seen = query(admin, "SELECT query FROM pg_stat_activity WHERE query LIKE %s",
                      (f"%POLYGON(({minx}.%",))
         assert seen, spelling
-        assert all(("ST_Transform(geom, 3857)" in q) == ("3857" in spelling)
+        # 1:4,400: below the Gemarkung names' scale, the web map clips the polygons to the box.
+        assert all(("ST_Transform(ST_ClipByBox2D(geom" in q) == ("3857" in spelling)
                    for q, in seen), (spelling, seen)
+    # Feature info in EPSG:3857 goes to the first mapfile: the whole Flur, not its piece in
+    # the box (the tiles' mapfile would have clipped it).
+    flur_id, vertices, px, py = query(
+        db, "SELECT id, ST_NPoints(geom), ST_X(ST_PointOnSurface(geom)),"
+            " ST_Y(ST_PointOnSurface(geom)) FROM kataster.flur_karte ORDER BY id LIMIT 1")[0]
+    fx, fy = to_3857.transform(px, py)
+    for request in ("GetFeatureInfo", "getfeatureinfo"):
+        status, _ctype, body = get(
+            f"{srv.base_url}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST={request}&STYLES="
+            "&LAYERS=flur&QUERY_LAYERS=flur&CRS=EPSG:3857&WIDTH=256&HEIGHT=256&I=128&J=128"
+            "&INFO_FORMAT=application/json&FEATURE_COUNT=5"
+            f"&BBOX={fx - 38.2},{fy - 38.2},{fx + 38.2},{fy + 38.2}")
+        assert status == 200, body[:400]
+        found = {f["properties"]["id"]: f["geometry"] for f in json.loads(body)["features"]}
+        assert flur_id in found, (request, list(found))
+        rings = found[flur_id]["coordinates"]
+        if found[flur_id]["type"] == "MultiPolygon":
+            rings = [r for polygon in rings for r in polygon]
+        assert sum(len(r) for r in rings) == vertices, request
 
 
 def test_findings_layers_filter_through_an_index(served):
