@@ -10,9 +10,9 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 import shapely
-from psycopg import sql
 
 from pipeline.errors import UsageError
+from schemas import sql_text
 
 KINDS = ("hinzugefuegt", "entfernt", "geometrie", "flaeche", "eigentum")
 
@@ -36,23 +36,6 @@ WHERE k.art IS NOT NULL
 ORDER BY 3, 2
 """
 
-# Each parcel's owners as a sorted list of "person:buchungsart:share", per run compared.
-OWNERS = """
-WITH ra AS (SELECT max(run_id) AS r FROM kataster_privat.eigentum_aufgeloest WHERE run_id <= %(a)s),
-     rb AS (SELECT max(run_id) AS r FROM kataster_privat.eigentum_aufgeloest WHERE run_id <= %(b)s),
-     e AS (SELECT run_id, flurstueck_gml_id AS g, coalesce(person_gml_id, '') || ':'
-                  || coalesce(buchungsart::text, '') || ':' || coalesce(anteil_zaehler::text, '')
-                  || '/' || coalesce(anteil_nenner::text, '') AS owner
-           FROM kataster_privat.eigentum_aufgeloest
-           WHERE run_id IN (SELECT r FROM ra UNION SELECT r FROM rb)),
-     ea AS (SELECT g, array_agg(owner ORDER BY owner) AS o FROM e, ra WHERE run_id = ra.r
-            GROUP BY g),
-     eb AS (SELECT g, array_agg(owner ORDER BY owner) AS o FROM e, rb WHERE run_id = rb.r
-            GROUP BY g)
-SELECT f.gml_id, f.flurstueckskennzeichen, 'eigentum', ST_AsBinary(f.geom), NULL::float8, NULL::float8
-FROM ea JOIN eb USING (g) JOIN kataster.ax_flurstueck f ON f.gml_id = ea.g AND f.endet IS NULL
-WHERE ea.o IS DISTINCT FROM eb.o
-"""
 
 
 def changes(db, run_a, run_b, private=False):
@@ -80,7 +63,8 @@ def changes(db, run_a, run_b, private=False):
             if not may_see_owners(conn):
                 raise UsageError("--private shows owner changes: it needs the role "
                                  "kataster_eigentum or kataster_admin")
-            rows += conn.execute(sql.SQL(OWNERS), {"a": run_a, "b": run_b}).fetchall()
+            rows += conn.execute(sql_text("exports/eigentum_aenderungen.sql"),
+                                 {"a": run_a, "b": run_b}).fetchall()
     frame = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "art", "wkb",
                                         "flaeche_vorher", "flaeche_nachher"])
     geom = shapely.from_wkb([bytes(b) if b is not None else None for b in frame.pop("wkb")])

@@ -219,9 +219,10 @@ def set_up_database(admin: Database, owner: Database, reader=None, service=None)
                                                               sql.Identifier(member)))
 
 
-def migrate(admin: Database, owner: Database):
-    """Bring the owner's schema to the newest revision, the administrator lending what it needs:
-    PostGIS and dblink, the dblink wrapper, and CREATEROLE only while the migrations run."""
+def migrate(admin: Database, owner: Database, revision: str | None = None):
+    """Bring the owner's schema to the newest revision (or to ``revision``: the migration
+    tests), the administrator lending what it needs: PostGIS and dblink, the dblink wrapper,
+    and CREATEROLE only while the migrations run."""
     from schemas.migrate import head, upgrade
 
     owner_role = _user_of(owner)
@@ -230,19 +231,20 @@ def migrate(admin: Database, owner: Database):
             _create_extension(conn, ext, admin.url)
         conn.execute(sql.SQL("GRANT USAGE ON FOREIGN DATA WRAPPER dblink_fdw TO {}").format(
             sql.Identifier(owner_role)))
-        if owner.revision() != head():
+        if owner.revision() != (revision or head()):
             lend = not conn.execute("SELECT rolcreaterole OR rolsuper FROM pg_roles"
                                     " WHERE rolname = %s", (owner_role,)).fetchone()[0]
             if lend:
                 conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(
                     sql.Identifier(owner_role)))
             try:
-                upgrade(owner.url)
+                upgrade(owner.url, revision or "head")
             finally:
                 if lend:
                     conn.execute(sql.SQL("ALTER ROLE {} NOCREATEROLE").format(
                         sql.Identifier(owner_role)))
-    owner.check_current()
+    if revision is None:
+        owner.check_current()
 
 
 def _user_of(db):

@@ -27,6 +27,7 @@ Dangling references become findings (of the owner rules), never crashes.
 from __future__ import annotations
 
 from pipeline.owner_rules import DIVIDED, FICTIVE, edges, owner_findings
+from schemas import sql_text
 
 # A share is a pair (z, n); NULL where it is missing or its denominator is 0 (owner.shares
 # reports that, the walk goes on).
@@ -111,13 +112,12 @@ WALK = """
     SELECT * FROM walk"""
 
 # Sheet share times the factor of the way there; without a sheet share the factor alone, and
-# nothing where that is 1. Written reduced, as integers (scaled past the decimals first).
-WRITE = """
-    INSERT INTO kataster_privat.eigentum_aufgeloest (flurstueck_gml_id, flurstueckskennzeichen,
-        buchungsblatt, buchungsart, person_gml_id, anteil_zaehler, anteil_nenner,
-        rechtsgemeinschaft, run_id)
-    SELECT parcel, fsk, kz, buchungsart, person, sign(n) * div(z, gcd(z, n)),
-           abs(div(n, gcd(z, n))), community, %(run)s
+# nothing where that is 1. Reduced, as integers (scaled past the decimals first).
+RESOLVED = """
+    CREATE TEMPORARY TABLE ownership_resolved ON COMMIT DROP AS
+    SELECT parcel AS flurstueck_gml_id, fsk AS flurstueckskennzeichen, kz AS buchungsblatt,
+           buchungsart, person AS person_gml_id, sign(n) * div(z, gcd(z, n)) AS anteil_zaehler,
+           abs(div(n, gcd(z, n))) AS anteil_nenner, community AS rechtsgemeinschaft
     FROM (SELECT parcel, fsk, kz, buchungsart, person, community,
                  round(z * 10::numeric ^ greatest(scale(trim_scale(z)), scale(trim_scale(n)))) AS z,
                  round(n * 10::numeric ^ greatest(scale(trim_scale(z)), scale(trim_scale(n)))) AS n
@@ -130,9 +130,11 @@ WRITE = """
                 WHERE NOT w.divided AND NOT w.cycle) shares) integral"""
 
 def resolve(conn, run_id):
-    """Write ``kataster_privat.eigentum_aufgeloest`` for the import run ``run_id`` (the owners
-    of every current parcel, kept per run: change lists compare them; the view shows the
-    newest); returns the findings recorded with the run.
+    """Resolve the owners of every current parcel and record, for the import run ``run_id``,
+    those of the parcels whose owners changed (``schemas/sql/steps/eigentum_schreiben.sql``:
+    the history in ``kataster_privat.eigentum_aufgeloest`` grows with the change, not with the
+    city; ``kataster_privat.eigentum_aktuell`` is the current resolution); returns the findings
+    recorded with the run.
 
     The walk meets the problems that the owner rules ``owner.unbooked`` and ``owner.chain``
     name (a parcel without its booking, a cycle, a dead end); they are reported by those rules
@@ -140,6 +142,15 @@ def resolve(conn, run_id):
     for one problem. The walk follows the edge table of :func:`pipeline.owner_rules.edges`.
     """
     findings = owner_findings(conn, ["owner.unbooked", "owner.chain"])
+    resolved(conn)
+    conn.execute(sql_text("steps/eigentum_schreiben.sql"), {"run": run_id})
+    return findings
+
+
+def resolved(conn):
+    """Resolve the owners of every current parcel into the temporary table
+    ``ownership_resolved`` (dropped at commit), the columns of ``eigentum_aufgeloest`` without
+    the run; a test compares it with the recorded history's current state."""
     edges(conn)
     conn.execute("CREATE INDEX ON owner_an (dst)")
     conn.execute("ANALYZE owner_an")
@@ -147,5 +158,4 @@ def resolve(conn, run_id):
     conn.execute(WALK, {"fictive": FICTIVE, "divided": list(DIVIDED)})
     conn.execute("ANALYZE ownership_sheet_owners")
     conn.execute("ANALYZE ownership_walk")
-    conn.execute(WRITE, {"run": run_id})
-    return findings
+    conn.execute(RESOLVED)

@@ -295,7 +295,9 @@ class EigentumAufgeloest(Base):
     anteil_zaehler: Mapped[float | None] = mapped_column(Numeric)
     anteil_nenner: Mapped[float | None] = mapped_column(Numeric)
     rechtsgemeinschaft: Mapped[str | None] = mapped_column(Text)
-    run_id: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The run found this parcel without owners (it ended, or lost its booking); see 0017.
+    entfallen: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
 class AuditLog(Base):

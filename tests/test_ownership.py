@@ -295,6 +295,67 @@ def test_owner_changes_need_private(cli_env, db, tmp_path):
     assert names == ["Adlerqx", "Bergqx", "Dornqx"]
 
 
+def test_ownership_history_grows_with_the_change(cli_env, db, tmp_path):
+    """Every NAS run stored the resolved owners of the whole city again (a daily portion added
+    the city each day). A run now stores only the parcels whose owners changed, and a marker
+    for a parcel whose owners are gone; the current resolution is the same as a full one."""
+    import json
+
+    from pipeline.nas_writer import versioned_id
+    from pipeline.ownership import resolved
+
+    path = tmp_path / "owners.xml"
+    with open_output(path) as fh:
+        Writer("6.0").extract(features(), fh)
+    r1 = json.loads(kataster("import", path, "--json", env=cli_env, check=True).stdout)
+    first = query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
+                      " WHERE run_id = %s", (r1["run_id"],))[0][0]
+    assert first == 8
+    # Parcel 1 changes an owner (Namensnummer 0002 names Dornqx), parcel 3 ends; parcel 2 and
+    # its chain through the fictive sheet stay as they are.
+    new = nn("DENW36AL0000N014", "DENW36AL00000S01", "0002.00.00.00.00", pid("P4"), ("1", "2"))
+    new["beginnt"] = "2021-01-01T00:00:00Z"
+    update = tmp_path / "nba.xml"
+    with open_output(update) as fh:
+        Writer("6.0").nba([], [(new, versioned_id("DENW36AL0000N014", B), False)],
+                          [("AX_Flurstueck", versioned_id("DENW36AL0000P003", B))],
+                          "2021-01-02T00:00:00Z", fh)
+    r2 = json.loads(kataster("import", update, "--json", env=cli_env, check=True).stdout)
+    stored = query(db, "SELECT right(flurstueck_gml_id, 3), person_gml_id, entfallen"
+                       " FROM kataster_privat.eigentum_aufgeloest WHERE run_id = %s"
+                       " ORDER BY 1, 2", (r2["run_id"],))
+    assert stored == [("001", pid("P1"), False), ("001", pid("P2"), False),
+                      ("001", pid("P4"), False), ("003", None, True)]
+    # The current resolution equals a full one of the same state.
+    with db.connect() as conn:
+        resolved(conn)
+        columns = ("flurstueck_gml_id, flurstueckskennzeichen, buchungsblatt, buchungsart,"
+                   " person_gml_id, anteil_zaehler, anteil_nenner, rechtsgemeinschaft")
+        full = conn.execute(f"SELECT {columns} FROM ownership_resolved ORDER BY 1, 5").fetchall()
+        current = conn.execute(f"SELECT {columns} FROM kataster_privat.eigentum_aktuell"
+                               " ORDER BY 1, 5").fetchall()
+        conn.rollback()
+    assert current == full and len(full) == 6
+    names = [r[0] for r in query(db, "SELECT name FROM kataster_privat.eigentum ORDER BY 1")]
+    assert names == ["Adlerqx", "Bergqx", "Dornqx", "Dornqx", "Eichqx", "Finkqx"]
+    # The change list reads the same owners as before: parcel 1's changed; parcel 3 is a
+    # removed parcel, not an owner change.
+    private = json.loads(kataster("changes", r1["run_id"], r2["run_id"], "--json", "--private",
+                                  env=cli_env, check=True).stdout)
+    assert sorted((c["art"], c["gml_id"]) for c in private["changes"]) == [
+        ("eigentum", "DENW36AL0000P001"), ("entfernt", "DENW36AL0000P003")]
+    # A run that changes no owner records none.
+    same = nn("DENW36AL0000N014", "DENW36AL00000S01", "0002.00.00.00.00", pid("P4"), ("1", "2"))
+    same["beginnt"] = "2021-02-01T00:00:00Z"
+    again = tmp_path / "nba2.xml"
+    with open_output(again) as fh:
+        Writer("6.0").nba([], [(same, versioned_id("DENW36AL0000N014", new["beginnt"]), False)],
+                          [], "2021-02-02T00:00:00Z", fh)
+    r3 = json.loads(kataster("import", again, "--json", env=cli_env, check=True).stdout)
+    assert query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
+                     " WHERE run_id = %s", (r3["run_id"],))[0][0] == 0
+
+
 def test_nested_communities_decimal_shares_and_walk_findings(cli_env, db, tmp_path):
     """Shares multiply exactly down nested communities and divided properties (decimals
     included), the nearest head names the community, and the walk reports the cycle with its
