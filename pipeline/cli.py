@@ -331,7 +331,7 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_ol
 
         result = validate(database, obj.config)
         summary["validation"] = {"run_id": result.run_id, **result.counts["by_severity"],
-                                 "fixed": result.fixed}
+                                 "fixed": result.fixed, "seconds": result.seconds}
     if as_json:
         _echo_json(summary)
         return

@@ -16,6 +16,7 @@ Built on :func:`pipeline.generator.build` (same parcels, buildings, addresses), 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from fractions import Fraction
 
 import numpy as np
@@ -503,17 +504,33 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim", lean=False)
             "expected_ownership": owners.expected}
 
 
+def _later(stamp, days):
+    """An ISO timestamp ("…Z") ``days`` later."""
+    t = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ") + timedelta(days=days)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lean=False,
-              datum="2026-01-16T00:00:00Z", part=(1, 1)):
+              datum="2026-01-16T00:00:00Z", part=(1, 1), sequence=None):
     """An NBA update for the extract of the same ``n``, ``seed`` and ``lean``: a share of the
     parcels get a new version (amtliche Fläche + 1 m²) that re-sends the complete object (its
     booking, address and municipality references included, as real NBA portions do), and as
-    many addresses are deleted. ``part``: (laufende Nummer, Gesamtzahl) of the portion."""
+    many addresses are deleted. ``part``: (laufende Nummer, Gesamtzahl) of the portion.
+
+    ``sequence=(k, size)``: instead of ``fraction``, the k-th (from 0) of daily portions of
+    ``size`` parcels each, to be applied in order: disjoint parcels, versions one day apart."""
     c = _City(n, seed, city, lean)
     parcels = c.parcels
     rng = np.random.default_rng(seed + 2000)
-    pick = set(np.sort(rng.choice(len(parcels), size=max(1, int(len(parcels) * fraction)),
-                                  replace=False)).tolist())
+    update = UPDATE
+    if sequence:
+        k, size = sequence
+        order = rng.permutation(len(parcels))
+        pick = set(order[k * size:(k + 1) * size].tolist())
+        update, datum = (_later(t, days=k) for t in (UPDATE, datum))
+    else:
+        pick = set(np.sort(rng.choice(len(parcels), size=max(1, int(len(parcels) * fraction)),
+                                      replace=False)).tolist())
     owners = _Owners(np.random.default_rng(seed + 1000), c.spec["gemeinde"])
     writer = Writer(version, prefix="adv" if version == "7.1" else None)
     replaces, deletes = [], []
@@ -522,8 +539,8 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lea
         if i not in pick:
             continue
         gid = parcels["idflurst"].iat[i]
-        new = c.parcel(i, booking, UPDATE, c.book_area(i) + 1, _same)
-        new["gml_id"] = versioned_id(gid, UPDATE)
+        new = c.parcel(i, booking, update, c.book_area(i) + 1, _same)
+        new["gml_id"] = versioned_id(gid, update)
         replaces.append((new, versioned_id(gid, beginnt_of(i)), False))
         deletes.append(("AX_LagebezeichnungMitHausnummer", versioned_id(_oid("L", i), BASE)))
     with open_output(out) as fh:

@@ -119,3 +119,33 @@ def test_generated_update_resends_complete_versions(cli_env, db, tmp_path):
     assert query(db, "SELECT count(*) FROM kataster_privat.finding") == [(0,)]
     assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL"
                      " AND (ist_gebucht IS NULL OR weist_auf IS NULL)") == [(0,)]
+
+
+def test_generated_daily_portions_apply_in_order(cli_env, db, tmp_path):
+    """A sequence of daily portions (bench/update_nba.py): disjoint parcels, one day apart;
+    each applies on top of the ones before it, re-sends complete versions and adds ownership
+    history only where owners changed (none here: the portions change areas)."""
+    import json
+
+    from pipeline.generator_nas import write, write_nba
+
+    write(300, tmp_path / "base.xml", version="7.1", seed=7, lean=True)
+    kataster("import", tmp_path / "base.xml", "--no-validate", env=cli_env, check=True)
+    replaced = []
+    for k in range(3):
+        path = tmp_path / f"nba{k}.xml"
+        res = write_nba(300, path, version="7.1", seed=7, lean=True, sequence=(k, 20))
+        assert len(res["replaced"]) == 20
+        replaced.append(set(res["replaced"]))
+        summary = json.loads(kataster("import", path, "--no-validate", "--json", env=cli_env,
+                                      check=True).stdout)
+        assert summary["status"] == "committed"
+        assert summary["merge"]["kataster.ax_flurstueck"]["inserted"] == 20
+        assert query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
+                         " WHERE run_id = %s", (summary["run_id"],)) == [(0,)]
+    assert not (replaced[0] & replaced[1]) and not (replaced[1] & replaced[2])
+    assert query(db, "SELECT count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL"
+                     " AND beginnt > '2026-01-15'") == [(60,)]
+    assert query(db, "SELECT count(DISTINCT beginnt) FROM kataster.ax_flurstueck"
+                     " WHERE beginnt > '2026-01-15'") == [(3,)]
+    assert query(db, "SELECT count(*) FROM kataster_privat.finding") == [(0,)]

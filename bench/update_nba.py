@@ -1,0 +1,137 @@
+"""Benchmark: daily NBA portions of about 100 parcels on a generated city, as a user waits for them.
+
+On a generated city (default 100,000 parcels, the generator's lean mode, GeoInfoDok 7.1; the
+files are generated once and kept in bench/out) it imports the city into a fresh database and
+validates it once, then applies a sequence of NBA portions (``write_nba(sequence=(k, size))``:
+disjoint parcels re-sent as complete new versions with their bookings and addresses, one
+address deleted per parcel, one day apart), each as a city would: ``kataster import PORTION``
+with the default validation after the import, timed as the whole process (start-up included).
+
+Prints per portion: seconds of the import run and of the validation (from the import summary),
+the whole process, seconds per changed parcel, growth of the database and of the resolved
+ownership history, and peak RSS. The anchor, in the same run: the first import of the city,
+per parcel. Today every step after the merge and the validation recompute the whole city, so
+the portions themselves are the full-recompute path that scoped steps will be compared with.
+
+Not a test; record the figures in bench/README.md. Usage:
+``python bench/update_nba.py [--parcels 100000] [--portions 10] [--size 100] [--realistic]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from import_vector import KATASTER, fresh_database, run_measured  # noqa: E402
+
+from pipeline.db import Database  # noqa: E402
+from pipeline.embedded import EmbeddedCluster  # noqa: E402
+from pipeline.generator_nas import write, write_nba  # noqa: E402
+
+SIZES = """SELECT pg_database_size(current_database()),
+                  pg_total_relation_size('kataster_privat.eigentum_aufgeloest'),
+                  (SELECT count(*) FROM kataster_privat.eigentum_aufgeloest)"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parcels", type=int, default=100_000)
+    ap.add_argument("--portions", type=int, default=10)
+    ap.add_argument("--size", type=int, default=100, help="parcels per portion")
+    ap.add_argument("--realistic", action="store_true",
+                    help="the full type mix of a real extract instead of the lean mode")
+    ap.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    lean = not args.realistic
+    tag = f"{args.parcels}{'_lean' if lean else ''}"
+    city = work / f"nba_city_7.1_{tag}.xml"
+    if not city.exists():
+        summary = write(args.parcels, city, version="7.1", seed=1, lean=lean)
+        print(f"generated the city: {args.parcels:,} parcels, {summary['objects']:,} objects,"
+              f" {city.stat().st_size / 1e6:,.0f} MB", flush=True)
+    portions = []
+    for k in range(args.portions):
+        path = work / f"nba_portion_7.1_{tag}_{args.size}_{k}.xml"
+        if not path.exists():
+            write_nba(args.parcels, path, version="7.1", seed=1, lean=lean,
+                      sequence=(k, args.size), part=(1, 1))
+        portions.append(path)
+    cluster = EmbeddedCluster(work / "state_nba")
+    cluster.up()
+    try:
+        url = fresh_database(cluster.url("postgres", "admin"), "bench_nba")
+        Database(url).prepare()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+        env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s_nba"),
+                   KATASTER_IMPORT_ACKNOWLEDGEMENT_DIR=str(work / "s_nba" / "quittierungen"))
+        secs, rss, out = run_measured([str(KATASTER), "-q", "import", str(city), "--no-validate",
+                                       "--json"], env)
+        base = json.loads(out)
+        print(f"city: {city.stat().st_size / 1e6:,.0f} MB imported in {secs:.1f} s "
+              f"({secs / args.parcels * 1000:.2f} ms per parcel), peak RSS {rss:,.0f} MB",
+              flush=True)
+        vsecs, _, _ = run_measured([str(KATASTER), "-q", "validate", "--json"], env)
+        print(f"city validated in {vsecs:.1f} s", flush=True)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")
+            before = conn.execute(SIZES).fetchone()
+        print(f"database {before[0] / 1e6:,.0f} MB, resolved ownership {before[1] / 1e6:,.1f} MB"
+              f" ({before[2]:,} rows)\n", flush=True)
+        rows = []
+        for k, path in enumerate(portions):
+            secs, rss, out = run_measured([str(KATASTER), "-q", "import", str(path), "--json"],
+                                          env)
+            summary = json.loads(out)
+            if summary["status"] != "committed":
+                raise SystemExit(f"portion {k}: {summary['status']}")
+            with psycopg.connect(url, autocommit=True) as conn:
+                after = conn.execute(SIZES).fetchone()
+            changed = sum(m.get("inserted", 0) + m.get("closed", 0)
+                          for m in summary["merge"].values())
+            row = {"k": k, "total": secs, "import": summary["seconds"],
+                   "validation": summary["validation"]["seconds"], "rss": rss,
+                   "objects": changed, "db": (after[0] - before[0]) / 1e6,
+                   "owners": (after[1] - before[1]) / 1e6, "owner_rows": after[2] - before[2]}
+            rows.append(row)
+            before = after
+            print(f"portion {k}: {secs:5.1f} s (import {row['import']:.1f} s, validation "
+                  f"{row['validation']:.1f} s), {secs / args.size * 1000:.0f} ms per parcel, "
+                  f"{changed:,} versions inserted or closed, database +{row['db']:.1f} MB, "
+                  f"ownership history +{row['owners']:.2f} MB ({row['owner_rows']:+,} rows), "
+                  f"peak RSS {rss:,.0f} MB", flush=True)
+    finally:
+        cluster.destroy()
+        shutil.rmtree(work / "s_nba", ignore_errors=True)
+    n = len(rows)
+    mean = {key: sum(r[key] for r in rows) / n for key in ("total", "import", "validation",
+                                                           "db", "owners", "owner_rows")}
+    print(f"\n{args.parcels:,} parcels ({'lean' if lean else 'realistic'}), {n} portions of "
+          f"{args.size} parcels, city imported in {base['seconds']:.1f} s")
+    print("| per portion | mean | max |")
+    print("| --- | ---: | ---: |")
+    for key, label, unit in (("total", "whole process", "s"), ("import", "import run", "s"),
+                             ("validation", "validation", "s"), ("db", "database growth", "MB"),
+                             ("owners", "ownership history growth", "MB"),
+                             ("owner_rows", "ownership history rows", "")):
+        print(f"| {label} | {mean[key]:,.2f} {unit} | {max(r[key] for r in rows):,.2f} {unit} |")
+    print(f"| seconds per changed parcel | {mean['total'] / args.size:.3f} | - |")
+    print(f"| anchor: first import, seconds per parcel | {base['seconds'] / args.parcels:.5f} | - |")
+    print(f"| ratio (portion per parcel / first import per parcel) | "
+          f"{mean['total'] / args.size / (base['seconds'] / args.parcels):,.0f} | - |")
+    print(f"| peak RSS | - | {max(r['rss'] for r in rows):,.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()
