@@ -19,7 +19,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +37,7 @@ from pipeline.config import load_config  # noqa: E402
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
 from pipeline.generator import build, plant_errors  # noqa: E402
+from pipeline.processes import free_port  # noqa: E402
 from pipeline.runs import run_import  # noqa: E402
 from pipeline.validation import validate  # noqa: E402
 
@@ -62,12 +62,6 @@ done = function(summary, latency, requests)
   io.write("CDF " .. table.concat(cdf, " ") .. "\n")
 end
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wrk(url, script, seconds):

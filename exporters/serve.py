@@ -28,6 +28,7 @@ from pyproj import Transformer
 from exporters.layers import DASHES, LAYERS, class_case, label_of
 from pipeline import kennzeichen
 from pipeline.errors import KatasterError
+from pipeline.processes import free_port, service_child
 from schemas import sql_text
 
 log = logging.getLogger(__name__)
@@ -562,12 +563,6 @@ def _transform_extent(extent, crs):
     return tuple(round(v, 1) for v in box)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _extent(db):
     with db.connect() as conn:
         row = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
@@ -622,7 +617,7 @@ class Server:
             '  END\n  MAPS\n' + "".join(f'    "{name}" "{self.run}/{name}.map"\n'
                                           for name in MAP_CRS) + '  END\nEND\n',
             encoding="utf-8")
-        self.ogc_port = _free_port()
+        self.ogc_port = free_port()
         (self.run / "nginx.conf").write_text(nginx_conf(self.run, self.host, self.port,
                                                         self.ogc_port), encoding="utf-8")
         self._page(extent)
@@ -714,7 +709,7 @@ class Server:
         self.procs.append(subprocess.Popen(
             ["nginx", "-c", str(self.run / "nginx.conf"), "-p", str(self.run)],
             stdout=subprocess.DEVNULL, stderr=open(self.run / "nginx.out", "w"),
-            preexec_fn=_die_with_parent))
+            preexec_fn=service_child))
         if self.with_ogcapi:
             self._start_pygeoapi()
         self._wait()
@@ -747,7 +742,7 @@ class Server:
             [str(bindir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.ogc_port}",
              "--timeout", "120", "pygeoapi.flask_app:APP"], env=env,
             stdout=subprocess.DEVNULL, stderr=open(self.run / "pygeoapi.log", "w"),
-            preexec_fn=_die_with_parent))
+            preexec_fn=service_child))
 
     def _wait(self, timeout=60):
         import urllib.request
@@ -822,16 +817,6 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def _die_with_parent():
-    """Child setup: get SIGTERM if the launcher dies (even by SIGKILL)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _alive(pid):

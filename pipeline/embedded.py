@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pipeline.errors import DatabaseError
+from pipeline.processes import free_port
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,6 @@ def pg_bindir():
         f"PostgreSQL {PG_MAJOR} server programs not found "
         f"(run 'make setup' to install postgresql-{PG_MAJOR} and postgresql-{PG_MAJOR}-postgis-3)"
     )
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_open(port):

@@ -6,12 +6,8 @@ the number of workers, and both bound what is held in memory.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import multiprocessing
-import os
 import queue
-import signal
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -19,8 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 from pipeline.errors import KatasterError
-
-PR_SET_PDEATHSIG = 1             # prctl(2)
+from pipeline.processes import dies_with_this_process
 
 
 def pipelined(items, func, depth=2):
@@ -81,8 +76,8 @@ def in_processes(func, items, workers, ahead=1, **kwargs):
     """
     work = partial(func, **kwargs)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context,
+                             initializer=dies_with_this_process()) as pool:
         pending = deque()
         try:
             for item in items:
@@ -101,23 +96,3 @@ def in_processes(func, items, workers, ahead=1, **kwargs):
                 future.cancel()
 
 
-def dies_with_this_process():
-    """An initializer for worker pools (ours and Dask's): the worker dies with this process."""
-    return partial(_die_with_parent, os.getpid())
-
-
-def _die_with_parent(parent):
-    """Worker initializer: ask Linux to SIGKILL this process when its parent dies.
-
-    A pool's workers wait for work on a queue whose writing end they hold themselves, so
-    without this they would outlive a killed import forever. Ctrl-C is the parent's to
-    handle (it stops the run; the workers end with the pool), not a traceback per worker.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):      # not Linux: no such request there (a killed
-        return                             # import may then leave its workers waiting)
-    if os.getppid() != parent:             # the parent died before the request took hold
-        os._exit(1)

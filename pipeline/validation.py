@@ -570,7 +570,7 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None):
     elif scheduler == "synchronous" or len(partitions) == 1:
         results = dask.compute(*tasks, scheduler="synchronous")
     else:
-        from pipeline.parallel import dies_with_this_process
+        from pipeline.processes import dies_with_this_process
 
         # Worker processes die with us: a killed validation leaves none behind.
         kwargs = {"initializer": dies_with_this_process()} if scheduler in (None, "processes") \

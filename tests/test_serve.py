@@ -26,13 +26,8 @@ from exporters.serve import Server
 from pipeline.config import load_config
 from pipeline.db import Database
 from pipeline.nas_writer import Writer, open_output
+from pipeline.processes import free_port
 from pipeline.runs import run_import
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +152,6 @@ def test_exceptions(served, params, code):
 def test_getmap_fetches_no_sld_from_anywhere(served):
     """GetMap with SLD=http://… made MapServer fetch the URL (SSRF). A listener on the loopback
     counts what reaches it; SLD and SLD_BODY are refused, the map is drawn as configured."""
-    import socket
     import threading
 
     srv, _ = served
