@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python bench/validate.py --nas 8695
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/georef.py
+	$(BIN)/python bench/update_nba.py
 
 lint: setup
 	$(BIN)/ruff check .
