@@ -262,6 +262,8 @@ def _clip_token(lay):
     and drawn for every tile that touches them (bench/README.md). Only GetMap requests reach
     this mapfile (``nginx_conf``): GetFeatureInfo hands out the whole polygon."""
     below = lay.label_min_scale or lay.max_scale
+    if not below:
+        raise ValueError(f"layer {lay.name}: clip needs a label scale or a maximum scale")
     margin = round(below * 0.0254 / 72 * 16, 1)
     values = f'"0" "ST_ClipByBox2D(geom, ST_Expand(ST_Transform(!BOX!, 25832), {margin}))"'
     if lay.label_min_scale:

@@ -37,7 +37,6 @@ ORDER BY 3, 2
 """
 
 
-
 def changes(db, run_a, run_b, private=False):
     """Parcel changes from the state after ``run_a`` to the state after ``run_b``.
 
