@@ -433,8 +433,9 @@ def _mapserv(srv, query_string):
 def test_web_mercator_tiles_come_from_their_own_mapfile(served):
     """Tiles in EPSG:3857 (the map page's) cost MapServer a PROJ transformation and a projected
     search box per layer; they are drawn by a mapfile in EPSG:3857 whose SQL transforms the
-    geometries. nginx sends every spelling of the CRS there (WMS 1.3.0 CRS, 1.1.1 SRS, any
-    case), and that mapfile draws the same map as the one in EPSG:25832."""
+    geometries. nginx sends a GetMap in every spelling of the CRS there (WMS 1.3.0 CRS, 1.1.1
+    SRS, any case), and that mapfile draws the same map as the one in EPSG:25832, also where
+    it clips Flur and Gemarkung to the tile; feature info goes to the EPSG:25832 one."""
     from pyproj import Transformer
 
     srv, db = served
