@@ -66,7 +66,7 @@ def main():
         path = work / f"nba_portion_7.1_{tag}_{args.size}_{k}.xml"
         if not path.exists():
             write_nba(args.parcels, path, version="7.1", seed=1, lean=lean,
-                      sequence=(k, args.size), part=(1, 1))
+                      sequence=(k, args.size))
         portions.append(path)
     cluster = EmbeddedCluster(work / "state_nba")
     cluster.up()

@@ -173,14 +173,12 @@ def _map_layer(lay, name, view, kind, group, conn, extent, pub, crs=25832):
     # last class), so MapServer compares one small value per feature.
     label = label_of(lay)
     extra = "".join(f"{sql} AS {name}, " for name, sql in (label.columns if label else ()))
-    scaletoken = ""
+    scaletoken = _clip_token(lay) if lay.clip and crs != 25832 else ""
     if crs == 25832:
         geom, where = "geom", "geom IS NOT NULL"
-    elif lay.clip:
-        geom, where = f"ST_Transform(%umriss%, {crs}) AS geom", "geom && ST_Transform(!BOX!, 25832)"
-        scaletoken = _clip_token(lay)
     else:
-        geom, where = f"ST_Transform(geom, {crs}) AS geom", "geom && ST_Transform(!BOX!, 25832)"
+        drawn = "%umriss%" if scaletoken else "geom"
+        geom, where = f"ST_Transform({drawn}, {crs}) AS geom", "geom && ST_Transform(!BOX!, 25832)"
     data = (f"geom FROM (SELECT {fields}, {f'{case} AS klasse, ' if case else ''}{extra}{geom}"
             f" FROM {view} WHERE {where}) AS t USING UNIQUE {lay.key} USING SRID={crs}")
     classes = []
