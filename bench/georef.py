@@ -58,8 +58,8 @@ def make_scan(work, width=10_050):
     """A generated scan about ``width`` pixels wide, its points beside it."""
     import shapely
 
-    from pipeline.generator import build
-    from pipeline.generator_scan import generate_scan
+    from pipeline.synthetic.city import build
+    from pipeline.synthetic.scan import generate_scan
 
     layers = build(12_000, seed=5)
     parcels = layers["Flurstueck"]

@@ -35,7 +35,7 @@ from import_vector import KATASTER, fresh_database, pg_conninfo, run_measured  #
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
-from pipeline.generator_nas import write  # noqa: E402
+from pipeline.synthetic.nas import write  # noqa: E402
 
 BYTES_PER_PARCEL = {False: 21_000, True: 11_500}   # generated GID 6.0 (realistic, lean)
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
-from pipeline.generator import generate  # noqa: E402
+from pipeline.synthetic.city import generate  # noqa: E402
 
 KATASTER = Path(sys.executable).with_name("kataster")
 

@@ -32,14 +32,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from import_vector import fresh_database  # noqa: E402
 
 from exporters.layers import LAYERS  # noqa: E402
-from exporters.serve import MAPSERV, Server, _conninfo  # noqa: E402
+from exporters.serving.server import Server  # noqa: E402
+from exporters.serving.settings import MAPSERV, conninfo  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
-from pipeline.generator import build, plant_errors  # noqa: E402
 from pipeline.processes import free_port  # noqa: E402
 from pipeline.runs import run_import  # noqa: E402
-from pipeline.validation import validate  # noqa: E402
+from pipeline.synthetic.city import build, plant_errors  # noqa: E402
+from pipeline.validation.run import validate  # noqa: E402
 
 LUA = r"""
 math.randomseed(%(seed)d)
@@ -143,7 +144,7 @@ def main():
         server.start()
         # The ceiling: one layer, plain outlines, no labels, same data and pool size.
         run = server.run
-        ci = " ".join(f"{k}={v}" for k, v in _conninfo(url).items())
+        ci = " ".join(f"{k}={v}" for k, v in conninfo(url).items())
         (run / "ceiling.map").write_text(f"""MAP
   EXTENT {' '.join(map(str, box))}
   PROJECTION "EPSG:25832" END

@@ -36,7 +36,7 @@ from import_vector import KATASTER, fresh_database, run_measured  # noqa: E402
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
-from pipeline.generator_nas import write, write_nba  # noqa: E402
+from pipeline.synthetic.nas import write, write_nba  # noqa: E402
 
 SIZES = """SELECT pg_database_size(current_database()),
                   pg_total_relation_size('kataster_privat.eigentum_aufgeloest'),

@@ -37,7 +37,7 @@ from import_vector import KATASTER, fresh_database, run_measured  # noqa: E402
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
-from pipeline.generator import build, plant_errors  # noqa: E402
+from pipeline.synthetic.city import build, plant_errors  # noqa: E402
 
 SQL_ANCHOR = """
 SELECT (SELECT count(*) FROM kataster.ax_flurstueck WHERE endet IS NULL AND NOT ST_IsValid(geom)),
@@ -190,7 +190,7 @@ def owner_variant(n, admin, work, keep=False):
     """
     import psycopg
 
-    from pipeline.generator_nas import write
+    from pipeline.synthetic.nas import write
 
     path = work / f"nas_6.0_{n}.xml"
     if not path.exists():

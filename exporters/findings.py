@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from exporters.files import write_gpkg_layer
-from pipeline.rules import RULES
+from pipeline.validation.rules import RULES
 
 SEVERITY_DE = {"error": "Fehler", "warning": "Warnung", "info": "Hinweis"}
 STATUS_DE = {"open": "offen", "accepted": "akzeptiert", "fixed": "behoben"}

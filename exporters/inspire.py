@@ -104,3 +104,4 @@ def export_inspire(db, layer, out, namespace="https://registry.gdi-de.org/id/de.
                    encoding="utf-8")
     return {"format": "inspire", "layer": layer, "out": str(out), "features": n,
             "filters": filters, "seconds": round(time.monotonic() - started, 3)}
+export_inspire.settings = ("namespace",)   # exports.inspire_namespace

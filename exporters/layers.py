@@ -1,6 +1,6 @@
 """The served layers and their styles, defined once.
 
-This is the one style source: MapServer's mapfile classes and legends (``exporters.serve``),
+This is the one style source: MapServer's mapfile classes and legends (``exporters.serving.mapfile``),
 the QGIS styles embedded in GeoPackage exports and the QGIS project (``exporters.qgis``), the
 map page and the tests are all made from it. Only public views are served, and only the
 attributes listed in ``fields`` leave the server (``gml_include_items``/``ows_include_items``),

@@ -24,7 +24,7 @@ import shapely
 from lxml import etree
 
 from importers import crs as crsmod
-from importers.base import Batch, ImportSource, Operation, SourceFile
+from importers.base import Batch, ImportSource, Operation
 from importers.nas_geometry import (
     GEOMETRY_NAMES,
     GML,
@@ -34,11 +34,11 @@ from importers.nas_geometry import (
     to_shapely,
 )
 from importers.nas_portion import portion_key, read_portion
-from importers.sources import directory_files, unpack
+from importers.sources import open_inputs
 from pipeline import kennzeichen
 from pipeline.errors import CRSError, SourceError
 from pipeline.parallel import in_processes, pipelined
-from pipeline.rules import Finding
+from pipeline.validation.findings import Finding
 
 XLINK = "{http://www.w3.org/1999/xlink}href"
 GML_ID = "{" + GML + "}id"
@@ -960,16 +960,7 @@ class NasImporter:
         return sniff(path)
 
     def open(self, paths, options, config):
-        files = []
-        for p in paths:
-            p = Path(p)
-            if p.is_dir():
-                files.extend(SourceFile.of(f) for f in directory_files(p, SUFFIXES))
-            else:
-                files.append(SourceFile.of(p))
-        unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
-                          config["import.max_compression_ratio"],
-                          workdir=Path(config.state_dir) / "unpacked")
+        files, unpacked = open_inputs(paths, SUFFIXES, config)
         # NBA portions are applied in delivery and part order (files without one first).
         portions = {}
         for origin, path in unpacked.files:
@@ -1106,7 +1097,7 @@ def _batch(table, records, forced, findings, transformations, kept):
                               feature=f"{records[bad].objektart} {records[bad].gml_id}")
     if table == "kataster.ax_flurstueck":
         ids, geoms_ = frame["gml_id"].to_numpy(), frame["geom"].to_numpy()
-        from pipeline import checks
+        from pipeline.validation import checks
 
         findings.extend(checks.empty_geometries(ids, geoms_))
         findings.extend(checks.invalid_geometries(ids, geoms_))

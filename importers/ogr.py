@@ -26,10 +26,11 @@ import yaml
 from pyogrio.raw import open_arrow
 
 from importers import crs as crsmod
-from importers.base import Batch, ImportSource, SourceFile
-from importers.sources import directory_files, unpack
-from pipeline import checks, kennzeichen
+from importers.base import Batch, ImportSource
+from importers.sources import open_inputs
+from pipeline import kennzeichen
 from pipeline.errors import CRSError, SchemaError, SourceError, UsageError
+from pipeline.validation import checks
 from schemas import SCHEMAS_DIR, json_schema
 
 SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".xml"}
@@ -118,15 +119,7 @@ class OgrImporter:
         return path.is_dir() or path.suffix.lower() in SUFFIXES | {".zip", ".gz"}
 
     def open(self, paths, options, config):
-        files = []
-        for p in paths:
-            if Path(p).is_dir():
-                files.extend(SourceFile.of(f) for f in directory_files(p, SUFFIXES))
-            else:
-                files.append(SourceFile.of(p))
-        unpacked = unpack(paths, SUFFIXES, config["import.max_uncompressed_bytes"],
-                          config["import.max_compression_ratio"],
-                          workdir=Path(config.state_dir) / "unpacked")
+        files, unpacked = open_inputs(paths, SUFFIXES, config)
         try:
             plans, ignored, profile = self._plan(unpacked.files, options)
         except BaseException:

@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from importers.base import SourceFile
 from pipeline.errors import SourceError
 
 CHUNK = 1 << 20
@@ -232,3 +233,18 @@ def refuse_non_data(paths):
                                      + (f": {said.decode('utf-8', 'replace')}" if said else ""),
                                   hint="repeat the download with a corrected request; nothing "
                                        "was imported")
+
+
+def open_inputs(paths, usable_suffixes, config):
+    """The files named on the command line (directories expanded), for the run's record, and
+    their usable contents unpacked under the state directory (limits from the configuration)."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(SourceFile.of(f) for f in directory_files(p, usable_suffixes))
+        else:
+            files.append(SourceFile.of(p))
+    unpacked = unpack(paths, usable_suffixes, config["import.max_uncompressed_bytes"],
+                      config["import.max_compression_ratio"],
+                      workdir=Path(config.state_dir) / "unpacked")
+    return files, unpacked

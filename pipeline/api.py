@@ -1,7 +1,12 @@
-"""The Python API for analysts: public cadastre data as GeoDataFrames (EPSG:25832).
+"""The Python API: the facade over the core that the command line is a thin layer on.
+
+What the commands do: :func:`import_files` (with the change list and the validation after a
+committed import, exactly as ``kataster import``), :func:`validate`, :func:`export`. For
+analysts: public cadastre data as GeoDataFrames (EPSG:25832).
 
 Every function takes an optional ``database``; without it, the configured database is used
-(``KATASTER_DATABASE_URL``, or the embedded one, started if needed).
+(``KATASTER_DATABASE_URL``, or the embedded one, started if needed): as the reading role for
+reading, as the owner for imports and validations.
 
 The examples below run in the test suite against the generated Mülheim-like sample.
 
@@ -38,6 +43,144 @@ def database(config=None):
 
 def _db(db):
     return db if db is not None else database()
+
+
+def _config(config):
+    from pipeline.config import load_config
+
+    return config if config is not None else load_config()
+
+
+def _owner_db(db, config):
+    from pipeline.db import open_database
+
+    return db if db is not None else open_database(config, kind="owner")
+
+
+def import_files(paths, fmt="auto", options=None, force=False, history=None,
+                 validate_after=None, config=None, database=None, notify=None, progress=None):
+    """Import source files as one run (all or nothing), then, if the run committed, count the
+    changes since the previous import and validate (``validation.after_import``).
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Files or directories.
+    fmt : str
+        Importer name (``kataster import --format``), or ``"auto"``.
+    options : dict, optional
+        Importer options: ``profile``, ``srs``, ``encoding``, ``allow_older``, the scans'
+        ``gcps``, ``transformation`` and sheet data.
+    force : bool
+        Import even if every file was imported before.
+    history : bool, optional
+        Keep old versions (default: configuration ``history``).
+    validate_after : bool, optional
+        Validate after a committed import (default: ``validation.after_import``).
+    config : pipeline.config.Config, optional
+    database : pipeline.db.Database, optional
+        Default: the configured database as its owner.
+    notify, progress : callable, optional
+        Progress messages (lock waits) and object counts.
+
+    Returns
+    -------
+    dict
+        The summary of ``schemas/import-summary.schema.json``; a failed import raises a
+        :class:`pipeline.errors.KatasterError` whose ``summary`` is the same dict.
+    """
+    from pipeline.changes import changes, previous_import
+    from pipeline.runs import run_import
+
+    config = _config(config)
+    db = _owner_db(database, config)
+    summary = run_import(db, config, list(paths), fmt=fmt, options=options, force=force,
+                         history=history, notify=notify, progress=progress)
+    if summary["status"] != "committed":
+        return summary
+    before = previous_import(db, summary["run_id"])
+    if before is not None:
+        summary["changes"] = {"since_run": before,
+                              **changes(db, before, summary["run_id"])["counts"]}
+    if config["validation.after_import"] if validate_after is None else validate_after:
+        result = validate(config=config, database=db)
+        summary["validation"] = {"run_id": result.run_id, **result.counts["by_severity"],
+                                 "fixed": result.fixed, "seconds": result.seconds}
+    return summary
+
+
+def validate(rules=None, gemarkung=None, scheduler=None, private=False, config=None,
+             database=None):
+    """Run validation rules (default: all) and store their findings, as ``kataster validate``.
+
+    Returns
+    -------
+    pipeline.validation.run.ValidationResult
+    """
+    from pipeline.validation.run import validate as run
+
+    config = _config(config)
+    return run(_owner_db(database, config), config, rules=rules, gemarkung=gemarkung,
+               scheduler=scheduler, private=private)
+
+
+def _setting(name, config):
+    """What an exporter asks for from the configuration (names in its ``settings``)."""
+    if name == "namespace":
+        return config["exports.inspire_namespace"]
+    if name == "karten":
+        from pipeline.rasters import karten_dir
+
+        return karten_dir(config)
+    from pipeline.errors import PluginError
+
+    raise PluginError(f"an exporter asks for the setting {name!r}; known: namespace, karten")
+
+
+def export(fmt, out, layer=None, gemarkung=None, flur=None, bbox=None, service=None,
+           jahr=None, config=None, database=None):
+    """Export a public view to a file with the exporter ``fmt`` (any registered one), every
+    layer as a QGIS project (``qgis``), or the scanned maps of an area (``karte``), as
+    ``kataster export``.
+
+    Returns
+    -------
+    dict
+        The summary of ``schemas/export-summary.schema.json``.
+    """
+    from pipeline import registry
+    from pipeline.errors import KatasterError, UsageError
+    from pipeline.views import LAYERS
+
+    writer = registry.load("exporter", fmt)
+    all_layers = getattr(writer, "all_layers", False)
+    settings = getattr(writer, "settings", ())
+    if not all_layers and "karten" not in settings and layer is None:
+        raise UsageError(f"export {fmt} needs --layer ({', '.join(LAYERS)})")
+    if jahr is not None and "karten" not in settings:
+        raise UsageError(f"--jahr is for the karte format, not {fmt}")
+    if service and not all_layers:
+        raise UsageError(f"--service is for the qgis format, not {fmt}")
+    config = _config(config)
+    extra = {name: _setting(name, config) for name in settings}
+    if all_layers:
+        extra["service"] = service
+    if "karten" in settings:
+        extra["jahr"] = jahr
+    try:
+        return writer(_db(database), layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
+                      **extra)
+    except KatasterError:
+        raise
+    except Exception as err:                       # the output cannot be written
+        import pyogrio.errors
+
+        if not isinstance(err, (OSError, pyogrio.errors.DataSourceError,
+                                pyogrio.errors.DataLayerError)):
+            raise
+        reason = getattr(err, "strerror", None) or str(err).split(":")[-1].strip()
+        raise KatasterError(f"{out}: cannot write the export ({reason}); check the folder "
+                            "and its permissions") from None
 
 
 def parcels(gemarkung=None, flur=None, bbox=None, at=None, database=None):

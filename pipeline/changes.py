@@ -47,7 +47,7 @@ def changes(db, run_a, run_b, private=False):
         ``gml_id``, ``flurstueckskennzeichen``, ``art``, ``flaeche_vorher``, ``flaeche_nachher``
         and the parcel geometry (EPSG:25832).
     """
-    from pipeline.validation import may_see_owners
+    from pipeline.validation.findings import may_see_owners
 
     if run_a >= run_b:
         raise UsageError(f"RUN_A ({run_a}) must be an earlier run than RUN_B ({run_b})")

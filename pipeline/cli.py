@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from pipeline import api
 from pipeline.config import load_config, mask_url
 from pipeline.errors import KatasterError, UsageError
 from pipeline.views import LAYERS as VIEW_LAYERS
@@ -268,7 +269,6 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_ol
             gcps, transformation, sheet, as_json):
     """Import source files into the database as one run (all or nothing)."""
     from importers.scan import SHEET_OPTIONS
-    from pipeline.runs import run_import
 
     options = {"profile": profile}
     if gcps:
@@ -301,13 +301,14 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_ol
             raise UsageError(f"--encoding {encoding!r} is not a known text encoding (e.g. "
                              "UTF-8, ISO-8859-1, CP1252)") from None
         options["encoding"] = encoding
-    database = obj.database()
     started = time.monotonic()
     with _progress(obj, "importing") as advance:
         try:
-            summary = run_import(database, obj.config, list(paths), fmt=fmt, options=options,
-                                 force=force, history=False if no_history else None,
-                                 notify=obj.say, progress=advance)
+            summary = api.import_files(
+                list(paths), fmt=fmt, options=options, force=force,
+                history=False if no_history else None,
+                validate_after=False if no_validate else None, config=obj.config,
+                database=obj.database(), notify=obj.say, progress=advance)
         except KatasterError as err:
             if as_json:
                 summary = getattr(err, "summary", None) or {
@@ -318,20 +319,6 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_ol
                                seconds=round(time.monotonic() - started, 3))
                 _echo_json(summary)
             raise
-    if summary["status"] == "committed":
-        from pipeline.changes import changes, previous_import
-
-        before = previous_import(database, summary["run_id"])
-        if before is not None:
-            summary["changes"] = {"since_run": before,
-                                  **changes(database, before, summary["run_id"])["counts"]}
-    if summary["status"] == "committed" and obj.config["validation.after_import"] \
-            and not no_validate:
-        from pipeline.validation import validate
-
-        result = validate(database, obj.config)
-        summary["validation"] = {"run_id": result.run_id, **result.counts["by_severity"],
-                                 "fixed": result.fixed, "seconds": result.seconds}
     if as_json:
         _echo_json(summary)
         return
@@ -452,39 +439,9 @@ def _exporter_names():
 def export(obj, fmt, layer, out, gemarkung, flur, bbox, service, jahr, as_json):
     """Export a public view to a file, every layer as a QGIS project (FORMAT qgis), or the
     scanned maps of an area as one GeoTIFF (FORMAT karte)."""
-    from pipeline import registry
-
-    writer = registry.load("exporter", fmt)
-    all_layers = getattr(writer, "all_layers", False)
-    settings = getattr(writer, "settings", ())    # what an exporter needs from the config
-    if not all_layers and not settings and layer is None:
-        raise UsageError(f"export {fmt} needs --layer ({', '.join(VIEW_LAYERS)})")
-    if jahr is not None and "karten" not in settings:
-        raise UsageError(f"--jahr is for the karte format, not {fmt}")
-    if service and not all_layers:
-        raise UsageError(f"--service is for the qgis format, not {fmt}")
-    extra = {"namespace": obj.config["exports.inspire_namespace"]} if fmt == "inspire" else {}
-    if all_layers:
-        extra["service"] = service
-    if "karten" in settings:
-        from pipeline.rasters import karten_dir
-
-        extra.update(karten=karten_dir(obj.config), jahr=jahr)
-    database = obj.database("reader")
-    try:
-        summary = writer(database, layer, out, gemarkung=gemarkung, flur=flur, bbox=bbox,
-                         **extra)
-    except KatasterError:
-        raise
-    except Exception as err:                       # the output cannot be written
-        import pyogrio.errors
-
-        if not isinstance(err, (OSError, pyogrio.errors.DataSourceError,
-                                pyogrio.errors.DataLayerError)):
-            raise
-        reason = getattr(err, "strerror", None) or str(err).split(":")[-1].strip()
-        raise KatasterError(f"{out}: cannot write the export ({reason}); check the folder "
-                            "and its permissions") from None
+    summary = api.export(fmt, out, layer=layer, gemarkung=gemarkung, flur=flur, bbox=bbox,
+                         service=service, jahr=jahr, config=obj.config,
+                         database=obj.database("reader"))
     if as_json:
         _echo_json(summary)
     else:
@@ -520,7 +477,7 @@ def export(obj, fmt, layer, out, gemarkung, flur, bbox, service, jahr, as_json):
 def generate(obj, parcels, seed, fmt, srs, out, city, lean, nas_version, as_json):
     """Write a deterministic synthetic Mülheim-like cadastre."""
     if fmt in ("nas6", "nas7"):
-        from pipeline.generator_nas import write
+        from pipeline.synthetic.nas import write
 
         started = time.monotonic()
         res = write(parcels, out, version="6.0" if fmt == "nas6" else "7.1", seed=seed, srs=srs,
@@ -529,7 +486,7 @@ def generate(obj, parcels, seed, fmt, srs, out, city, lean, nas_version, as_json
                    "buildings": None, "gemarkungen": 14, "fluren": None, "seed": seed,
                    "objects": res["objects"], "seconds": round(time.monotonic() - started, 3)}
     elif fmt == "nba":
-        from pipeline.generator_nas import write_nba
+        from pipeline.synthetic.nas import write_nba
 
         started = time.monotonic()
         res = write_nba(parcels, out, version=nas_version, seed=seed, city=city, lean=lean)
@@ -538,7 +495,7 @@ def generate(obj, parcels, seed, fmt, srs, out, city, lean, nas_version, as_json
                    "objects": len(res["replaced"]) + res["deleted"],
                    "seconds": round(time.monotonic() - started, 3)}
     else:
-        from pipeline.generator import generate as run
+        from pipeline.synthetic.city import generate as run
 
         summary = run(parcels, out, fmt=fmt, seed=seed, city=city)
     if as_json:
@@ -571,13 +528,12 @@ def validate_cmd(obj, rules, gemarkung, strict, as_json, report, findings_out, s
                  private):
     """Check the stored cadastre; store, report and locate the findings."""
     from pipeline.errors import ValidationFailed
-    from pipeline.validation import summary_json, validate
+    from pipeline.validation.findings import summary_json, visible
 
     database = obj.database()
-    from pipeline.validation import visible
-
-    result = validate(database, obj.config, rules=rules.split(",") if rules else None,
-                      gemarkung=gemarkung, scheduler=scheduler, private=private)
+    result = api.validate(rules=rules.split(",") if rules else None, gemarkung=gemarkung,
+                          scheduler=scheduler, private=private, config=obj.config,
+                          database=database)
     shown = visible(result, private)
     if report:
         from exporters.findings import write_report
@@ -677,20 +633,6 @@ def findings():
     """Work with stored findings: list, accept, reopen."""
 
 
-def _finding_filter(ids, rule, status):
-    where, args = ["TRUE"], []
-    if ids:
-        where.append("id = ANY(%s)")
-        args.append(list(ids))
-    if rule:
-        where.append("rule = %s")
-        args.append(rule)
-    if status:
-        where.append("status = %s")
-        args.append(status)
-    return " AND ".join(where), args
-
-
 @findings.command("list")
 @click.option("--rule")
 @click.option("--status", type=click.Choice(["open", "accepted", "fixed"]))
@@ -700,7 +642,7 @@ def _finding_filter(ids, rule, status):
 @click.pass_obj
 def findings_list(obj, rule, status, limit, show_all, as_json):
     """List public findings."""
-    from pipeline.rules import RULES
+    from pipeline.validation.rules import RULES
 
     if rule and rule not in RULES:
         import difflib
@@ -709,16 +651,10 @@ def findings_list(obj, rule, status, limit, show_all, as_json):
         raise UsageError(f"unknown rule {rule!r}"
                          + (f"; did you mean {', '.join(close)}?" if close else "")
                          + f" (rules: {', '.join(sorted(RULES))})")
-    where, args = _finding_filter(None, rule, status)
+    from pipeline.validation import findings as stored
+
     with obj.database("reader").connect() as conn:
-        total = conn.execute("SELECT count(*) FROM kataster.finding WHERE " + where,  # noqa: S608
-                             args).fetchone()[0]
-        rows = conn.execute(
-            "SELECT id, rule, severity, status, object_id, message, status_by, status_reason"
-            " FROM kataster.finding WHERE " + where + " ORDER BY id LIMIT %s",  # noqa: S608
-            (*args, None if show_all else limit)).fetchall()
-    keys = ("id", "rule", "severity", "status", "object", "message", "status_by", "reason")
-    data = [dict(zip(keys, r, strict=True)) for r in rows]
+        data, total = stored.listing(conn, rule, status, None if show_all else limit)
     if as_json:
         _echo_json(data)
         return
@@ -732,21 +668,18 @@ def findings_list(obj, rule, status, limit, show_all, as_json):
 def _set_status(obj, ids, rule, reason, new, old):
     import getpass
 
-    where, args = _finding_filter(ids, rule, None)
+    from pipeline.validation import findings as stored
+
     if not ids and not rule:
         raise click.UsageError("name finding ids or --rule")
     with obj.database().connect() as conn:
         if ids:
-            known = {r[0] for r in conn.execute(
-                "SELECT id FROM kataster.finding WHERE id = ANY(%s)", (list(ids),))}
-            unknown = sorted(set(ids) - known)
+            unknown = stored.unknown_ids(conn, ids)
             if unknown:
                 raise UsageError(f"no public finding with id {', '.join(map(str, unknown))} "
                                  "('kataster findings list' shows them); nothing was changed")
-        n = conn.execute(
-            "UPDATE kataster.finding SET status = %s, status_by = %s, status_at = now(),"
-            " status_reason = %s WHERE status = ANY(%s) AND " + where,  # noqa: S608
-            (new, getpass.getuser(), reason, old, *args)).rowcount
+        n = stored.set_status(conn, new, getpass.getuser(), reason, ids=ids or None,
+                              rule_id=rule, old=old)
         conn.commit()
     obj.say(f"{n} findings {STATUS_WORD[new]}")
 
@@ -784,7 +717,7 @@ def serve(obj, host, port, workers):
     """Serve WMS/WFS (MapServer), OGC API Features (pygeoapi) and the map page on one port."""
     import signal as _signal
 
-    from exporters.serve import Publisher, Server
+    from exporters.serving.server import Publisher, Server
     from pipeline.rasters import karten_dir
 
     cfg = obj.config
@@ -941,7 +874,7 @@ def demo(obj, parcels):
     """The main job end to end on the embedded default: generate, import, export."""
     from pipeline.demo import run_demo
 
-    run_demo(obj, parcels)
+    run_demo(obj.config, say=click.echo, notify=obj.say, parcels=parcels)
 
 
 def main():

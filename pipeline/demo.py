@@ -1,24 +1,23 @@
-"""``make demo``: the main job end to end on the embedded default."""
+"""``make demo``: the main job end to end on the embedded default, through the API."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import click
+from pipeline import api
 
 
-def run_demo(obj, parcels=3000):
+def run_demo(cfg, say=print, notify=None, parcels=3000):
+    """Set up the database, generate and import a sample (GeoPackage, NAS, NBA, a scan),
+    validate, write the report and a QGIS project; ``say`` prints each step, ``notify`` the
+    imports' messages (lock waits)."""
     from exporters.files import write_gpkg_layer
-    from pipeline import registry
-    from pipeline.generator import build, plant_errors
-    from pipeline.runs import run_import
+    from pipeline.synthetic.city import build, plant_errors
 
-    cfg = obj.config
     out = Path(cfg["paths.output_dir"]) / "demo"
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    say = click.echo
 
     from pipeline.db import set_up
 
@@ -37,7 +36,7 @@ def run_demo(obj, parcels=3000):
         f"{len(layers['KatasterBezirk'])} Fluren, with {len(planted)} planted errors "
         f"({', '.join(sorted({r for r, _ in planted}))}) -> {sample}")
 
-    summary = run_import(database, cfg, [sample], notify=obj.say)
+    summary = _import(database, cfg, [sample], notify)
     if summary["status"] == "skipped":
         say(f"3. import: {sample.name} was already imported in run "
             f"{summary['already_imported_in_run']}; nothing changed")
@@ -45,12 +44,12 @@ def run_demo(obj, parcels=3000):
         objects = ", ".join(f"{n} {k}" for k, n in summary["objects"].items())
         say(f"3. imported in run {summary['run_id']} ({summary['seconds']:.1f} s): {objects}")
 
-    from pipeline.generator_nas import write as write_nas
-    from pipeline.generator_nas import write_nba
+    from pipeline.synthetic.nas import write as write_nas
+    from pipeline.synthetic.nas import write_nba
 
     nas = out / "oberhausen_gid71.xml.gz"
     nas_gen = write_nas(1000, nas, version="7.1", seed=2, city="Oberhausen")
-    nas_run = run_import(database, cfg, [nas], notify=obj.say)
+    nas_run = _import(database, cfg, [nas], notify)
     owners = nas_run["objects"].get("AX_Person", 0)
     say(f"   and a NAS Bestandsdatenauszug of the neighbour Oberhausen (GeoInfoDok 7.1, "
         f"{nas_gen['objects']} objects of {len(nas_gen['types'])} types, "
@@ -58,7 +57,7 @@ def run_demo(obj, parcels=3000):
         f"({nas_run.get('seconds') or 0:.1f} s); owners are in kataster_privat.eigentum")
     nba = out / "oberhausen_nba_1von1.xml"
     nba_gen = write_nba(1000, nba, version="7.1", seed=2, city="Oberhausen")
-    nba_run = run_import(database, cfg, [nba], notify=obj.say)
+    nba_run = _import(database, cfg, [nba], notify)
     if nba_run["status"] == "skipped":
         say(f"   its NBA portion was already imported in run "
             f"{nba_run['already_imported_in_run']}")
@@ -67,7 +66,7 @@ def run_demo(obj, parcels=3000):
             f"{nba_gen['deleted']} addresses deleted) -> run {nba_run['run_id']}; "
             f"acknowledgement for the Katasterbehörde: {nba_run['acknowledgements'][0]}")
 
-    scan_run, cog = _scan(database, cfg, layers["Flurstueck"], out, obj)
+    scan_run, cog = _scan(database, cfg, layers["Flurstueck"], out, notify)
     if scan_run["status"] == "skipped":
         say(f"   its scanned Flurkarte of 1936 was already imported in run "
             f"{scan_run['already_imported_in_run']}")
@@ -78,16 +77,15 @@ def run_demo(obj, parcels=3000):
             "historische_karte under the parcels (map page: Historische Karten)")
 
     from exporters.findings import write_report
-    from pipeline.validation import validate
 
-    result = validate(database, cfg)
+    result = api.validate(config=cfg, database=database)
     report = out / "pruefbericht.html"
     write_report(database, result, report)
     sev = result.counts["by_severity"]
     say(f"4. validated in run {result.run_id} ({result.seconds:.1f} s): {sev['error']} error, "
         f"{sev['warning']} warning, {sev['info']} info findings; report: {report}")
 
-    project = registry.load("exporter", "qgis")(database, None, out / "kataster.qgz")
+    project = api.export("qgis", out / "kataster.qgz", config=cfg, database=database)
     say(f"5. exported a QGIS project for departments: {project['out']}, its layers styled like "
         f"the map service, in {out / 'kataster.gpkg'} beside it ({project['features']} "
         "features: parcels, buildings, house numbers, street names, boundary points, Fluren, "
@@ -105,25 +103,28 @@ def run_demo(obj, parcels=3000):
     say("  Stop the database:  .venv/bin/kataster db down")
 
 
-def _scan(database, cfg, parcels, out, obj):
+def _import(database, cfg, paths, notify, options=None):
+    """An import as ``kataster import`` does it, but validated once after all of them
+    (step 4)."""
+    return api.import_files(paths, options=options, validate_after=False, config=cfg,
+                            database=database, notify=notify)
+
+
+def _scan(database, cfg, parcels, out, notify):
     """Georeference a generated scan of some of the sample's parcels (as a Flurkarte of 1936
     would be: drawn, distorted, with control points at parcel corners)."""
     import shapely
 
-    from pipeline.generator_scan import generate_scan
     from pipeline.rasters import karten_dir
-    from pipeline.runs import run_import
+    from pipeline.synthetic.scan import generate_scan
 
     x0, y0 = parcels.total_bounds[:2]
     inside = parcels[parcels.geometry.within(shapely.box(x0 + 200, y0 + 200, x0 + 500,
                                                          y0 + 420))]
     scan = generate_scan(inside.geometry.values, out / "flurkarte_1936.tif", kind="smooth")
     frame = ",".join(f"{v:.3f}" for v in inside.total_bounds)
-    summary = run_import(database, cfg, [scan.image], notify=obj.say,
-                         options={"transformation": "tps", "jahr": "1936",
-                                  "kartenart": "Flurkarte", "blatt": "FLURKARTE-1936",
-                                  "titel": "Flurkarte 1936 (erzeugter Scan)", "rahmen": frame})
-    from pipeline import api
-
+    summary = _import(database, cfg, [scan.image], notify, options={
+        "transformation": "tps", "jahr": "1936", "kartenart": "Flurkarte",
+        "blatt": "FLURKARTE-1936", "titel": "Flurkarte 1936 (erzeugter Scan)", "rahmen": frame})
     sheet = api.maps(database=database).set_index("id").loc["FLURKARTE-1936"]
     return summary, {"path": karten_dir(cfg) / sheet["pfad"], "rms": sheet["rms_m"]}

@@ -26,7 +26,7 @@ Dangling references become findings (of the owner rules), never crashes.
 
 from __future__ import annotations
 
-from pipeline.owner_rules import DIVIDED, FICTIVE, edges, owner_findings
+from pipeline.validation.owner import DIVIDED, FICTIVE, edges, owner_findings
 from schemas import sql_text
 
 # A share is a pair (z, n); NULL where it is missing or its denominator is 0 (owner.shares
@@ -138,8 +138,8 @@ def resolve(conn, run_id):
 
     The walk meets the problems that the owner rules ``owner.unbooked`` and ``owner.chain``
     name (a parcel without its booking, a cycle, a dead end); they are reported by those rules
-    (:mod:`pipeline.owner_rules`), so that an import and a later validation record one finding
-    for one problem. The walk follows the edge table of :func:`pipeline.owner_rules.edges`.
+    (:mod:`pipeline.validation.owner`), so that an import and a later validation record one finding
+    for one problem. The walk follows the edge table of :func:`pipeline.validation.owner.edges`.
     """
     findings = owner_findings(conn, ["owner.unbooked", "owner.chain"])
     resolved(conn)

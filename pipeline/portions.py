@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 
 from importers.nas_portion import portion_key, portion_time
 from pipeline.errors import SourceError
-from pipeline.rules import Finding
+from pipeline.validation.findings import Finding
 
 
 def _total(p):

@@ -1,7 +1,7 @@
 """Process helpers, in one place: a free port on loopback, and children that die with us.
 
 Used by the worker pools of imports and validation (``pipeline.parallel``), by the embedded
-cluster (its port) and by the map services' supervisor (``exporters.serve``: nginx, MapServer,
+cluster (its port) and by the map services' supervisor (``exporters.serving.server``: nginx, MapServer,
 pygeoapi).
 """
 

@@ -24,7 +24,7 @@ import shapely
 
 from pipeline.config import project_dir
 from pipeline.errors import SourceError
-from pipeline.rules import Finding
+from pipeline.validation.findings import Finding
 from schemas import sql_text
 
 log = logging.getLogger(__name__)

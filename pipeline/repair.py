@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import shapely
 
 from pipeline.errors import KatasterError
+from pipeline.runs import Run
+from pipeline.validation import findings
 from pipeline.views import refresh_derived
 
 
@@ -79,18 +81,11 @@ def apply(db, proposals, lock_timeout=60.0):
     """Apply the acceptable proposals in one transaction; returns the repair run id.
 
     A repair changes parcels: it takes the import lock like an import."""
-    from pipeline.runs import acquire_import_lock
-
     good = [p for p in proposals if p.ok]
-    with db.connect() as conn:
-        acquire_import_lock(conn, lock_timeout)
-        conn.commit()
+    with db.connect(autocommit=True) as conn, \
+            Run(conn, "repair", {"findings": [p.finding_id for p in good]}, lock_timeout) as run:
         with conn.transaction():
-            run_id = conn.execute(
-                "INSERT INTO kataster.import_run (os_user, importer, status, options)"
-                " VALUES (%s, 'repair', 'committed', %s) RETURNING id",
-                (getpass.getuser(), f'{{"findings": {[p.finding_id for p in good]}}}')
-            ).fetchone()[0]
+            run_id = run.id
             count = ("SELECT count(*), count(DISTINCT flurstueckskennzeichen)"
                      " FROM kataster.ax_flurstueck WHERE endet IS NULL")
             before = conn.execute(count).fetchone()
@@ -106,17 +101,13 @@ def apply(db, proposals, lock_timeout=60.0):
                 conn.execute("UPDATE kataster.ax_flurstueck SET geom = ST_GeomFromWKB(%s, 25832)"
                              " WHERE gml_id = %s AND beginnt = %s",
                              (shapely.to_wkb(p.repaired), p.gml_id, p.beginnt))
-                conn.execute("UPDATE kataster.finding SET status = 'fixed', status_by = %s,"
-                             " status_at = now(), status_reason = %s WHERE id = %s",
-                             (getpass.getuser(), f"repaired (repair_log {log_id})",
-                              p.finding_id))
+                findings.set_status(conn, "fixed", getpass.getuser(),
+                                    f"repaired (repair_log {log_id})", ids=[p.finding_id])
             after = conn.execute(count).fetchone()
             if after != before:
                 raise KatasterError(f"repair would change the parcels ({before} → {after}); "
                                     "nothing was changed")
-            conn.execute("UPDATE kataster.import_run SET finished = clock_timestamp(),"
-                         " counts = %s WHERE id = %s",
-                         (f'{{"repaired": {len(good)}}}', run_id))
+            run.finish("committed", counts={"repaired": len(good)})
             # A repaired parcel is valid now: the derived district maps include it.
             refresh_derived(conn)
     return run_id

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import psycopg
-import shapely
 from psycopg import sql
 
 from pipeline import portions as nba_portions
@@ -20,6 +19,7 @@ from pipeline import rasters, registry, steps
 from pipeline.errors import DatabaseError, KatasterError, LockTimeout, SourceError, UsageError
 from pipeline.loader import Loader
 from pipeline.parallel import pipelined
+from pipeline.validation import findings
 from pipeline.views import refresh_derived
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,12 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25, shared=False):
 
 
 KINDS = ("validate", "repair")     # importer names of runs that are not imports
+WHAT = {"import": "the import process", "validate": "the validation process",
+        "repair": "the repair process"}
 
 
 def mark_dead_runs(conn, kind):
     """Mark this kind's runs still marked running whose session is gone as aborted."""
-    what = {"import": "the import process", "validate": "the validation process",
-            "repair": "the repair process"}[kind]
     kind_filter = "importer <> ALL(%(kinds)s)" if kind == "import" else "importer = %(kind)s"
     conn.execute(
         "UPDATE kataster.import_run r SET status = 'aborted', finished = now(), error = %(error)s"
@@ -83,8 +83,69 @@ def mark_dead_runs(conn, kind):
         " AND (r.server_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
         "      WHERE a.pid = r.server_pid AND a.pid <> pg_backend_pid()))",
         {"kinds": list(KINDS), "kind": kind,
-         "error": f"{what} ended without committing (killed, crashed or lost its connection);"
-                  " nothing of it was kept"})
+         "error": f"{WHAT[kind]} ended without committing (killed, crashed or lost its "
+                  "connection); nothing of it was kept"})
+
+
+class Run:
+    """The one lifecycle of a run of kind import, validate or repair, on an autocommit
+    connection: the import lock (exclusive; shared for validations, which may run side by
+    side), the runs of this kind left ``running`` by dead processes marked ``aborted``, the
+    record with the server process, and its end: :meth:`finish` inside the work's transaction
+    (so the status commits with the work), or ``failed`` with the error when the block raises
+    (Ctrl-C included). A lost connection leaves the record to the next run of the kind, which
+    marks it aborted.
+
+    Used as ``with Run(conn, "validate", options, timeout) as run: ... run.finish(...)``.
+    """
+
+    def __init__(self, conn, kind, options, lock_timeout, importer=None, transformation=None,
+                 notify=None):
+        self.conn, self.kind, self.notify = conn, kind, notify
+        self.timeout = lock_timeout
+        self.importer = importer or kind
+        self.options, self.transformation = options, transformation
+        self.id = self.started = None
+        self.waited = 0.0
+        self.finished = False
+
+    def __enter__(self):
+        conn = self.conn
+        conn.execute(sql.SQL("SET application_name = {}").format(
+            sql.Literal(f"kataster {self.kind}")))
+        try:  # let the server drop a dead client quickly (also for external servers)
+            conn.execute("SET client_connection_check_interval = '2s'")
+        except psycopg.Error:
+            pass
+        self.waited = acquire_import_lock(conn, self.timeout, self.notify,
+                                          shared=self.kind == "validate")
+        # Imports and repairs hold the lock exclusively, validations share it: any run of our
+        # kind still marked running belongs to a dead process (never a live one of another).
+        mark_dead_runs(conn, self.kind)
+        self.id, self.started = conn.execute(
+            "INSERT INTO kataster.import_run (os_user, importer, options, transformation,"
+            " server_pid) VALUES (%s, %s, %s, %s, pg_backend_pid()) RETURNING id, started",
+            (getpass.getuser(), self.importer, json.dumps(self.options, default=str),
+             self.transformation)).fetchone()
+        return self
+
+    def finish(self, status, counts=None, findings=None, error=None, transformation=None):
+        """Record the run's end (committed, skipped or failed) with its counts."""
+        self.conn.execute(
+            "UPDATE kataster.import_run SET status = %s, finished = clock_timestamp(),"
+            " counts = coalesce(%s, counts), findings = coalesce(%s, findings), error = %s,"
+            " transformation = coalesce(%s, transformation) WHERE id = %s",
+            (status, None if counts is None else json.dumps(counts),
+             None if findings is None else json.dumps(findings), error, transformation,
+             self.id))
+        self.finished = True
+
+    def __exit__(self, kind, err, tb):
+        if err is not None and not self.finished and self.id is not None and \
+                not (self.conn.broken or self.conn.closed):
+            message = str(err) if isinstance(err, KatasterError | psycopg.Error) else repr(err)
+            self.finish("failed", error=message)
+        return False
 
 
 def choose_importer(paths, fmt="auto"):
@@ -109,26 +170,6 @@ def _already_imported(conn, sha256s):
         " WHERE r.status = 'committed' AND f.status = 'imported' AND f.sha256 = ANY(%s)"
         " GROUP BY f.sha256", (list(sha256s),)).fetchall()
     return dict(rows)
-
-
-def _store_findings(conn, run_id, findings):
-    """Insert or refresh findings by their stable key (accepted ones stay accepted)."""
-    for schema in ("kataster", "kataster_privat"):
-        rows = [f for f in findings if f.private == (schema == "kataster_privat")]
-        if not rows:
-            continue
-        wkb = [None if f.geom is None else shapely.to_wkb(f.geom, hex=True) for f in rows]
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {schema}.finding"  # schema is one of two literals above
-                " (key, rule, severity, object_id, related, message, geom, first_run_id, run_id)"
-                " VALUES (%s, %s, %s, %s, %s, %s, ST_SetSRID(%s::geometry, 25832), %s, %s)"
-                " ON CONFLICT (key) DO UPDATE SET run_id = EXCLUDED.run_id,"
-                "   message = EXCLUDED.message, severity = EXCLUDED.severity,"
-                "   status = CASE WHEN finding.status = 'fixed' THEN 'open' ELSE finding.status END",
-                [(f.key, f.rule, f.severity, f.object_id, list(f.related), f.message, g, run_id,
-                  run_id) for f, g in zip(rows, wkb, strict=True)],
-            )
 
 
 def run_import(db, config, paths, fmt="auto", options=None, force=False, history=None,
@@ -192,29 +233,18 @@ def run_import(db, config, paths, fmt="auto", options=None, force=False, history
 
 def _run(db, config, importer, source, summary, options, fmt, history, force, started, notify,
          progress):
-    with db.connect(autocommit=True) as conn:
-        conn.execute("SET application_name = 'kataster import'")
-        try:  # let the server drop a dead client quickly (also for external servers)
-            conn.execute("SET client_connection_check_interval = '2s'")
-        except psycopg.Error:
-            pass
-        summary["waited_for_lock"] = round(
-            acquire_import_lock(conn, config["database.lock_timeout"], notify), 3)
-        # We hold the lock exclusively: any import still marked running belongs to a dead
-        # process. (Runs of other kinds are marked by their own kind only.)
-        mark_dead_runs(conn, "import")
-        run_options = {**options, "format": fmt, "history": history, "force": force}
-        run_id, run_ts = conn.execute(
-            "INSERT INTO kataster.import_run (os_user, importer, options, transformation,"
-            " server_pid) VALUES (%s, %s, %s, %s, pg_backend_pid()) RETURNING id, started",
-            (getpass.getuser(), importer.name, json.dumps(run_options, default=str),
-             source.transformation)).fetchone()
+    run_options = {**options, "format": fmt, "history": history, "force": force}
+    with db.connect(autocommit=True) as conn, \
+            Run(conn, "import", run_options, config["database.lock_timeout"], importer.name,
+                source.transformation, notify) as run:
+        summary["waited_for_lock"] = round(run.waited, 3)
+        run_id, run_ts = run.id, run.started
         summary["run_id"] = run_id
         done = _already_imported(conn, [f.sha256 for f in source.files])
         if not force and len(done) == len(source.files):
             for f in summary["files"]:
                 f["status"] = "skipped"
-            _finish(conn, run_id, "skipped", summary, source.files, None)
+            _finish(run, "skipped", summary, source.files, None)
             summary["status"] = "skipped"
             summary["already_imported_in_run"] = max(done.values())
             summary["seconds"] = round(time.monotonic() - started, 3)
@@ -261,12 +291,12 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 summary["objects"] = dict(sorted(loader.objects.items()))
                 for f in source.findings:
                     summary["findings"][f.severity] += 1
-                _store_findings(conn, run_id, source.findings)
+                findings.store(conn, run_id, source.findings)
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
                 refresh_derived(conn)
-                _finish(conn, run_id, "committed", summary, source.files, None)
+                _finish(run, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
             rasters.discard(ctx)
             for f in summary["files"]:
@@ -282,7 +312,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                     f"{str(err).strip().splitlines()[0] if str(err).strip() else 'closed'}); "
                     "nothing of it was kept, and the next import marks run "
                     f"{run_id} aborted") from None
-            _finish(conn, run_id, "failed", summary, source.files, str(err))
+            _finish(run, "failed", summary, source.files, str(err))
             _acknowledge(conn, config, run_id, source, summary, False, str(err))
             raise
         except BaseException as err:
@@ -290,7 +320,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
             rasters.discard(ctx)
             for f in summary["files"]:
                 f["status"] = "failed"
-            _finish(conn, run_id, "failed", summary, source.files, repr(err))
+            _finish(run, "failed", summary, source.files, repr(err))
             raise
         # Committed: the files the steps wrote beside their places move there.
         rasters.publish(ctx)
@@ -326,17 +356,14 @@ def _analyze(conn, merge):
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*table.split("."))))
 
 
-def _finish(conn, run_id, status, summary, files, error):
-    conn.execute(
-        "UPDATE kataster.import_run SET status = %s, finished = clock_timestamp(), counts = %s,"
-        " findings = %s, error = %s, transformation = %s WHERE id = %s",
-        (status, json.dumps({"objects": summary["objects"], "merge": summary["merge"]}),
-         json.dumps(summary["findings"]), error, summary.get("transformation"), run_id))
-    with conn.cursor() as cur:
+def _finish(run, status, summary, files, error):
+    run.finish(status, {"objects": summary["objects"], "merge": summary["merge"]},
+               summary["findings"], error, summary.get("transformation"))
+    with run.conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO kataster.import_file (run_id, path, size, sha256, status)"
             " VALUES (%s, %s, %s, %s, %s)",
-            [(run_id, str(f.path.resolve()), f.size, f.sha256, s["status"])
+            [(run.id, str(f.path.resolve()), f.size, f.sha256, s["status"])
              for f, s in zip(files, summary["files"], strict=True)])
 
 

@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import shapely
 from psycopg import sql
 
 from pipeline.errors import PluginError, SourceError
-from pipeline.rules import Finding
+from pipeline.validation.findings import Finding
+from pipeline.validation.sql_rules import duplicates
 from schemas import sql_text
 
 log = logging.getLogger(__name__)
@@ -149,18 +149,7 @@ def duplicate_keys(ctx):
     staged = ctx.loader.staged.get("kataster.ax_flurstueck")
     if staged is None:
         return []
-    rows = ctx.conn.execute(sql.SQL(sql_text("steps/duplicate_keys.sql")).format(
-        s=sql.Identifier(staged.stage))).fetchall()
-    findings = []
-    for fsk, ids, srcs, wkb in rows:
-        where = shapely.from_wkb(wkb) if wkb else None
-        for gml_id, src in zip(ids, srcs, strict=True):
-            others = [i for i in ids if i != gml_id]
-            findings.append(Finding("id.duplicate", gml_id,
-                                    f"{src}: Flurstückskennzeichen {fsk} is also carried by "
-                                    f"{', '.join(others)}; both kept",
-                                    geom=where, related=others))
-    return findings
+    return duplicates(ctx.conn, sql.Identifier(staged.stage))
 
 
 @step("apply_operations", "merged")

@@ -204,7 +204,7 @@ def kataster(*args, env, check=False, timeout=600, cwd=None):
 @pytest.fixture(scope="session")
 def sample_gpkg(tmp_path_factory):
     """A generated 1,200-parcel Mülheim-like GeoPackage (shared by read-only tests)."""
-    from pipeline.generator import generate
+    from pipeline.synthetic.city import generate
 
     path = tmp_path_factory.mktemp("sample") / "sample.gpkg"
     generate(1200, path, fmt="gpkg", seed=7)

@@ -142,7 +142,7 @@ def test_a_folder_of_gz_portions_is_read(db, config, tmp_path):
 def test_no_precision_dust_on_a_clean_real_extract(db, config):
     """Hamburg's extract (arcs, CompositeCurves): no coverage finding below the precision
     threshold remains; what remains is listed in the closing note with why it is real."""
-    from pipeline.validation import validate
+    from pipeline.validation.run import validate
 
     run_import(db, config, [CORPUS / "hamburg/ALKIS_NeuwScharh_0003.xml.gz"])
     validate(db, config, rules=["coverage.gap", "coverage.overlap"])

@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from conftest import SHARED, kataster, query
 
-from pipeline.generator import build, muelheim
+from pipeline.synthetic.city import build, muelheim
 
 
 def test_real_muelheim_keys_and_flur_counts():
@@ -63,7 +63,7 @@ def test_generated_extract_looks_like_a_real_one(tmp_path):
     """The type mix of a real extract (each main type within a factor of 4 of the real figure
     per 1,000 parcels), old and new GML forms, arcs shared by neighbours, positions with their
     own srsName and height-only positions; lean mode keeps only the core types."""
-    from pipeline.generator_nas import write
+    from pipeline.synthetic.nas import write
 
     path = tmp_path / "city.xml"
     res = write(600, path, version="7.1", seed=9)
@@ -88,7 +88,7 @@ def test_generated_extract_looks_like_a_real_one(tmp_path):
 
 
 def test_cities_have_their_own_ids_and_places():
-    from pipeline.generator import build
+    from pipeline.synthetic.city import build
 
     ids = {}
     for city, seed, n in [("Mülheim", 1, 3000), ("Mülheim", 1, 500), ("Mülheim", 2, 3000),
@@ -109,7 +109,7 @@ def test_cities_have_their_own_ids_and_places():
 def test_generated_update_resends_complete_versions(cli_env, db, tmp_path):
     """An NBA update re-sends complete parcels (booking and address references): importing
     it raises no ownership finding."""
-    from pipeline.generator_nas import write, write_nba
+    from pipeline.synthetic.nas import write, write_nba
 
     write(400, tmp_path / "base.xml", version="7.1", seed=6)
     write_nba(400, tmp_path / "nba.xml", version="7.1", seed=6, fraction=0.1)
@@ -127,7 +127,7 @@ def test_generated_daily_portions_apply_in_order(cli_env, db, tmp_path):
     history only where owners changed (none here: the portions change areas)."""
     import json
 
-    from pipeline.generator_nas import write, write_nba
+    from pipeline.synthetic.nas import write, write_nba
 
     write(300, tmp_path / "base.xml", version="7.1", seed=7, lean=True)
     kataster("import", tmp_path / "base.xml", "--no-validate", env=cli_env, check=True)

@@ -12,7 +12,7 @@ import shapely
 import shapely.affinity
 from conftest import SHARED, kataster, query
 
-from pipeline.nas_writer import Amount, Ref, Writer, open_output, versioned_id
+from pipeline.synthetic.nas_writer import Amount, Ref, Writer, open_output, versioned_id
 from schemas import json_schema
 
 NAS = SHARED / "nas"

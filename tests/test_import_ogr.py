@@ -14,7 +14,7 @@ import shapely
 from conftest import SHARED, kataster, query
 
 import importers.crs  # noqa: F401 - makes Debian's proj-data grids (BETA2007) visible to PROJ
-from pipeline.generator import build, generate
+from pipeline.synthetic.city import build, generate
 from schemas import json_schema
 
 WFS_4258 = SHARED / "vereinfacht" / "hellenthal_10_other_flurstuecke_alkis_vereinfacht_2.0.xml"

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from conftest import kataster, query
 
-from pipeline.generator import generate
 from pipeline.runs import IMPORT_LOCK
+from pipeline.synthetic.city import generate
 
 
 @pytest.fixture(scope="module")

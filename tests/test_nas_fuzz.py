@@ -30,7 +30,7 @@ def _generated():
     import tempfile
     from pathlib import Path
 
-    from pipeline.generator_nas import write
+    from pipeline.synthetic.nas import write
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "g.xml"

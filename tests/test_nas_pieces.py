@@ -15,7 +15,7 @@ from conftest import drop_database, kataster, new_database, query
 
 from importers.nas import NasDocument, plan_pieces
 from pipeline.errors import SourceError
-from pipeline.generator_nas import write, write_nba
+from pipeline.synthetic.nas import write, write_nba
 
 SMALL = 64 * 1024          # pieces of 64 kB: a 400-parcel extract (~4.6 MB) gives ~70
 

@@ -8,8 +8,8 @@ import pytest
 import shapely
 from conftest import kataster, query
 
-from pipeline.generator import build
-from pipeline.generator_nas import BASE, SAG, UPDATE, arc_reference, beginnt_of, write, write_nba
+from pipeline.synthetic.city import build
+from pipeline.synthetic.nas import BASE, SAG, UPDATE, arc_reference, beginnt_of, write, write_nba
 
 
 @pytest.mark.parametrize("version, srs", [("6.0", "utm"), ("7.1", "utm"), ("6.0", "gk")])
@@ -90,7 +90,7 @@ def test_addresses_follow_their_lagebezeichnungen(cli_env, db, tmp_path):
     """A parcel names its Lagebezeichnungen by id, not by version: a new house number, a
     deleted Lagebezeichnung and a renamed street reach the address text (lage) of parcels the
     update does not touch."""
-    from pipeline.nas_writer import Writer, open_output, versioned_id
+    from pipeline.synthetic.nas_writer import Writer, open_output, versioned_id
 
     base, update = tmp_path / "base.xml", tmp_path / "update.xml"
     write(60, base, seed=4)

@@ -4,7 +4,7 @@ import shapely
 from conftest import kataster, query, url_as
 
 from pipeline.db import Database
-from pipeline.nas_writer import Amount, Ref, Writer, open_output
+from pipeline.synthetic.nas_writer import Amount, Ref, Writer, open_output
 
 B = "2020-01-01T00:00:00Z"
 
@@ -152,7 +152,7 @@ def test_owner_data_never_in_the_public_schema(cli_env, db, tmp_path):
 def test_owner_rules_planted(cli_env, db, tmp_path):
     import json
 
-    from pipeline.validation import may_see_owners
+    from pipeline.validation.findings import may_see_owners
 
     f = features()
     # Plant: a sheet without owner, a booking reaching no parcel, an orphan person and address,
@@ -257,7 +257,7 @@ def test_owner_rules_exact_shares_cycles_and_dead_ends(cli_env, db, tmp_path):
 
 
 def test_cycles_are_strongly_connected_components():
-    from pipeline.owner_rules import _strongly_connected
+    from pipeline.validation.owner import _strongly_connected
 
     edges = {"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": ["e"], "e": ["d"], "f": ["f"],
              "g": ["a"]}
@@ -268,7 +268,7 @@ def test_cycles_are_strongly_connected_components():
 def test_owner_changes_need_private(cli_env, db, tmp_path):
     import json
 
-    from pipeline.nas_writer import versioned_id
+    from pipeline.synthetic.nas_writer import versioned_id
 
     path = tmp_path / "owners.xml"
     with open_output(path) as fh:
@@ -301,8 +301,8 @@ def test_ownership_history_grows_with_the_change(cli_env, db, tmp_path):
     for a parcel whose owners are gone; the current resolution is the same as a full one."""
     import json
 
-    from pipeline.nas_writer import versioned_id
     from pipeline.ownership import resolved
+    from pipeline.synthetic.nas_writer import versioned_id
 
     path = tmp_path / "owners.xml"
     with open_output(path) as fh:

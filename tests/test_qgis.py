@@ -23,7 +23,7 @@ VIEWS = {  # view -> geometry type QGIS must read from the database
 def department(db, cli_env, tmp_path):
     """A database with parcels, buildings and findings of both kinds, and the environment of a
     department member (the reading role) with its service entry written by the command."""
-    from pipeline.generator import build, plant_errors
+    from pipeline.synthetic.city import build, plant_errors
 
     layers, _planted = plant_errors(build(600, seed=3), per_kind=2, seed=3)
     sample = tmp_path / "sample.gpkg"
@@ -174,7 +174,7 @@ def test_qgis_opens_a_georeferenced_scan(department, cli_env, tmp_path):
     import pyogrio
     import shapely
 
-    from pipeline.generator_scan import generate_scan
+    from pipeline.synthetic.scan import generate_scan
 
     parcels = pyogrio.read_dataframe(tmp_path / "sample.gpkg", layer="Flurstueck")
     x0, y0 = parcels.total_bounds[:2]

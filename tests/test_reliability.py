@@ -13,7 +13,7 @@ import shapely
 import shapely.affinity
 from conftest import kataster, query
 
-from pipeline.nas_writer import Amount, Writer, open_output
+from pipeline.synthetic.nas_writer import Amount, Writer, open_output
 
 BOX = shapely.box(350000, 5700000, 350010, 5700010)
 

@@ -8,7 +8,7 @@ import pyogrio
 import shapely
 from conftest import kataster, query
 
-from pipeline.generator import build
+from pipeline.synthetic.city import build
 from schemas import json_schema
 
 

@@ -15,8 +15,8 @@ import shapely
 from conftest import kataster, query
 
 from pipeline.errors import SourceError
-from pipeline.generator_scan import generate_scan
 from pipeline.runs import run_import
+from pipeline.synthetic.scan import generate_scan
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +268,7 @@ def test_wms_draws_the_scan_under_the_parcels_by_year(db, karten_config, parcels
     from conftest import url_as
     from PIL import Image
 
-    from exporters.serve import Server
+    from exporters.serving.server import Server
     from pipeline.db import Database
 
     run_import(db, karten_config, [sample_gpkg])

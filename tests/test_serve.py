@@ -22,12 +22,12 @@ from conftest import drop_database, kataster, new_database, query, url_as
 from test_ownership import PEOPLE, features
 
 from exporters.layers import LAYERS
-from exporters.serve import Server
+from exporters.serving.server import Server
 from pipeline.config import load_config
 from pipeline.db import Database
-from pipeline.nas_writer import Writer, open_output
 from pipeline.processes import free_port
 from pipeline.runs import run_import
+from pipeline.synthetic.nas_writer import Writer, open_output
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,12 @@ def served(server, template, tmp_path_factory, sample_gpkg):
         Writer("6.0").extract(features(), fh)
     run_import(db, cfg, [nas])
     # A NAS extract with presentation objects and boundary points (the map's texts and points).
-    from pipeline.generator_nas import write as write_nas
+    from pipeline.synthetic.nas import write as write_nas
 
     presented = tmp / "oberhausen.xml.gz"
     write_nas(100, presented, version="7.1", seed=2, city="Oberhausen")
     run_import(db, cfg, [presented])
-    from pipeline.validation import validate
+    from pipeline.validation.run import validate
 
     validate(db, cfg)
     # The services connect as the read-only role, as `kataster serve` does.
@@ -248,7 +248,9 @@ def test_ogcapi_refuses_bad_parameters_with_400(served, params):
 
 def test_service_sessions_have_a_statement_timeout(served):
     """Both services open their database sessions with a statement timeout, and still answer."""
-    from exporters.serve import STATEMENT_TIMEOUT_MS, mapfile, pygeoapi_config
+    from exporters.serving.mapfile import mapfile
+    from exporters.serving.ogcapi import pygeoapi_config
+    from exporters.serving.settings import STATEMENT_TIMEOUT_MS
 
     srv, db = served
     status, ctype, _ = get(wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck",
@@ -267,7 +269,9 @@ def test_service_sessions_have_a_statement_timeout(served):
 def test_contact_and_licence_come_from_the_configuration(tmp_path):
     """The services named kataster@example.org as contact; now organisation, contact, licence
     and attribution come from the configuration (section serve), and no address is invented."""
-    from exporters.serve import Publisher, mapfile, pygeoapi_config
+    from exporters.serving.mapfile import mapfile
+    from exporters.serving.ogcapi import pygeoapi_config
+    from exporters.serving.settings import Publisher
 
     default = Publisher.from_config(load_config(environ={}))
     text = mapfile("postgresql://u@h:5/d", "http://x", BOX, default)

@@ -11,7 +11,7 @@ from psycopg import sql
 from test_ownership import features
 
 from pipeline.db import Database
-from pipeline.nas_writer import Writer, open_output
+from pipeline.synthetic.nas_writer import Writer, open_output
 
 
 def _login(db, role):

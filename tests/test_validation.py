@@ -12,9 +12,9 @@ import shapely
 from conftest import kataster, query
 
 from pipeline.errors import PluginError
-from pipeline.generator import build, plant_errors
-from pipeline.stages import Pipeline, Stage
-from pipeline.validation import validate
+from pipeline.synthetic.city import build, plant_errors
+from pipeline.validation.run import validate
+from pipeline.validation.stages import Pipeline, Stage
 from schemas import json_schema
 
 
@@ -117,8 +117,9 @@ def test_hole_on_a_gemarkung_border(config, db, tmp_path, monkeypatch):
     partitions' outlines does."""
     import numpy as np
 
-    import pipeline.validation as validation
     from pipeline.runs import run_import
+    from pipeline.validation import partitions
+    from pipeline.validation.run import params
 
     city = build(3000, seed=5)
     parcels = city["Flurstueck"]
@@ -142,10 +143,9 @@ def test_hole_on_a_gemarkung_border(config, db, tmp_path, monkeypatch):
 
     # A one-metre grid: each partition's band is its parcels' extents plus a metre, which does
     # not reach across a hole 100 m wide: no partition sees it closed; the outlines do.
-    monkeypatch.setattr(validation, "CELL", 1.0)
+    monkeypatch.setattr(partitions, "CELL", 1.0)
     for part in {("05", g) for g in gem[gone]}:
-        found, _ = validation.validate_partition(db.url, part, ["coverage"],
-                                                 validation._params(config))
+        found, _ = partitions.validate_partition(db.url, part, ["coverage"], params(config))
         assert not [f for f in found if f.rule == "coverage.gap"]
     narrow = gaps(validate(db, config, rules=["coverage.gap"], scheduler="synchronous"))
     monkeypatch.undo()
@@ -261,7 +261,7 @@ def test_a_long_report_stays_one_file_under_20_mb_with_pages(planted, cli_env, d
     from types import SimpleNamespace
 
     from exporters.findings import write_report
-    from pipeline.rules import Finding
+    from pipeline.validation.findings import Finding
 
     kataster("import", planted[0], "--no-validate", env=cli_env, check=True)
     points = query(db, "SELECT gml_id, ST_X(p), ST_Y(p) FROM (SELECT gml_id,"
@@ -286,18 +286,6 @@ def test_a_long_report_stays_one_file_under_20_mb_with_pages(planted, cli_env, d
     assert int(pages.group(1)) == -(-int(pages.group(2)) // 100)
     body = dom.split('id="befunde"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     assert body.count("<tr>") == 100                          # one page of rows
-
-
-def test_every_rule_is_documented_in_german_for_its_readers():
-    """One registry: every rule has a German title and explanation for reports and the map
-    page, and they name no configuration key."""
-    import re
-
-    from pipeline.rules import RULES
-
-    for rule in RULES.values():
-        assert rule.titel and len(rule.erklaerung) > 20, rule.id
-        assert not re.search(r"\b[a-z_]+\.[a-z_]+\b", rule.titel + rule.erklaerung), rule.id
 
 
 def test_validation_runs_after_import_by_default(planted, cli_env, db):

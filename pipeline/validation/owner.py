@@ -25,10 +25,7 @@ from fractions import Fraction
 
 import shapely
 
-from pipeline.rules import Finding
-
-RULE_IDS = ("owner.unbooked", "owner.no_parcel", "owner.sheet_without_owner", "owner.orphan",
-            "owner.shares", "owner.chain")
+from pipeline.validation.findings import Finding
 
 DIVIDED = (1101, 1102, 2201)    # divided properties: owned through the bookings pointing at them
 FICTIVE = 5000                  # fictive sheet (blattart)

@@ -1,6 +1,6 @@
 """NAS output of the synthetic Mülheim-like cadastre: GID 6.0/7.1 extracts and NBA updates.
 
-Built on :func:`pipeline.generator.build` (same parcels, buildings, addresses), plus:
+Built on :func:`pipeline.synthetic.city.build` (same parcels, buildings, addresses), plus:
 
 * catalogues: AX_Gemarkung, AX_Gemeinde, AX_LagebezeichnungKatalogeintrag (street names);
 * addresses as AX_LagebezeichnungMitHausnummer, referenced by the parcels (``weistAuf``);
@@ -22,8 +22,8 @@ from fractions import Fraction
 import numpy as np
 import shapely
 
-from pipeline.generator import CITIES, build
-from pipeline.nas_writer import Amount, Ref, Writer, open_output, versioned_id
+from pipeline.synthetic.city import CITIES, build
+from pipeline.synthetic.nas_writer import Amount, Ref, Writer, open_output, versioned_id
 
 BASE = "2020-01-01T00:00:00Z"
 UPDATE = "2026-01-15T08:00:00Z"
@@ -54,7 +54,7 @@ def _oid(kind, n):
 
 
 def _set_city(city, seed, n):
-    from pipeline.generator import id_tag
+    from pipeline.synthetic.city import id_tag
 
     _AUTH[0] = CITIES[city]["authority"] + id_tag(city, seed, n)
 

@@ -1,16 +1,17 @@
-"""Rule registry and findings.
+"""The one rule registry.
 
-Every finding names a rule by its stable dotted id. Importers record findings with the same
-ids that the validation stages use, so a problem found while importing and one found by
-``kataster validate`` are the same finding (same stable key).
+Every finding names a rule by its stable dotted id. Each rule says how it is checked: by a
+vectorised stage (``stage``: the stage's name), by a SQL file (``sql``: the file in
+``schemas/sql/rules/``), by the owner rules (``owner``) or only while importing (``import``:
+importers and import steps record it). This one list drives ``--rules``, the dispatch of
+:func:`pipeline.validation.run.validate`, the report's rule table and the documentation test.
+Importers record findings with the same ids as the validation, so a problem found while
+importing and one found by ``kataster validate`` are the same finding (same stable key).
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-
-import shapely
+from dataclasses import dataclass
 
 from pipeline.errors import PluginError
 
@@ -21,11 +22,16 @@ SEVERITIES = ("error", "warning", "info")
 class Rule:
     """A rule: its stable id, severity, English title (for developers and logs), German title
     and explanation for the people who read reports and the map page (no configuration keys
-    there), and whether its findings are owner data."""
+    there), how it is checked (``kind``: stage, sql, owner or import; ``source``: the stage's
+    name or the SQL file), its parameters (keys of the ``validation`` configuration section)
+    and whether its findings are owner data."""
 
     id: str
     severity: str
     title: str
+    kind: str
+    source: str | None = None
+    params: tuple = ()
     private: bool = False
     titel: str = ""
     erklaerung: str = ""
@@ -34,54 +40,78 @@ class Rule:
 RULES = {
     r.id: r
     for r in (
-        Rule("geometry.invalid", "error", "Geometry is not valid (GEOS reason and location)"),
-        Rule("geometry.empty", "error", "Geometry is empty or missing"),
+        Rule("geometry.invalid", "error", "Geometry is not valid (GEOS reason and location)",
+             kind="stage", source="geometry"),
+        Rule("geometry.empty", "error", "Geometry is empty or missing",
+             kind="stage", source="geometry"),
         Rule("geometry.sliver", "warning",
              "Parcel is a sliver: smaller than validation.sliver_max_area or thinner than "
-             "validation.sliver_min_width"),
+             "validation.sliver_min_width",
+             kind="stage", source="sliver", params=("sliver_max_area", "sliver_min_width")),
         Rule("coverage.overlap", "error",
-             "Two current parcels overlap by more than validation.overlap_min_area"),
+             "Two current parcels overlap by more than validation.overlap_min_area",
+             kind="stage", source="coverage", params=("overlap_min_area",)),
         Rule("coverage.gap", "error",
              "A hole enclosed by parcels (any size), or an open gap narrower than "
-             "validation.gap_max_width"),
+             "validation.gap_max_width",
+             kind="stage", source="coverage", params=("gap_max_width",)),
         Rule("coverage.precision", "info",
              "Gaps and overlaps below the data's coordinate precision (smaller than "
              "validation.precision_min_area or narrower than validation.precision_min_width), "
-             "counted in one finding per run"),
+             "counted in one finding per run",
+             kind="stage", source="coverage", params=("precision_min_area", "precision_min_width")),
         Rule("district.outside", "warning",
-             "Parcel lies mainly inside another Flur or Gemarkung than its identifier says"),
+             "Parcel lies mainly inside another Flur or Gemarkung than its identifier says",
+             kind="stage", source="district", params=("outside_min_share",)),
         Rule("id.syntax", "error",
-             "Flurstückskennzeichen malformed or disagreeing with land/Gemarkung/Flur/Zähler/Nenner"),
-        Rule("id.duplicate", "error", "Two current parcels carry one Flurstückskennzeichen"),
-        Rule("history.open_versions", "error", "More than one open version of an object"),
-        Rule("history.order", "error", "A version ends before it begins, or lifetimes overlap"),
+             "Flurstückskennzeichen malformed or disagreeing with land/Gemarkung/Flur/Zähler/Nenner",
+             kind="sql", source="id_syntax.sql"),
+        Rule("id.duplicate", "error", "Two current parcels carry one Flurstückskennzeichen",
+             kind="sql", source="id_duplicate.sql"),
+        Rule("history.open_versions", "error", "More than one open version of an object",
+             kind="sql", source="history_open_versions.sql"),
+        Rule("history.order", "error", "A version ends before it begins, or lifetimes overlap",
+             kind="sql", source="history_order.sql"),
         Rule("area.deviation", "warning",
              "amtliche Fläche and computed area differ by more than "
-             "validation.area_abs + validation.area_rel × amtliche Fläche"),
-        Rule("crs.assumed", "info", "Coordinate system was not stated and had to be assumed"),
+             "validation.area_abs + validation.area_rel × amtliche Fläche",
+             kind="sql", source="area_deviation.sql", params=("area_abs", "area_rel", "area_utm_correction")),
+        Rule("crs.assumed", "info", "Coordinate system was not stated and had to be assumed",
+             kind="import"),
         Rule("crs.kept", "info",
              "Positions in a height system or a system that cannot be transformed reliably "
-             "were kept as attributes, without a map geometry (count per system)"),
-        Rule("update.target_missing", "warning", "An update names an object that is not stored"),
+             "were kept as attributes, without a map geometry (count per system)",
+             kind="import"),
+        Rule("update.target_missing", "warning", "An update names an object that is not stored",
+             kind="import"),
         Rule("nba.missing_parts", "warning",
              "A later NBA delivery arrives while parts of an earlier one of the same profile "
-             "are still missing"),
+             "are still missing",
+             kind="import"),
         Rule("karte.lage", "warning",
-             "A scanned map's footprint does not meet the Flur or Gemarkung it claims"),
+             "A scanned map's footprint does not meet the Flur or Gemarkung it claims",
+             kind="import"),
         Rule("karte.genauigkeit", "warning",
-             "A scanned map's ground control points fit with an RMS above karten.rms_warning"),
+             "A scanned map's ground control points fit with an RMS above karten.rms_warning",
+             kind="import"),
         Rule("owner.unbooked", "error", "Parcel without a booking, or its booking not found",
-             private=True),
+             private=True,
+             kind="owner"),
         Rule("owner.chain", "error", "Cycle or dead end in the an chain of bookings",
-             private=True),
-        Rule("owner.no_parcel", "error", "Booking that reaches no parcel", private=True),
+             private=True,
+             kind="owner"),
+        Rule("owner.no_parcel", "error", "Booking that reaches no parcel", private=True,
+             kind="owner"),
         Rule("owner.sheet_without_owner", "error", "Sheet (not fictive) without any owner",
-             private=True),
+             private=True,
+             kind="owner"),
         Rule("owner.orphan", "warning",
-             "Namensnummer, Person or Anschrift reached from nothing", private=True),
+             "Namensnummer, Person or Anschrift reached from nothing", private=True,
+             kind="owner"),
         Rule("owner.shares", "error",
              "Shares of a sheet, community or divided property do not add up to 1",
-             private=True),
+             private=True,
+             kind="owner"),
     )
 }
 
@@ -155,7 +185,8 @@ DEUTSCH = {
                      "Die Anteile eines Buchungsblatts, einer Gemeinschaft oder eines "
                      "aufgeteilten Grundstücks ergeben zusammen nicht 1."),
 }
-RULES = {rule_id: Rule(r.id, r.severity, r.title, r.private, *DEUTSCH[rule_id])
+RULES = {rule_id: Rule(r.id, r.severity, r.title, r.kind, r.source, r.params, r.private,
+                       *DEUTSCH[rule_id])
          for rule_id, r in RULES.items()}
 
 
@@ -167,36 +198,7 @@ def rule(rule_id):
         raise PluginError(f"unknown rule {rule_id!r}; known rules: {', '.join(sorted(RULES))}") from None
 
 
-@dataclass
-class Finding:
-    """One problem, located and attributed to an object.
 
-    ``geom`` is a shapely geometry in EPSG:25832 (or None for findings without a place).
-    """
-
-    rule: str
-    object_id: str | None
-    message: str
-    geom: object = None
-    related: list = field(default_factory=list)
-    severity: str | None = None
-    status: str = "open"          # as stored: open, accepted or fixed
-    id: int | None = None         # database id once stored
-
-    def __post_init__(self):
-        self.severity = self.severity or rule(self.rule).severity
-
-    @property
-    def private(self):
-        return rule(self.rule).private
-
-    @property
-    def key(self):
-        """Stable key: rule + object + location, so re-runs recognise the same finding."""
-        where = ""
-        if self.geom is not None and not shapely.is_empty(self.geom):
-            p = shapely.point_on_surface(self.geom) if shapely.is_valid(self.geom) else (
-                shapely.centroid(self.geom))
-            where = f"{round(shapely.get_x(p), 1)},{round(shapely.get_y(p), 1)}"
-        raw = "|".join([self.rule, self.object_id or "", ",".join(sorted(self.related)), where])
-        return self.rule + ":" + hashlib.sha1(raw.encode()).hexdigest()[:20]
+def of_kind(*kinds):
+    """The ids of the rules checked in these ways (``stage``, ``sql``, ``owner``, ``import``)."""
+    return [r.id for r in RULES.values() if r.kind in kinds]

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import shapely
 
-from pipeline.rules import Finding
+from pipeline.validation.findings import Finding
 
 _POINT = re.compile(r"\[([-\d.eE+]+) ([-\d.eE+]+)")
 

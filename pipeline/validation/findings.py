@@ -1,0 +1,196 @@
+"""Findings: the finding and its stable key, and everything done with stored findings.
+
+Import, validation, repair and the command line use these functions and no other SQL on the
+finding tables: upsert by key (:func:`store`), mark vanished ones fixed (:func:`mark_fixed`),
+status changes by people (:func:`set_status`), who may see owner findings
+(:func:`may_see_owners`, :func:`visible`) and the ``--json`` summary (:func:`summary_json`).
+Owner-related findings live in ``kataster_privat.finding``, the others in ``kataster.finding``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import shapely
+from psycopg import sql
+
+from pipeline.validation.rules import SEVERITIES, rule
+
+SCHEMAS = ("kataster", "kataster_privat")     # public findings, owner findings
+
+
+@dataclass
+class Finding:
+    """One problem, located and attributed to an object.
+
+    ``geom`` is a shapely geometry in EPSG:25832 (or None for findings without a place).
+    """
+
+    rule: str
+    object_id: str | None
+    message: str
+    geom: object = None
+    related: list = field(default_factory=list)
+    severity: str | None = None
+    status: str = "open"          # as stored: open, accepted or fixed
+    id: int | None = None         # database id once stored
+
+    def __post_init__(self):
+        self.severity = self.severity or rule(self.rule).severity
+
+    @property
+    def private(self):
+        return rule(self.rule).private
+
+    @property
+    def key(self):
+        """Stable key: rule + object + location, so re-runs recognise the same finding."""
+        where = ""
+        if self.geom is not None and not shapely.is_empty(self.geom):
+            p = shapely.point_on_surface(self.geom) if shapely.is_valid(self.geom) else (
+                shapely.centroid(self.geom))
+            where = f"{round(shapely.get_x(p), 1)},{round(shapely.get_y(p), 1)}"
+        raw = "|".join([self.rule, self.object_id or "", ",".join(sorted(self.related)), where])
+        return self.rule + ":" + hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+
+def store(conn, run_id, findings):
+    """Insert or refresh findings by their stable key (accepted ones stay accepted, fixed ones
+    found again are reopened)."""
+    for schema in SCHEMAS:
+        rows = [f for f in findings if f.private == (schema == "kataster_privat")]
+        if not rows:
+            continue
+        wkb = [None if f.geom is None else shapely.to_wkb(f.geom, hex=True) for f in rows]
+        with conn.cursor() as cur:
+            cur.executemany(sql.SQL(
+                "INSERT INTO {}.finding"
+                " (key, rule, severity, object_id, related, message, geom, first_run_id, run_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, ST_SetSRID(%s::geometry, 25832), %s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET run_id = EXCLUDED.run_id,"
+                "   message = EXCLUDED.message, severity = EXCLUDED.severity,"
+                "   status = CASE WHEN finding.status = 'fixed' THEN 'open'"
+                "            ELSE finding.status END").format(sql.Identifier(schema)),
+                [(f.key, f.rule, f.severity, f.object_id, list(f.related), f.message, g, run_id,
+                  run_id) for f, g in zip(rows, wkb, strict=True)],
+            )
+
+
+def mark_fixed(conn, run_id, rules, gemarkung=None):
+    """Mark the findings of these rules that run ``run_id`` did not find again ``fixed``
+    (only those of one Gemarkung's parcels if ``gemarkung``). Returns how many."""
+    fixed = 0
+    for schema in SCHEMAS:
+        scope = sql.SQL("")
+        args = {"run": run_id, "rules": list(rules)}
+        if gemarkung:
+            scope = sql.SQL(" AND object_id IN (SELECT gml_id FROM kataster.ax_flurstueck"
+                            " WHERE gemarkungsnummer = %(gem)s)")
+            args["gem"] = gemarkung
+        fixed += conn.execute(sql.SQL(
+            "UPDATE {}.finding SET status = 'fixed', status_by = 'kataster validate',"
+            " status_at = now(), status_reason = 'not found again in run ' || %(run)s"
+            " WHERE rule = ANY(%(rules)s) AND status <> 'fixed'"
+            " AND coalesce(run_id, -1) <> %(run)s").format(sql.Identifier(schema)) + scope,
+            args).rowcount
+    return fixed
+
+
+def with_ids(conn, findings):
+    """Give stored findings their database id and status (looked up by key)."""
+    stored = {}
+    for schema in SCHEMAS:
+        stored.update({k: (i, st) for k, i, st in conn.execute(sql.SQL(
+            "SELECT key, id, status FROM {}.finding WHERE key = ANY(%s)").format(
+            sql.Identifier(schema)), ([f.key for f in findings],))})
+    for f in findings:
+        f.id, f.status = stored[f.key]
+    return findings
+
+
+def counts(findings, private=False):
+    """Findings by rule and by severity (owner findings only with ``private``)."""
+    out = {"by_rule": {}, "by_severity": dict.fromkeys(SEVERITIES, 0)}
+    for f in findings:
+        if f.private and not private:
+            continue
+        out["by_rule"][f.rule] = out["by_rule"].get(f.rule, 0) + 1
+        out["by_severity"][f.severity] += 1
+    return out
+
+
+def _filter(ids, rule_id, status):
+    where, args = [sql.SQL("TRUE")], []
+    if ids is not None:
+        where.append(sql.SQL("id = ANY(%s)"))
+        args.append(list(ids))
+    if rule_id:
+        where.append(sql.SQL("rule = %s"))
+        args.append(rule_id)
+    if status:
+        where.append(sql.SQL("status = ANY(%s)"))
+        args.append(list(status))
+    return sql.SQL(" AND ").join(where), args
+
+
+def listing(conn, rule_id=None, status=None, limit=None):
+    """Public findings as dicts, oldest first, and how many match (``limit`` None: all)."""
+    where, args = _filter(None, rule_id, [status] if status else None)
+    total = conn.execute(sql.SQL("SELECT count(*) FROM kataster.finding WHERE {}").format(where),
+                         args).fetchone()[0]
+    rows = conn.execute(sql.SQL(
+        "SELECT id, rule, severity, status, object_id, message, status_by, status_reason"
+        " FROM kataster.finding WHERE {} ORDER BY id LIMIT %s").format(where),
+        (*args, limit)).fetchall()
+    keys = ("id", "rule", "severity", "status", "object", "message", "status_by", "reason")
+    return [dict(zip(keys, r, strict=True)) for r in rows], total
+
+
+def unknown_ids(conn, ids):
+    """The ids among ``ids`` that name no public finding."""
+    known = {r[0] for r in conn.execute(
+        "SELECT id FROM kataster.finding WHERE id = ANY(%s)", (list(ids),))}
+    return sorted(set(ids) - known)
+
+
+def set_status(conn, new, by, reason, ids=None, rule_id=None, old=None):
+    """Set the status of public findings (by ids and/or rule; only those whose status is in
+    ``old``, if given). Returns how many changed."""
+    where, args = _filter(ids, rule_id, old)
+    return conn.execute(sql.SQL(
+        "UPDATE kataster.finding SET status = %s, status_by = %s, status_at = now(),"
+        " status_reason = %s WHERE {}").format(where), (new, by, reason, *args)).rowcount
+
+
+def may_see_owners(conn):
+    """True if the database user may read owner data (the owner of the database's owner
+    schema, kataster_eigentum, kataster_admin, a superuser)."""
+    return conn.execute(
+        "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname IN"
+        " ('kataster_eigentum', 'kataster_admin') AND pg_has_role(current_user, g.oid, 'MEMBER'))"
+        " OR pg_has_role(current_user, (SELECT nspowner FROM pg_namespace"
+        "                               WHERE nspname = 'kataster_privat'), 'MEMBER')"
+        " FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+
+
+def visible(result, private=False):
+    """The findings an output may show: owner-related ones only with ``private``."""
+    return [f for f in result.findings if private or not f.private]
+
+
+
+def summary_json(result):
+    """The ``--json`` summary (schema: ``schemas/validate-summary.schema.json``)."""
+    out = []
+    for f in visible(result, result.private):
+        loc = None
+        if f.geom is not None and not shapely.is_empty(f.geom):
+            p = shapely.point_on_surface(f.geom) if shapely.is_valid(f.geom) else \
+                shapely.centroid(f.geom)
+            loc = [round(p.x, 3), round(p.y, 3)]
+        out.append({"id": f.id, "rule": f.rule, "severity": f.severity, "status": f.status,
+                    "object": f.object_id, "related": list(f.related), "message": f.message,
+                    "location": loc})
+    return {"run_id": result.run_id, "findings": out, "counts": result.counts,
+            "fixed": result.fixed, "seconds": result.seconds}

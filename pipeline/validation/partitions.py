@@ -1,0 +1,219 @@
+"""Partitions: one Gemarkung's current parcels plus a band of neighbours, read from the
+database and run through the stages in Dask workers; the holes on partition borders found
+from the union of the partitions' outlines."""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from psycopg import sql
+
+from pipeline.validation.findings import Finding
+from pipeline.validation.stages import (
+    PARTITION_INPUTS,
+    PARTITION_STAGES,
+    Pipeline,
+    collapse_precision,
+    dedupe,
+    stages_for,
+)
+
+log = logging.getLogger(__name__)
+MARGIN = 1.0   # metres around a partition's parcels from which neighbours are loaded
+CELL = 100.0   # metres: grid cells in which neighbours are looked up
+
+
+def _read_parcels(conn, where, args):
+    rows = conn.execute(sql.SQL(
+        "SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,"
+        " ST_AsBinary(geom) FROM kataster.ax_flurstueck WHERE endet IS NULL AND ") + where,
+        args).fetchall()
+    df = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "land",
+                                     "gemarkungsnummer", "flurnummer", "wkb"])
+    geom = shapely.from_wkb(df.pop("wkb").map(lambda b: None if b is None else bytes(b)).to_numpy())
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=25832))
+
+
+def _cells(bounds, margin, size):
+    """Boxes (minx, miny, maxx, maxy) covering every grid cell of ``size`` metres that a
+    parcel's extent, grown by ``margin``, touches; runs of cells in a row are merged."""
+    if not len(bounds):
+        return np.empty((0, 4))
+    lo = np.floor((bounds[:, :2] - margin) / size).astype(np.int64)
+    hi = np.floor((bounds[:, 2:] + margin) / size).astype(np.int64)
+    span = hi - lo + 1
+    small = (span <= 2).all(axis=1)
+    # Extents spanning at most two cells each way: their corners name all their cells.
+    cells = np.concatenate([np.stack([lo[small, 0], lo[small, 1]], 1),
+                            np.stack([hi[small, 0], lo[small, 1]], 1),
+                            np.stack([lo[small, 0], hi[small, 1]], 1),
+                            np.stack([hi[small, 0], hi[small, 1]], 1)])
+    big = [np.stack(np.meshgrid(np.arange(a[0], b[0] + 1), np.arange(a[1], b[1] + 1)),
+                    -1).reshape(-1, 2) for a, b in zip(lo[~small], hi[~small], strict=True)]
+    cells = np.concatenate([cells, *big])
+    base = cells.min(axis=0)
+    width = cells[:, 0].max() - base[0] + 1
+    key = np.unique((cells[:, 1] - base[1]) * width + (cells[:, 0] - base[0]))   # by y, then x
+    cells = np.stack([key % width + base[0], key // width + base[1]], 1)
+    new_run = np.ones(len(cells), dtype=bool)
+    new_run[1:] = (cells[1:, 1] != cells[:-1, 1]) | (cells[1:, 0] != cells[:-1, 0] + 1)
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], len(cells)) - 1
+    return np.stack([cells[starts, 0] * size, cells[starts, 1] * size,
+                     (cells[ends, 0] + 1) * size, (cells[ends, 1] + 1) * size], 1).astype(float)
+
+
+def validate_partition(url, partition, stage_names, params):
+    """Run the partition stages for one Gemarkung (runs in a Dask worker); returns its findings
+    and the outline of its parcels (WKB, for the border holes found by :func:`border_holes`)."""
+    from pipeline.db import Database
+
+    land, gem = partition
+    db = Database(url)
+    if not (land and gem):
+        # Parcels without a (complete) Gemarkung: only the per-parcel stages; their overlaps and
+        # gaps are found from the neighbouring Gemarkungen, whose context includes them.
+        with db.connect() as conn:
+            parcels = _read_parcels(conn, sql.SQL(
+                "(coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '')"), ())
+        stages = [s for s in PARTITION_STAGES
+                  if s.name in stage_names and set(s.consumes) <= {"parcels"}]
+        geoms = parcels.geometry.values
+        outline = shapely.union_all(geoms[~shapely.is_missing(geoms) & shapely.is_valid(geoms)])
+        findings = Pipeline(stages, provided=PARTITION_INPUTS).run(
+            {"parcels": parcels, "context": None, "own": 0, "districts": None, "partition": "",
+             "verify_hole": None}, params)["findings"]
+        return findings, shapely.to_wkb(outline)
+    with db.connect() as conn:
+        parcels = _read_parcels(conn, sql.SQL("land = %s AND gemarkungsnummer = %s"), (land, gem))
+        geoms = parcels.geometry.values
+        bounds = shapely.bounds(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+        if not len(bounds):
+            return Pipeline([s for s in PARTITION_STAGES if s.name in stage_names and
+                             set(s.consumes) <= {"parcels"}], provided=PARTITION_INPUTS).run(
+                {"parcels": parcels, "context": None, "own": 0, "districts": None,
+                 "partition": "", "verify_hole": None}, params)["findings"], None
+        env = (*(bounds[:, :2].min(axis=0) - MARGIN), *(bounds[:, 2:].max(axis=0) + MARGIN))
+        # Neighbours: the other parcels in the grid cells our parcels (grown by the margin)
+        # touch: a band along the border. The Gemarkung's extent, or its Flure's, can cover
+        # most of a city (one partition of 1,000,000 generated parcels had 640,000 parcels in
+        # its extent); holes on the border that the band does not enclose are found from the
+        # outlines of all partitions (border_holes).
+        cells = _cells(bounds, MARGIN, CELL)
+        neighbours = _read_parcels(conn, sql.SQL(
+            "gml_id = ANY(ARRAY(SELECT DISTINCT n.gml_id"
+            " FROM unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS c(x0, y0, x1, y1)"
+            " JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)"
+            " WHERE n.endet IS NULL AND NOT (coalesce(n.land, '') = %s"
+            " AND coalesce(n.gemarkungsnummer, '') = %s)))"),
+            (*[list(cells[:, k]) for k in range(4)], land, gem))
+        drows = conn.execute(
+            "SELECT land, gemarkungsnummer, flurnummer, ST_AsBinary(geom) FROM kataster.bezirk"
+            " WHERE art = 'flur' AND endet IS NULL AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 25832)",
+            env).fetchall()
+    districts = gpd.GeoDataFrame(
+        pd.DataFrame(drows, columns=["land", "gemarkungsnummer", "flurnummer", "wkb"]).drop(
+            columns="wkb"),
+        geometry=gpd.GeoSeries(shapely.from_wkb([bytes(r[3]) for r in drows]), crs=25832))
+    if len(districts) and not (districts["gemarkungsnummer"] == gem).any():
+        districts = districts.iloc[:0]     # imported boundaries only where present for this one
+    context = pd.concat([parcels, neighbours], ignore_index=True)
+
+    def verify_hole(hole):
+        """True if no stored parcel fills the hole (neighbours far outside were not loaded)."""
+        with db.connect() as conn:
+            filled = conn.execute(
+                "SELECT coalesce(sum(ST_Area(ST_Intersection(geom, h))), 0) FROM"
+                " kataster.ax_flurstueck, ST_GeomFromWKB(%s, 25832) h"
+                " WHERE endet IS NULL AND geom && h AND ST_IsValid(geom)",
+                (shapely.to_wkb(hole),)).fetchone()[0]
+        return filled < 0.5 * hole.area
+
+    pipeline = Pipeline(stages_for(stage_names), provided=PARTITION_INPUTS)
+    out = pipeline.run({"parcels": parcels, "context": context, "own": len(parcels),
+                        "districts": districts, "partition": land + gem,
+                        "verify_hole": verify_hole}, params)
+    outline = out.get("outline")
+    return out["findings"], None if outline is None else shapely.to_wkb(outline)
+
+
+
+
+def run_partitions(url, partitions, stage_names, params, scheduler=None):
+    """Findings of all partitions, in parallel with Dask, and of the holes on their borders.
+
+    ``scheduler``: None → local processes (or in-process for a single partition);
+    ``"synchronous"`` → in this process; ``"tcp://host:port"`` → an existing Dask cluster.
+    """
+    if not partitions or not stage_names:
+        return []
+    import dask
+
+    tasks = [dask.delayed(validate_partition)(url, p, stage_names, params) for p in partitions]
+    if scheduler and scheduler.startswith(("tcp://", "tls://")):
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            results = dask.compute(*tasks, scheduler=client)
+    elif scheduler == "synchronous" or len(partitions) == 1:
+        results = dask.compute(*tasks, scheduler="synchronous")
+    else:
+        from pipeline.processes import dies_with_this_process
+
+        # Worker processes die with us: a killed validation leaves none behind.
+        kwargs = {"initializer": dies_with_this_process()} if scheduler in (None, "processes") \
+            else {}
+        results = dask.compute(*tasks, scheduler=scheduler or "processes", **kwargs)
+    findings = dedupe([f for part, _ in results for f in part])
+    findings = collapse_precision(findings, params)
+    if "coverage" in stage_names and len(partitions) > 1:
+        from pipeline.db import Database
+
+        outlines = [shapely.from_wkb(w) for _, w in results if w is not None]
+        with Database(url).connect() as conn:
+            more = border_holes(conn, outlines, [f for f in findings if f.rule == "coverage.gap"])
+        log.info("%d holes on partition borders found from the outlines", len(more))
+        findings += more
+    return dedupe(findings)
+
+
+def border_holes(conn, outlines, known):
+    """coverage.gap for holes that only the union of all partitions' outlines encloses: a
+    partition sees its own parcels and a band of neighbours, which need not close a hole on
+    its border. Holes a partition reported already (``known``) are skipped; the rest are
+    checked against the database as a partition checks its own."""
+    union = shapely.union_all(outlines)
+    holes = [shapely.Polygon(r) for part in shapely.get_parts(union) for r in part.interiors]
+    if not holes:
+        return []
+    places = shapely.STRtree([shapely.point_on_surface(f.geom) for f in known
+                              if f.geom is not None] or [shapely.Point()])
+    findings = []
+    for hole in holes:
+        if len(places.query(hole, predicate="contains")):
+            continue
+        rows = conn.execute(
+            "SELECT gml_id, ST_AsBinary(geom) FROM kataster.ax_flurstueck, ST_GeomFromWKB(%s, 25832) h"
+            " WHERE endet IS NULL AND geom && h AND ST_Intersects(geom, h) AND ST_IsValid(geom)",
+            (shapely.to_wkb(hole),)).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=object)
+        geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
+        inside = shapely.contains_properly(hole, geoms)
+        if inside.any():    # islands: parcels inside the hole are not part of the gap
+            hole = shapely.difference(hole, shapely.union_all(geoms[inside]))
+            if hole.area < 1e-6:
+                continue
+        filled = shapely.area(shapely.intersection(geoms, hole)).sum()
+        touching = shapely.intersects(geoms, hole)
+        if filled >= 0.5 * hole.area or not touching.any():
+            continue
+        tids = sorted(ids[touching])
+        findings.append(Finding(
+            "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
+            f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",
+            geom=hole, related=tids[1:]))
+    return findings

@@ -1,0 +1,129 @@
+"""``validate``: run the registry's rules and store their findings, as a run of kind validate.
+
+The vectorised stages run per partition in Dask workers (:mod:`pipeline.validation.partitions`)
+while the SQL and owner rules run in the database on a connection of their own; the findings
+are stored in one transaction (:mod:`pipeline.validation.findings`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pipeline.errors import UsageError
+from pipeline.runs import Run
+from pipeline.validation import findings as stored
+from pipeline.validation.owner import owner_findings
+from pipeline.validation.partitions import run_partitions
+from pipeline.validation.rules import RULES, of_kind
+from pipeline.validation.sql_rules import sql_findings
+from pipeline.validation.stages import PARTITION_STAGES, dedupe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ValidationResult:
+    """What one validation found: its run, the findings (with their stored id and status),
+    counts, how many earlier findings it marked fixed, its time, whether owner findings are
+    shown."""
+
+    run_id: int
+    findings: list
+    counts: dict
+    fixed: int
+    seconds: float
+    private: bool = False
+
+
+def params(config):
+    """The parameters of all rules, from the ``validation`` section of the configuration."""
+    keys = sorted({k for r in RULES.values() for k in r.params})
+    return {k: config[f"validation.{k}"] for k in keys}
+
+
+def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=False):
+    """Run validation rules and store their findings.
+
+    Parameters
+    ----------
+    db : pipeline.db.Database
+    config : pipeline.config.Config
+    rules : list of str, optional
+        Rule ids (default: all validation rules).
+    gemarkung : str, optional
+        Only parcels of this Gemarkungsnummer (with their borders to the neighbours).
+    scheduler : str, optional
+        Dask scheduler (see :func:`pipeline.validation.partitions.run_partitions`).
+    private : bool
+        Count and show owner findings (needs the owner-data role).
+
+    Returns
+    -------
+    ValidationResult
+    """
+    started = time.monotonic()
+    available = of_kind("stage", "sql", "owner")
+    rules = list(rules or sorted(available))
+    unknown = [r for r in rules if r not in available]
+    if unknown:
+        raise UsageError(f"unknown or non-validation rules {', '.join(unknown)}; choose from "
+                         f"{', '.join(sorted(available))}")
+    if gemarkung:
+        from pipeline.views import resolve_district
+
+        with db.connect() as conn:
+            gemarkung = resolve_district(conn, gemarkung)
+    else:
+        gemarkung = None
+    values = params(config)
+    if private:
+        with db.connect() as conn:
+            if not stored.may_see_owners(conn):
+                raise UsageError("--private shows owner data: it needs the role "
+                                 "kataster_eigentum or kataster_admin")
+    wanted = {RULES[r].source for r in rules if RULES[r].kind == "stage"}
+    stage_names = [s.name for s in PARTITION_STAGES if s.name in wanted]
+    with db.connect(autocommit=True) as conn, \
+            Run(conn, "validate", {"rules": rules, "gemarkung": gemarkung, "params": values},
+                config["database.lock_timeout"]) as run:
+        # One partition per Gemarkung, and one ("", "") for parcels without a complete one.
+        partitions = conn.execute(
+            "SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, '')"
+            " FROM kataster.ax_flurstueck WHERE endet IS NULL"
+            " AND (%(g)s::text IS NULL OR gemarkungsnummer = %(g)s) ORDER BY 1, 2",
+            {"g": gemarkung}).fetchall()
+        partitions = sorted({(la, ge) if la and ge else ("", "") for la, ge in partitions})
+        # The set-based rules run in the database while the partitions run in the workers.
+        with ThreadPoolExecutor(1) as pool:
+            in_database = pool.submit(_database_rules, db, rules, values, gemarkung)
+            t = time.monotonic()
+            found = run_partitions(db.url, partitions, stage_names, values, scheduler)
+            log.info("%d partitions in %.1f s", len(partitions), time.monotonic() - t)
+            found += in_database.result()
+        if {"coverage.gap", "coverage.overlap"} & set(rules):
+            rules = sorted(set(rules) | {"coverage.precision"})
+        found = [f for f in dedupe(found) if f.rule in rules]
+        with conn.transaction():
+            stored.store(conn, run.id, found)
+            fixed = stored.mark_fixed(conn, run.id, rules, gemarkung)
+            stored.with_ids(conn, found)
+            counts = stored.counts(found, private)
+            run.finish("committed", counts=counts, findings=counts["by_severity"])
+    return ValidationResult(run.id, found, counts, fixed, round(time.monotonic() - started, 3),
+                            private)
+
+
+def _database_rules(db, rules, values, gemarkung):
+    """Findings of the SQL rules and of the owner rules, on a connection of their own."""
+    with db.connect(autocommit=True) as conn:
+        t = time.monotonic()
+        found = sql_findings(conn, [r for r in rules if RULES[r].kind == "sql"], values,
+                             gemarkung)
+        log.info("SQL rules in %.1f s", time.monotonic() - t)
+        t = time.monotonic()
+        found += owner_findings(conn, [r for r in rules if RULES[r].kind == "owner"])
+        log.info("owner rules in %.1f s", time.monotonic() - t)
+    return found

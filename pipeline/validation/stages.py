@@ -1,0 +1,342 @@
+"""The vectorised validation stages (shapely/GEOS), run per partition.
+
+A stage declares what it consumes and produces; a :class:`Pipeline` checks, when it is
+assembled and before any data flows, that every input a stage consumes is provided by the
+caller or produced by an earlier stage (Stetl's rule). Stages return findings instead of
+raising on the first bad row. No stage touches a database: :mod:`pipeline.validation.partitions`
+reads the data and hands it in (``verify_hole`` is the one callback into the database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from pipeline.errors import PluginError
+from pipeline.validation import checks
+from pipeline.validation.findings import Finding
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step.
+
+    Attributes
+    ----------
+    name : str
+    consumes : tuple of str
+        Names of inputs in the context (e.g. ``"parcels"``).
+    produces : tuple of str
+        Names it adds to the context; ``"findings"`` are collected, never overwritten.
+    run : callable
+        ``run(context, params) -> dict`` of produced values.
+    """
+
+    name: str
+    consumes: tuple
+    produces: tuple
+    run: object
+
+
+class Pipeline:
+    """Stages in order, checked when assembled."""
+
+    def __init__(self, stages, provided):
+        self.stages = list(stages)
+        available = set(provided)
+        for stage in self.stages:
+            missing = [c for c in stage.consumes if c not in available]
+            if missing:
+                raise PluginError(
+                    f"stage {stage.name!r} consumes {', '.join(missing)}, which neither the "
+                    f"input ({', '.join(sorted(provided))}) nor an earlier stage produces")
+            available |= set(stage.produces)
+
+    def run(self, context, params):
+        context = dict(context)
+        findings = list(context.get("findings", []))
+        for stage in self.stages:
+            out = stage.run(context, params) or {}
+            findings.extend(out.pop("findings", []))
+            context.update(out)
+        context["findings"] = findings
+        return context
+
+
+# -- partition stages (shapely) --------------------------------------------------------------
+def _stage_empty_invalid(ctx, params):
+    p = ctx["parcels"]
+    ids, geoms = p["gml_id"].to_numpy(), p.geometry.values
+    return {"findings": checks.empty_geometries(ids, geoms) + checks.invalid_geometries(ids, geoms)}
+
+
+def _stage_sliver(ctx, params):
+    p = ctx["parcels"]
+    geoms = p.geometry.values
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    area = shapely.area(geoms)
+    perimeter = shapely.length(geoms)
+    width = np.divide(2 * area, perimeter, out=np.zeros_like(area), where=perimeter > 0)
+    hit = np.flatnonzero(ok & ((area < params["sliver_max_area"])
+                               | (width < params["sliver_min_width"])))
+    return {"findings": [
+        Finding("geometry.sliver", p["gml_id"].iat[i],
+                f"parcel {p['flurstueckskennzeichen'].iat[i]} is a sliver: {area[i]:.2f} m², "
+                f"mean width {width[i]:.2f} m", geom=shapely.point_on_surface(geoms[i]))
+        for i in hit]}
+
+
+def _district_keys(frame, flur=True):
+    """"LLGGGG:FFF" per row as Python strings: ":FFF" without a complete Gemarkung, "LLGGGG:"
+    without a Flur (never NaN, whatever pandas' string dtype does with missing values)."""
+    def text(col):
+        return frame[col].astype("string").fillna("").to_numpy(dtype=object)
+
+    land, gem = text("land"), text("gemarkungsnummer")
+    key = np.where((land != "") & (gem != ""), land + gem, "")   # "" : no (complete) Gemarkung
+    if flur:
+        key = key + ":" + frame["flurnummer"].astype("Int64").astype("string").fillna("").to_numpy(
+            dtype=object)
+    return key
+
+
+def _complete(keys):
+    """Keys naming land, Gemarkung and Flur (neither ":FFF" nor "LLGGGG:")."""
+    keys = keys.astype(str)
+    return ~np.char.endswith(keys, ":") & ~np.char.startswith(keys, ":")
+
+
+def _owned(keys, partition):
+    """A finding involving parcels of several Gemarkungen belongs to the smallest key (parcels
+    without a Gemarkung have no partition that looks at neighbours: they never own one)."""
+    keys = [k for k in keys if k]
+    return bool(keys) and min(keys) == partition
+
+
+def _stage_edges(ctx, params):
+    """GEOS coverage validation of the context (``coverage_invalid_edges``), shared by the
+    coverage and district stages: ``usable`` marks valid non-empty geometries, ``clean`` those
+    of them without invalid edges. Clean polygons form a valid coverage (an overlap or a narrow
+    gap marks edges on both sides), so GEOS's fast coverage union may join them."""
+    geoms = ctx["context"].geometry.values
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    idx = np.flatnonzero(usable)
+    edges = shapely.coverage_invalid_edges(geoms[idx], gap_width=params["gap_max_width"])
+    clean = np.zeros(len(geoms), dtype=bool)
+    clean[idx[shapely.is_empty(edges)]] = True
+    return {"usable": usable, "clean": clean}
+
+
+def _union(geoms, clean):
+    """Union of polygons: coverage union of the clean ones, general union with the rest."""
+    union = shapely.coverage_union_all(geoms[clean])
+    if (~clean).any():
+        union = shapely.union_all([union, *geoms[~clean]])
+    return union
+
+
+def _stage_coverage(ctx, params):
+    """coverage.overlap and coverage.gap with GEOS coverage validation."""
+    context = ctx["context"]
+    part = ctx["partition"]
+    geoms = context.geometry.values
+    idx = np.flatnonzero(ctx["usable"])
+    g = geoms[idx]
+    ids = context["gml_id"].to_numpy()[idx]
+    gkey = _district_keys(context, flur=False)[idx]
+    findings = []
+    width = params["gap_max_width"]
+    clean = ctx["clean"][idx]
+    cand = np.flatnonzero(~clean)
+    # Overlaps: only polygons with invalid edges can overlap; compare those pairwise.
+    if len(cand):
+        tree = shapely.STRtree(g[cand])
+        a, b = tree.query(g[cand], predicate="intersects")
+        keep = a < b
+        a, b = cand[a[keep]], cand[b[keep]]
+        inter = shapely.intersection(g[a], g[b])
+        polys = shapely.get_parts(inter, return_index=True)
+        area = np.bincount(polys[1], weights=shapely.area(polys[0]) *
+                           (shapely.get_dimensions(polys[0]) == 2), minlength=len(a))
+        for k in np.flatnonzero(area > 0):
+            i, j = a[k], b[k]
+            if not _owned([gkey[i], gkey[j]], part):
+                continue
+            first, second = sorted([ids[i], ids[j]])
+            if _dust(_polygonal(inter[k]), params) or area[k] <= params["overlap_min_area"]:
+                findings.append(_precision(first, _polygonal(inter[k])))
+                continue
+            findings.append(Finding(
+                "coverage.overlap", first, f"parcels {first} and {second} overlap by "
+                f"{area[k]:.2f} m²", geom=_polygonal(inter[k]), related=[second]))
+    # Holes enclosed by parcels, whatever their size (a missing parcel); only the candidates
+    # need a general union.
+    union = _union(g, clean)
+    # The outline of the partition's own parcels (the context lists them first): the driver
+    # unions the outlines of all partitions to find holes on partition borders.
+    own = idx < ctx["own"]
+    outline = _union(g[own], clean[own])
+    tree_all = shapely.STRtree(g)
+    holes = []
+    for poly in shapely.get_parts(union):
+        for ring in poly.interiors:
+            hole = shapely.Polygon(ring)
+            inside = tree_all.query(hole, predicate="contains_properly")
+            if len(inside):    # islands: parcels inside the hole are not part of the gap
+                hole = shapely.difference(hole, shapely.union_all(g[inside]))
+                if hole.area < 1e-6:
+                    continue
+            holes.append(hole)
+            touching = tree_all.query(hole, predicate="intersects")
+            if len(touching) == 0 or not _owned(list(gkey[touching]), part):
+                continue
+            if not ctx["verify_hole"](hole):
+                continue
+            tids = sorted(ids[touching])
+            if _dust(hole, params):
+                findings.append(_precision(tids[0], hole))
+                continue
+            findings.append(Finding(
+                "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
+                f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",
+                geom=hole, related=tids[1:]))
+    if len(cand):
+        # Open gaps narrower than the width: closing of the candidates minus all parcels.
+        near = shapely.union_all(g[cand])
+        closed = shapely.buffer(shapely.buffer(near, width / 2, join_style="mitre"),
+                                -width / 2, join_style="mitre")
+        around = tree_all.query(closed, predicate="intersects")
+        gaps = shapely.difference(closed, shapely.union_all([*g[around], *holes]))
+        for gap in shapely.get_parts(gaps):
+            if gap.geom_type != "Polygon" or gap.area < 1e-6:
+                continue
+            touching = tree_all.query(shapely.buffer(gap, 1e-6), predicate="intersects")
+            if len(touching) == 0 or not _owned(list(gkey[touching]), part):
+                continue
+            tids = sorted(ids[touching])
+            if _dust(gap, params):
+                findings.append(_precision(tids[0], gap))
+                continue
+            findings.append(Finding(
+                "coverage.gap", tids[0], f"gap of {gap.area:.3f} m² narrower than {width} m "
+                f"between parcels {', '.join(tids[:6])}", geom=gap, related=tids[1:]))
+    return {"findings": dedupe(findings), "outline": outline}
+
+
+def _dust(geom, params):
+    """True for a gap or overlap below the data's coordinate precision: smaller than
+    ``validation.precision_min_area`` or narrower (2·area/perimeter) than
+    ``validation.precision_min_width``."""
+    area, length = geom.area, geom.length
+    return area < params["precision_min_area"] or (
+        length > 0 and 2 * area / length < params["precision_min_width"])
+
+
+def _precision(object_id, geom):
+    """One piece of precision dust; :func:`collapse_precision` counts them into one finding."""
+    p = shapely.point_on_surface(geom)
+    return Finding("coverage.precision", f"{object_id}@{p.x:.3f},{p.y:.3f}", "", geom=p)
+
+
+def collapse_precision(findings, params):
+    """The run's precision dust as one ``info`` finding with the count (none if there is
+    none); every other finding unchanged."""
+    dust = [f for f in findings if f.rule == "coverage.precision"]
+    if not dust:
+        return findings
+    rest = [f for f in findings if f.rule != "coverage.precision"]
+    # One finding per run under a stable key (no location, no related ids): its count changes.
+    return rest + [Finding(
+        "coverage.precision", "coverage.precision",
+        f"{len(dust)} gaps or overlaps below the data's coordinate precision (smaller than "
+        f"{params['precision_min_area']} m² or narrower than "
+        f"{params['precision_min_width'] * 100:g} cm) were counted, not reported as errors")]
+
+
+def _polygonal(geom):
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_dimensions(p) == 2]
+    return shapely.union_all(parts) if parts else geom
+
+
+def dedupe(findings):
+    seen, out = set(), []
+    for f in findings:
+        if f.key not in seen:
+            seen.add(f.key)
+            out.append(f)
+    return out
+
+
+def _stage_district(ctx, params):
+    """district.outside against imported Flur boundaries, or boundaries derived from parcels."""
+    p = ctx["parcels"]
+    context = ctx["context"]
+    share_min = params["outside_min_share"]
+    geoms = p.geometry.values
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    own = _district_keys(p)
+    # A parcel whose identifier names no complete district claims none (id.syntax reports it).
+    ok &= _complete(own)
+    districts = ctx["districts"]
+    if len(districts):
+        keys = _district_keys(districts)
+        shapes = districts.geometry.values
+        how = "imported"
+    else:
+        cg = context.geometry.values
+        ckeys = _district_keys(context)
+        cok = ctx["usable"] & _complete(ckeys)
+        keys, shapes = [], []
+        for key in np.unique(ckeys[cok]):
+            members = cok & (ckeys == key)
+            union = _union(cg[members], ctx["clean"][members])
+            filled = shapely.union_all([shapely.Polygon(q.exterior)
+                                        for q in shapely.get_parts(union)])
+            keys.append(key)
+            shapes.append(filled)
+        keys, shapes = np.asarray(keys), np.asarray(shapes, dtype=object)
+        how = "derived from the other parcels"
+    # Each district is prepared once and tested against the parcels near it; a parcel that only
+    # touches another district (along the common border) has no share in it.
+    tree = shapely.STRtree(geoms[ok])
+    di, pi = tree.query(shapes, predicate="intersects")
+    pi = np.flatnonzero(ok)[pi]
+    other = keys[di] != own[pi]
+    pi, di = pi[other], di[other]
+    shapely.prepare(shapes)
+    inside = ~shapely.touches(shapes[di], geoms[pi])
+    pi, di = pi[inside], di[inside]
+    share = shapely.area(shapely.intersection(geoms[pi], shapes[di])) / shapely.area(geoms[pi])
+    findings = []
+    for k in np.flatnonzero(share > share_min):
+        i = pi[k]
+        land_gem, flur = keys[di[k]].split(":")
+        findings.append(Finding(
+            "district.outside", p["gml_id"].iat[i],
+            f"parcel {p['flurstueckskennzeichen'].iat[i]} says Gemarkung "
+            f"{p['gemarkungsnummer'].iat[i]} Flur {p['flurnummer'].iat[i]} but "
+            f"{share[k]:.0%} of it lies in Gemarkung {land_gem[2:]} Flur {flur} ({how})",
+            geom=shapely.point_on_surface(geoms[i]), related=[keys[di[k]]]))
+    return {"findings": findings}
+
+
+# The stages, in order; which rule a stage checks is the registry's (``Rule.source``).
+PARTITION_STAGES = [
+    Stage("geometry", ("parcels",), (), _stage_empty_invalid),
+    Stage("sliver", ("parcels",), (), _stage_sliver),
+    Stage("edges", ("context",), ("usable", "clean"), _stage_edges),
+    Stage("coverage", ("context", "usable", "clean", "own", "partition", "verify_hole"),
+          ("outline",), _stage_coverage),
+    Stage("district", ("parcels", "context", "usable", "clean", "districts"), (),
+          _stage_district),
+]
+
+
+def stages_for(names):
+    """The partition stages named, and the stages producing what they consume."""
+    wanted = [s for s in PARTITION_STAGES if s.name in names]
+    needed = {c for s in wanted for c in s.consumes}
+    return [s for s in PARTITION_STAGES if s.name in names or set(s.produces) & needed]
+PARTITION_INPUTS = ("parcels", "context", "own", "districts", "partition", "verify_hole")

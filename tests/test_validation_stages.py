@@ -1,0 +1,118 @@
+"""The vectorised validation stages on small hand-made partitions: no database (fast)."""
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from pipeline.validation.stages import PARTITION_INPUTS, Pipeline, collapse_precision, stages_for
+
+PARAMS = {"sliver_max_area": 1.0, "sliver_min_width": 0.5, "overlap_min_area": 0.01,
+          "gap_max_width": 0.5, "outside_min_share": 0.5, "precision_min_area": 0.01,
+          "precision_min_width": 0.02}
+
+
+def frame(rows):
+    """Parcels of Gemarkung 053084 from (gml_id, flurnummer, geometry) rows."""
+    df = pd.DataFrame({"gml_id": [r[0] for r in rows],
+                       "flurstueckskennzeichen": [f"053084{r[1]:03d}{k:05d}______"
+                                                  for k, r in enumerate(rows, 1)],
+                       "land": "05", "gemarkungsnummer": "3084",
+                       "flurnummer": [r[1] for r in rows]})
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([r[2] for r in rows], crs=25832))
+
+
+def grid(n=4, size=10.0, skip=()):
+    """An n × n grid of square parcels (Flur 1), without the cells in ``skip``."""
+    return [(f"P{i}{j}", 1, shapely.box(i * size, j * size, (i + 1) * size, (j + 1) * size))
+            for i in range(n) for j in range(n) if (i, j) not in skip]
+
+
+def run(rows, names, districts=None, hole_is_real=True):
+    parcels = frame(rows)
+    empty = gpd.GeoDataFrame({"land": [], "gemarkungsnummer": [], "flurnummer": []},
+                             geometry=gpd.GeoSeries([], crs=25832))
+    out = Pipeline(stages_for(names), provided=PARTITION_INPUTS).run(
+        {"parcels": parcels, "context": parcels, "own": len(parcels),
+         "districts": empty if districts is None else districts, "partition": "053084",
+         "verify_hole": lambda hole: hole_is_real}, PARAMS)
+    return out["findings"]
+
+
+def rules_of(findings):
+    return sorted((f.rule, f.object_id) for f in findings)
+
+
+def test_a_sound_grid_has_no_findings():
+    assert run(grid(), ["geometry", "sliver", "coverage", "district"]) == []
+
+
+def test_empty_invalid_and_sliver():
+    bowtie = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])
+    rows = [("E", 1, shapely.Polygon()), ("B", 1, bowtie),
+            ("S", 1, shapely.box(100, 100, 100.4, 110)), ("OK", 1, shapely.box(50, 50, 60, 60))]
+    found = run(rows, ["geometry", "sliver"])
+    assert rules_of(found) == [("geometry.empty", "E"), ("geometry.invalid", "B"),
+                               ("geometry.sliver", "S")]
+    invalid = next(f for f in found if f.rule == "geometry.invalid")
+    assert invalid.geom.equals(shapely.Point(5, 5))      # where GEOS says it self-intersects
+
+
+def test_an_overlap_is_located_where_the_parcels_overlap():
+    rows = grid()
+    rows[0] = ("P00", 1, shapely.box(0, 0, 12, 10))       # 2 m into its neighbour P10
+    found = run(rows, ["coverage"])
+    assert rules_of(found) == [("coverage.overlap", "P00")]
+    assert found[0].related == ["P10"]
+    assert found[0].geom.equals(shapely.box(10, 0, 12, 10))
+
+
+def test_a_missing_parcel_is_a_hole_unless_the_database_fills_it():
+    rows = grid(skip={(1, 1)})
+    found = run(rows, ["coverage"])
+    assert [f.rule for f in found] == ["coverage.gap"]
+    assert found[0].geom.equals(shapely.box(10, 10, 20, 20))
+    assert len(found[0].related) == 7                       # the 8 parcels around it
+    assert run(rows, ["coverage"], hole_is_real=False) == []
+
+
+def test_a_narrow_open_gap_and_precision_dust():
+    rows = grid(n=2)
+    rows[2] = ("P10", 1, shapely.box(10.3, 0, 20, 10))     # 0.3 m gap at the edge: open
+    found = run(rows, ["coverage"])
+    assert [f.rule for f in found] == ["coverage.gap"]
+    rows[2] = ("P10", 1, shapely.box(10.001, 0, 20, 10))   # 1 mm: below the precision
+    found = run(rows, ["coverage"])
+    assert {f.rule for f in found} == {"coverage.precision"}
+    counted = collapse_precision(found, PARAMS)
+    assert len(counted) == 1 and counted[0].message.startswith(f"{len(found)} gaps or overlaps")
+
+
+def test_a_parcel_in_the_wrong_flur():
+    """Derived boundaries: the filled union of each Flur's parcels. The centre parcel says
+    Flur 2 but lies inside Flur 1, whose parcels surround it."""
+    rows = grid(n=3)
+    rows[4] = ("P11", 2, rows[4][2])
+    found = run(rows, ["district"])
+    assert rules_of(found) == [("district.outside", "P11")]
+    assert found[0].related == ["053084:1"]
+    districts = frame([("F1", 1, shapely.box(0, 0, 30, 30))]).drop(
+        columns=["gml_id", "flurstueckskennzeichen"])
+    imported = run(rows, ["district"], districts=districts)
+    assert rules_of(imported) == [("district.outside", "P11")]
+    assert "(imported)" in imported[0].message
+
+
+def test_the_pipeline_adds_the_stages_a_stage_needs():
+    assert [s.name for s in stages_for(["coverage"])] == ["edges", "coverage"]
+    assert [s.name for s in stages_for(["sliver"])] == ["sliver"]
+
+
+@pytest.mark.parametrize("names", [["geometry"], ["coverage"], ["district"]])
+def test_stages_report_only_their_rules(names):
+    from pipeline.validation.rules import RULES
+
+    rows = grid(skip={(1, 1)})
+    rows[0] = ("P00", 2, shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)]))
+    for f in run(rows, names):
+        assert RULES[f.rule].source in names
