@@ -72,6 +72,9 @@ class Label:
 
 @dataclass(frozen=True)
 class Layer:
+    """One served layer: its name and title, the view it reads, its fields and key, its
+    classes, lines and labels at which scales, and where it is clipped on the web map."""
+
     name: str
     title: str
     view: str

@@ -9,10 +9,13 @@ operations into :class:`Operation` records. It never touches a database: the loa
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -84,6 +87,8 @@ SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg")
 
 @dataclass
 class SourceFile:
+    """A file named on the command line: its path, size and content hash (the run's record)."""
+
     path: Path
     size: int
     sha256: str
@@ -103,7 +108,7 @@ class SourceFile:
             h = hashlib.sha256()
             for part in parts:
                 with open(part, "rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
                         h.update(chunk)
         except FileNotFoundError:
             raise SourceError(path, "file not found", hint="check the path") from None
@@ -122,7 +127,7 @@ class ImportSource:
     files: list
     source: str                 # label stored with every row, e.g. "ogr:alkis-vereinfacht"
     versioned: bool             # True: objects carry beginnt; False: flat files (see DESIGN.md)
-    batches: object             # callable returning an iterator of Batch
+    batches: Callable[[], Iterator[Batch]]
     tables: list = field(default_factory=list)  # target tables the batches write to
     findings: list = field(default_factory=list)
     transformation: str | None = None
@@ -130,13 +135,16 @@ class ImportSource:
     steps: tuple = ()           # names of the core's steps this delivery needs (pipeline.steps)
     operations: list = field(default_factory=list)  # Operation records, complete once the
                                                     # batches have been read
-    cleanup: object = None                      # callable releasing temporary files
-    describe_transformation: object = None      # callable, for sources that learn CRSs late
-    encoded: object = None      # callable(encoder) -> iterator of loader.Encoded, for sources
-                                # that read and encode in worker processes (NAS pieces)
+    cleanup: Callable[[], None] | None = None    # releases temporary files
+    describe_transformation: Callable[[], str | None] | None = None   # for sources that learn
+                                                                      # their CRSs late
+    # encoder -> iterator of loader.Encoded, for sources that read and encode in worker
+    # processes (NAS pieces)
+    encoded: Callable[[Any], Iterator[Any]] | None = None
     rasters: list = field(default_factory=list)  # scans for the core's step karte_cog
 
     def close(self):
+        """Release what the source holds (temporary files)."""
         if self.cleanup is not None:
             self.cleanup()
             self.cleanup = None

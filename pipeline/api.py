@@ -21,12 +21,27 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import pandas as pd
 
 from pipeline import views
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from rasterio.io import DatasetReader
 
-def database(config=None):
+    from pipeline.config import Config
+    from pipeline.db import Database
+    from pipeline.validation.run import ValidationResult
+
+BBox = tuple[float, float, float, float]     # minx, miny, maxx, maxy in EPSG:25832
+
+
+def database(config: Config | None = None) -> Database:
     """The configured database, as the reading role (started if needed; ``kataster db up``
     makes it).
 
@@ -41,24 +56,28 @@ def database(config=None):
     return open_database(config or load_config(), kind="reader")
 
 
-def _db(db):
+def _db(db: Database | None) -> Database:
     return db if db is not None else database()
 
 
-def _config(config):
+def _config(config: Config | None) -> Config:
     from pipeline.config import load_config
 
     return config if config is not None else load_config()
 
 
-def _owner_db(db, config):
+def _owner_db(db: Database | None, config: Config) -> Database:
     from pipeline.db import open_database
 
     return db if db is not None else open_database(config, kind="owner")
 
 
-def import_files(paths, fmt="auto", options=None, force=False, history=None,
-                 validate_after=None, config=None, database=None, notify=None, progress=None):
+def import_files(paths: Iterable[str | Path], fmt: str = "auto",
+                 options: dict[str, Any] | None = None, force: bool = False,
+                 history: bool | None = None, validate_after: bool | None = None,
+                 config: Config | None = None, database: Database | None = None,
+                 notify: Callable[[str], None] | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Import source files as one run (all or nothing), then, if the run committed, count the
     changes since the previous import and validate (``validation.after_import``).
 
@@ -109,8 +128,9 @@ def import_files(paths, fmt="auto", options=None, force=False, history=None,
     return summary
 
 
-def validate(rules=None, gemarkung=None, scheduler=None, private=False, config=None,
-             database=None):
+def validate(rules: Sequence[str] | None = None, gemarkung: str | None = None,
+             scheduler: str | None = None, private: bool = False, config: Config | None = None,
+             database: Database | None = None) -> ValidationResult:
     """Run validation rules (default: all) and store their findings, as ``kataster validate``.
 
     Returns
@@ -124,7 +144,7 @@ def validate(rules=None, gemarkung=None, scheduler=None, private=False, config=N
                scheduler=scheduler, private=private)
 
 
-def _setting(name, config):
+def _setting(name: str, config: Config) -> Any:
     """What an exporter asks for from the configuration (names in its ``settings``)."""
     if name == "namespace":
         return config["exports.inspire_namespace"]
@@ -137,8 +157,10 @@ def _setting(name, config):
     raise PluginError(f"an exporter asks for the setting {name!r}; known: namespace, karten")
 
 
-def export(fmt, out, layer=None, gemarkung=None, flur=None, bbox=None, service=None,
-           jahr=None, config=None, database=None):
+def export(fmt: str, out: str | Path, layer: str | None = None,
+           gemarkung: str | int | None = None, flur: int | None = None, bbox: BBox | None = None,
+           service: str | None = None, jahr: int | None = None, config: Config | None = None,
+           database: Database | None = None) -> dict[str, Any]:
     """Export a public view to a file with the exporter ``fmt`` (any registered one), every
     layer as a QGIS project (``qgis``), or the scanned maps of an area (``karte``), as
     ``kataster export``.
@@ -183,7 +205,9 @@ def export(fmt, out, layer=None, gemarkung=None, flur=None, bbox=None, service=N
                             "and its permissions") from None
 
 
-def parcels(gemarkung=None, flur=None, bbox=None, at=None, database=None):
+def parcels(gemarkung: str | int | None = None, flur: int | None = None,
+            bbox: BBox | None = None, at: str | datetime | None = None,
+            database: Database | None = None) -> gpd.GeoDataFrame:
     """Parcels (Flurstücke), current or as they were at a point in time.
 
     Parameters
@@ -217,7 +241,8 @@ def parcels(gemarkung=None, flur=None, bbox=None, at=None, database=None):
                       at=at)
 
 
-def buildings(gemarkung=None, bbox=None, database=None):
+def buildings(gemarkung: str | int | None = None, bbox: BBox | None = None,
+              database: Database | None = None) -> gpd.GeoDataFrame:
     """Current buildings (Gebäude) as a GeoDataFrame.
 
     Examples
@@ -229,7 +254,7 @@ def buildings(gemarkung=None, bbox=None, database=None):
     return views.read(_db(database), "gebaeude", gemarkung=gemarkung, bbox=bbox)
 
 
-def gemarkungen(database=None):
+def gemarkungen(database: Database | None = None) -> gpd.GeoDataFrame:
     """Gemarkung boundaries (imported, or derived from the parcels).
 
     Examples
@@ -243,7 +268,8 @@ def gemarkungen(database=None):
     return views.read(_db(database), "gemarkung")
 
 
-def fluren(gemarkung=None, database=None):
+def fluren(gemarkung: str | int | None = None,
+           database: Database | None = None) -> gpd.GeoDataFrame:
     """Flur boundaries (imported, or derived from the parcels), optionally of one Gemarkung.
 
     Examples
@@ -255,7 +281,7 @@ def fluren(gemarkung=None, database=None):
     return views.read(_db(database), "flur", gemarkung=gemarkung)
 
 
-def import_runs(limit=20, database=None):
+def import_runs(limit: int = 20, database: Database | None = None) -> pd.DataFrame:
     """The newest import runs as a DataFrame (id, started, status, importer, counts, files).
 
     Examples
@@ -269,7 +295,8 @@ def import_runs(limit=20, database=None):
     return pd.DataFrame(list_runs(_db(database), limit))
 
 
-def maps(bbox=None, jahr=None, database=None):
+def maps(bbox: BBox | None = None, jahr: int | None = None,
+         database: Database | None = None) -> gpd.GeoDataFrame:
     """The catalogue of scanned maps (``kataster.historische_karte``): one row per sheet with
     its footprint, year, transformation, RMS and the COG's path (relative to ``karten.dir``).
 
@@ -290,7 +317,8 @@ def maps(bbox=None, jahr=None, database=None):
     return frame
 
 
-def open_map(sheet, config=None, database=None):
+def open_map(sheet: str, config: Config | None = None,
+             database: Database | None = None) -> DatasetReader:
     """Open a scanned map's Cloud-Optimized GeoTIFF with rasterio (EPSG:25832, bands: the
     scan's colours and an alpha band). Close it, or use it in a ``with`` block.
 

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
@@ -30,6 +31,9 @@ from pipeline.errors import PluginError, SourceError
 from pipeline.validation.findings import Finding
 from pipeline.validation.sql_rules import duplicates
 from schemas import sql_text
+
+if TYPE_CHECKING:
+    from pipeline.loader import Loader
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +45,24 @@ class Context:
     """What a step works on: the run's loader (connection, run id and time, staged tables,
     history mode) and the delivery's update operations."""
 
-    loader: object
+    loader: Loader
     operations: list = field(default_factory=list)
     rasters: list = field(default_factory=list)
-    config: object = None
+    config: Any = None
     # Files a step wrote beside their destination: (temporary, final). The run moves them into
     # place once it has committed, and removes them if it fails.
     files: list = field(default_factory=list)
 
     @property
     def conn(self):
+        """The run's connection (inside its transaction)."""
         return self.loader.conn
 
 
 @dataclass(frozen=True)
 class Step:
+    """A registered step: its name, phase, the steps that must run before it, its function."""
+
     name: str
     phase: str
     run: Callable[[Context], list]
@@ -117,7 +124,7 @@ def check_operations(ctx):
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO step_operations VALUES (%s, %s, %s, %s)",
                         [(i, op.table, op.gml_id, op.beginnt) for i, op in enumerate(ops)])
-    missing = []
+    missing: list[Any] = []
     for (tbl,) in conn.execute("SELECT DISTINCT tbl FROM step_operations").fetchall():
         staged = ctx.loader.staged.get(tbl)
         in_stage = sql.SQL(sql_text("steps/check_operations_in_stage.sql")).format(

@@ -10,12 +10,19 @@ Owner-related findings live in ``kataster_privat.finding``, the others in ``kata
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from psycopg import sql
 
 from pipeline.validation.rules import SEVERITIES, rule
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+    from pipeline.validation.run import ValidationResult
 
 SCHEMAS = ("kataster", "kataster_privat")     # public findings, owner findings
 
@@ -32,19 +39,20 @@ class Finding:
     message: str
     geom: object = None
     related: list = field(default_factory=list)
-    severity: str | None = None
+    severity: str = ""            # default: the rule's
     status: str = "open"          # as stored: open, accepted or fixed
     id: int | None = None         # database id once stored
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.severity = self.severity or rule(self.rule).severity
 
     @property
-    def private(self):
+    def private(self) -> bool:
+        """True for owner findings (stored in ``kataster_privat``)."""
         return rule(self.rule).private
 
     @property
-    def key(self):
+    def key(self) -> str:
         """Stable key: rule + object + location, so re-runs recognise the same finding."""
         where = ""
         if self.geom is not None and not shapely.is_empty(self.geom):
@@ -55,7 +63,7 @@ class Finding:
         return self.rule + ":" + hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
-def store(conn, run_id, findings):
+def store(conn: Connection[Any], run_id: int, findings: Sequence[Finding]) -> None:
     """Insert or refresh findings by their stable key (accepted ones stay accepted, fixed ones
     found again are reopened)."""
     for schema in SCHEMAS:
@@ -77,7 +85,8 @@ def store(conn, run_id, findings):
             )
 
 
-def mark_fixed(conn, run_id, rules, gemarkung=None):
+def mark_fixed(conn: Connection[Any], run_id: int, rules: Iterable[str],
+               gemarkung: str | None = None) -> int:
     """Mark the findings of these rules that run ``run_id`` did not find again ``fixed``
     (only those of one Gemarkung's parcels if ``gemarkung``). Returns how many."""
     fixed = 0
@@ -97,7 +106,7 @@ def mark_fixed(conn, run_id, rules, gemarkung=None):
     return fixed
 
 
-def with_ids(conn, findings):
+def with_ids(conn: Connection[Any], findings: list[Finding]) -> list[Finding]:
     """Give stored findings their database id and status (looked up by key)."""
     stored = {}
     for schema in SCHEMAS:
@@ -109,9 +118,9 @@ def with_ids(conn, findings):
     return findings
 
 
-def counts(findings, private=False):
+def counts(findings: Iterable[Finding], private: bool = False) -> dict[str, dict[str, int]]:
     """Findings by rule and by severity (owner findings only with ``private``)."""
-    out = {"by_rule": {}, "by_severity": dict.fromkeys(SEVERITIES, 0)}
+    out: dict[str, dict[str, int]] = {"by_rule": {}, "by_severity": dict.fromkeys(SEVERITIES, 0)}
     for f in findings:
         if f.private and not private:
             continue
@@ -120,8 +129,10 @@ def counts(findings, private=False):
     return out
 
 
-def _filter(ids, rule_id, status):
-    where, args = [sql.SQL("TRUE")], []
+def _filter(ids: Iterable[int] | None, rule_id: str | None,
+            status: Iterable[str] | None) -> tuple[sql.Composed, list[Any]]:
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    args: list[Any] = []
     if ids is not None:
         where.append(sql.SQL("id = ANY(%s)"))
         args.append(list(ids))
@@ -134,11 +145,12 @@ def _filter(ids, rule_id, status):
     return sql.SQL(" AND ").join(where), args
 
 
-def listing(conn, rule_id=None, status=None, limit=None):
+def listing(conn: Connection[Any], rule_id: str | None = None, status: str | None = None,
+            limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """Public findings as dicts, oldest first, and how many match (``limit`` None: all)."""
     where, args = _filter(None, rule_id, [status] if status else None)
-    total = conn.execute(sql.SQL("SELECT count(*) FROM kataster.finding WHERE {}").format(where),
-                         args).fetchone()[0]
+    [(total,)] = conn.execute(
+        sql.SQL("SELECT count(*) FROM kataster.finding WHERE {}").format(where), args).fetchall()
     rows = conn.execute(sql.SQL(
         "SELECT id, rule, severity, status, object_id, message, status_by, status_reason"
         " FROM kataster.finding WHERE {} ORDER BY id LIMIT %s").format(where),
@@ -147,14 +159,16 @@ def listing(conn, rule_id=None, status=None, limit=None):
     return [dict(zip(keys, r, strict=True)) for r in rows], total
 
 
-def unknown_ids(conn, ids):
+def unknown_ids(conn: Connection[Any], ids: Iterable[int]) -> list[int]:
     """The ids among ``ids`` that name no public finding."""
     known = {r[0] for r in conn.execute(
         "SELECT id FROM kataster.finding WHERE id = ANY(%s)", (list(ids),))}
     return sorted(set(ids) - known)
 
 
-def set_status(conn, new, by, reason, ids=None, rule_id=None, old=None):
+def set_status(conn: Connection[Any], new: str, by: str, reason: str,
+               ids: Iterable[int] | None = None, rule_id: str | None = None,
+               old: Iterable[str] | None = None) -> int:
     """Set the status of public findings (by ids and/or rule; only those whose status is in
     ``old``, if given). Returns how many changed."""
     where, args = _filter(ids, rule_id, old)
@@ -163,24 +177,25 @@ def set_status(conn, new, by, reason, ids=None, rule_id=None, old=None):
         " status_reason = %s WHERE {}").format(where), (new, by, reason, *args)).rowcount
 
 
-def may_see_owners(conn):
+def may_see_owners(conn: Connection[Any]) -> bool:
     """True if the database user may read owner data (the owner of the database's owner
     schema, kataster_eigentum, kataster_admin, a superuser)."""
-    return conn.execute(
+    [(may,)] = conn.execute(
         "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname IN"
         " ('kataster_eigentum', 'kataster_admin') AND pg_has_role(current_user, g.oid, 'MEMBER'))"
         " OR pg_has_role(current_user, (SELECT nspowner FROM pg_namespace"
         "                               WHERE nspname = 'kataster_privat'), 'MEMBER')"
-        " FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+        " FROM pg_roles WHERE rolname = current_user").fetchall()
+    return bool(may)
 
 
-def visible(result, private=False):
+def visible(result: ValidationResult, private: bool = False) -> list[Finding]:
     """The findings an output may show: owner-related ones only with ``private``."""
     return [f for f in result.findings if private or not f.private]
 
 
 
-def summary_json(result):
+def summary_json(result: ValidationResult) -> dict[str, Any]:
     """The ``--json`` summary (schema: ``schemas/validate-summary.schema.json``)."""
     out = []
     for f in visible(result, result.private):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UsageError
 from pipeline.runs import Run
@@ -20,6 +22,11 @@ from pipeline.validation.partitions import run_partitions
 from pipeline.validation.rules import RULES, of_kind
 from pipeline.validation.sql_rules import sql_findings
 from pipeline.validation.stages import PARTITION_STAGES, dedupe
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.db import Database
+    from pipeline.validation.findings import Finding
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +38,22 @@ class ValidationResult:
     shown."""
 
     run_id: int
-    findings: list
-    counts: dict
+    findings: list[Finding]
+    counts: dict[str, dict[str, int]]
     fixed: int
     seconds: float
     private: bool = False
 
 
-def params(config):
+def params(config: Config) -> dict[str, Any]:
     """The parameters of all rules, from the ``validation`` section of the configuration."""
     keys = sorted({k for r in RULES.values() for k in r.params})
     return {k: config[f"validation.{k}"] for k in keys}
 
 
-def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=False):
+def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
+             gemarkung: str | None = None, scheduler: str | None = None,
+             private: bool = False) -> ValidationResult:
     """Run validation rules and store their findings.
 
     Parameters
@@ -116,7 +125,8 @@ def validate(db, config, rules=None, gemarkung=None, scheduler=None, private=Fal
                             private)
 
 
-def _database_rules(db, rules, values, gemarkung):
+def _database_rules(db: Database, rules: Sequence[str], values: dict[str, Any],
+                    gemarkung: str | None) -> list[Finding]:
     """Findings of the SQL rules and of the owner rules, on a connection of their own."""
     with db.connect(autocommit=True) as conn:
         t = time.monotonic()
