@@ -2,7 +2,7 @@
 
 The SQL files in ``schemas/sql`` (run by the Alembic migrations) create the tables; these
 models describe the same tables for Python code that wants the ORM or SQLAlchemy Core
-(e.g. ``select(Flurstueck).where(...)``). ``tests/test_models.py`` compares them with a migrated
+(e.g. ``select(Flurstueck).where(...)``). ``tests/model/test_models.py`` compares them with a migrated
 database, so the two cannot drift apart.
 """
 

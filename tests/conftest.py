@@ -185,7 +185,7 @@ def cli_env(db, tmp_path):
                KATASTER_DATABASE_ADMIN_URL=url_as(db.url, "admin"),
                KATASTER_DATABASE_SERVICE_URL=url_as(db.url, "service"),
                KATASTER_PATHS_OUTPUT_DIR=str(tmp_path / "out"),
-               # Import tests check the import alone; tests/test_validation.py covers the
+               # Import tests check the import alone; tests/validation/test_validation.py covers the
                # validation that follows an import by default.
                KATASTER_VALIDATION_AFTER_IMPORT="false")
     return env

@@ -117,7 +117,7 @@ RULES = {
 
 
 # What the people reading reports and the map page see: a German title and an explanation of
-# what was found and what to do (tests/test_validation.py checks that every rule has both).
+# what was found and what to do (tests/validation/test_validation.py checks that every rule has both).
 DEUTSCH = {
     "geometry.invalid": ("Ungültige Geometrie",
                          "Die Fläche ist geometrisch ungültig (z. B. sich selbst schneidend); "

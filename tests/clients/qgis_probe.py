@@ -1,4 +1,4 @@
-"""Run by tests/test_qgis.py under Debian's system python3 with PyQGIS (not the project's venv):
+"""Run by tests/exporting/test_qgis.py under Debian's system python3 with PyQGIS (not the project's venv):
 load what a department member loads in QGIS and print what QGIS sees, as JSON.
 
     python3 qgis_probe.py SERVICE SCHEMA FILE...

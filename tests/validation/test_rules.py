@@ -8,7 +8,7 @@ import pytest
 from pipeline.validation.rules import RULES, SEVERITIES, of_kind, rule
 from pipeline.validation.stages import PARTITION_STAGES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def design_table():

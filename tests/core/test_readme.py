@@ -10,7 +10,7 @@ import shlex
 import pytest
 from conftest import ROOT, kataster
 
-MARK = "<!-- examples: checked by tests/test_readme.py -->"
+MARK = "<!-- examples: checked by tests/core/test_readme.py -->"
 
 
 def _block(text, start):

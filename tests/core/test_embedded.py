@@ -128,7 +128,7 @@ def test_tests_never_see_the_users_database_url(server, tmp_path):
 
     inner = tmp_path / "inner"
     inner.mkdir()
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     (inner / "conftest.py").write_text((root / "conftest.py").read_text())
     (inner / "test_inner.py").write_text(
         "import os\n"

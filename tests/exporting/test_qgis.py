@@ -9,7 +9,7 @@ import pyogrio
 import pytest
 from conftest import kataster, query, url_as
 
-PROBE = Path(__file__).resolve().parent / "clients" / "qgis_probe.py"
+PROBE = Path(__file__).resolve().parents[1] / "clients" / "qgis_probe.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 VIEWS = {  # view -> geometry type QGIS must read from the database
     "flurstueck": "MultiPolygon", "gebaeude": "MultiPolygon", "nutzung": "MultiPolygon",

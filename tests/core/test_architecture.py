@@ -9,7 +9,7 @@ import pytest
 from pipeline import steps
 from pipeline.errors import PluginError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # What an importer may use of the core: errors, the key grammar, coordinate sanity, the rule
 # registry, the finding, the database-free geometry checks and the process helpers. Never the

@@ -48,7 +48,7 @@ def test_pieces_cover_the_file_and_cut_between_features(extract):
 
 
 def test_what_is_not_cut(extract, tmp_path):
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "nas"
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "nas"
     # Update files (operations must stay in order), single-feature answers, bare features.
     for name in ("nba/replace_nas.xml", "wfs/duisburg_baerl_1_flurstueck_nas_gid60.gml",
                  "bonn_gid71/AX_Flurstueck.xml"):
