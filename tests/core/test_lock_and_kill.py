@@ -111,8 +111,11 @@ def test_ctrl_c_mid_import_keeps_previous_state(db, cli_env, sample_gpkg, big_gp
     kataster("import", sample_gpkg, env=cli_env, check=True)
     before = _state(db)
     exe = Path(sys.executable).with_name("kataster")
+    # As at a terminal: a suite started in the background (a shell's `&`) passes SIGINT on
+    # ignored, and a process that ignores it at start keeps ignoring it.
     proc = subprocess.Popen([str(exe), "import", str(big_gpkg)], env=cli_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert _wait_for(db, "SELECT count(*) FROM pg_stat_activity"
                              " WHERE query ILIKE 'COPY%stage_%'")
