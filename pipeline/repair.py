@@ -107,7 +107,8 @@ def apply(db, proposals, lock_timeout=60.0):
             if after != before:
                 raise KatasterError(f"repair would change the parcels ({before} → {after}); "
                                     "nothing was changed")
-            run.finish("committed", counts={"repaired": len(good)})
             # A repaired parcel is valid now: the derived district maps include it.
             refresh_derived(conn)
+            # Last in the transaction: a failure before it leaves the run to be marked failed.
+            run.finish("committed", counts={"repaired": len(good)})
     return run_id
