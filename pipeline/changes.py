@@ -88,6 +88,6 @@ def previous_import(db, run_id):
     """The committed import run before ``run_id`` (None if there is none)."""
     with db.connect() as conn:
         row = conn.execute("SELECT max(id) FROM kataster.import_run WHERE id < %s"
-                           " AND status = 'committed' AND importer NOT IN ('validate', 'repair')",
+                           " AND status = 'committed' AND kind = 'import'",
                            (run_id,)).fetchone()
     return row[0]

@@ -32,8 +32,10 @@ from psycopg import sql
 from pipeline import pgcopy
 from pipeline.coordinates import MARGIN_NOTE, outside
 from pipeline.errors import SourceError
+from schemas import queries
 
 log = logging.getLogger(__name__)
+QUERIES = queries("loader")
 
 SRID = 25832
 # Columns the loader fills itself; importers never provide them.
@@ -58,18 +60,21 @@ class TableInfo:
 
 def table_info(conn, qualified):
     schema, name = qualified.split(".")
-    rows = conn.execute(
-        "SELECT column_name, udt_name FROM information_schema.columns"
-        " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-        (schema, name),
-    ).fetchall()
+    names = {"schema": schema, "name": name}
+    rows = conn.execute(QUERIES["table_columns"], names).fetchall()
     if not rows:
         raise KeyError(f"no table {qualified}")
-    geom = conn.execute(
-        "SELECT type FROM geometry_columns WHERE f_table_schema = %s AND f_table_name = %s",
-        (schema, name),
-    ).fetchone()
+    geom = conn.execute(QUERIES["geometry_type"], names).fetchone()
     return TableInfo(schema, name, dict(rows), geom[0] if geom else None)
+
+
+def _q(statement, **parts):
+    """The loader's ``statement`` with its identifiers filled in."""
+    return sql.SQL(QUERIES[statement]).format(**parts)
+
+
+def _columns(names):
+    return sql.SQL(", ").join(sql.Identifier(c) for c in names)
 
 
 def _pg_array(values):
@@ -314,9 +319,8 @@ class Loader:
         if table not in self.staged:
             info = table_info(self.conn, table)
             stage = f"stage_{info.schema}_{info.name}"
-            self.conn.execute(sql.SQL(
-                "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, src text) ON COMMIT DROP"
-            ).format(sql.Identifier(stage), info.ident))
+            self.conn.execute(_q("create_stage", stage=sql.Identifier(stage),
+                                 target=info.ident))
             self.staged[table] = StagedTable(info, stage)
         return self.staged[table]
 
@@ -345,10 +349,10 @@ class Loader:
         if encoded is None:
             return
         staged = self.staged[encoded.table]
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in encoded.columns)
-        fmt = sql.SQL("binary" if encoded.binary else "csv")
-        with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
-                sql.Identifier(staged.stage), cols, fmt)) as copy:
+        statement = _q("copy", stage=sql.Identifier(staged.stage),
+                       columns=_columns(encoded.columns),
+                       format=sql.SQL("binary" if encoded.binary else "csv"))
+        with self.conn.cursor().copy(statement) as copy:
             for part in encoded.data:
                 copy.write(part)
         staged.rows += encoded.rows
@@ -359,13 +363,8 @@ class Loader:
     # -- checks on the whole delivery ----------------------------------------------------------
     def duplicate_ids(self, staged):
         """Objects delivered more than once: (gml_id, n, distinct contents, first src, last src)."""
-        # Find the repeated keys with a cheap hash aggregate first; details only for those.
-        return self.conn.execute(sql.SQL(
-            "SELECT s.gml_id, count(*), count(DISTINCT s.content_hash), min(s.src), max(s.src)"
-            " FROM {s} s JOIN (SELECT gml_id, beginnt FROM {s} GROUP BY gml_id, beginnt"
-            "                  HAVING count(*) > 1) d USING (gml_id, beginnt)"
-            " GROUP BY s.gml_id, s.beginnt ORDER BY s.gml_id LIMIT 20"
-        ).format(s=sql.Identifier(staged.stage))).fetchall()
+        return self.conn.execute(_q("duplicate_ids", stage=sql.Identifier(staged.stage))
+                                 ).fetchall()
 
     def _dedupe(self, staged):
         """Keep exact repeats once (same object and version delivered twice)."""
@@ -379,10 +378,7 @@ class Loader:
                 hint="an object id must be unique within one delivery; fix the source",
             )
         if dups:
-            stage = sql.Identifier(staged.stage)
-            self.conn.execute(sql.SQL(
-                "DELETE FROM {s} a USING {s} b WHERE a.gml_id = b.gml_id"
-                " AND a.beginnt = b.beginnt AND a.ctid > b.ctid").format(s=stage))
+            self.conn.execute(_q("drop_exact_repeats", stage=sql.Identifier(staged.stage)))
 
     # -- merge ----------------------------------------------------------------------------------
     def merge(self):
@@ -395,8 +391,8 @@ class Loader:
             # groups on (statistics of geometries and JSON are costly and unused here).
             keys = [c for c in ("gml_id", "beginnt", "land", "gemarkungsnummer",
                                 "flurstueckskennzeichen") if c in staged.info.columns]
-            self.conn.execute(sql.SQL("ANALYZE {} ({})").format(
-                sql.Identifier(staged.stage), sql.SQL(", ").join(map(sql.Identifier, keys))))
+            self.conn.execute(_q("analyze_stage", stage=sql.Identifier(staged.stage),
+                                 columns=_columns(keys)))
         for name, staged in self.staged.items():
             self._dedupe(staged)
             if self.versioned:
@@ -407,15 +403,12 @@ class Loader:
 
     def _flat_scope(self):
         """Gemarkungen (land, gemarkungsnummer) the flat delivery covers."""
-        parts = [sql.SQL("SELECT land, gemarkungsnummer FROM {}").format(sql.Identifier(s.stage))
+        parts = [_q("stage_districts", stage=sql.Identifier(s.stage))
                  for s in self.staged.values()
                  if {"land", "gemarkungsnummer"} <= set(s.info.columns)]
-        self.conn.execute("CREATE TEMP TABLE stage_scope (land text, gemarkungsnummer text)"
-                          " ON COMMIT DROP")
+        self.conn.execute(QUERIES["create_flat_scope"])
         if parts:
-            self.conn.execute(sql.SQL("INSERT INTO stage_scope SELECT DISTINCT * FROM ({}) u"
-                                      " WHERE gemarkungsnummer IS NOT NULL").format(
-                sql.SQL(" UNION ").join(parts)))
+            self.conn.execute(_q("fill_flat_scope", districts=sql.SQL(" UNION ").join(parts)))
         return "stage_scope"
 
     def _indexes_if_empty(self, info):
@@ -424,70 +417,40 @@ class Loader:
         Building an index once over the loaded rows is much faster than maintaining it row by
         row. Everything happens inside the run's transaction, so a failure restores them.
         """
-        if self.conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
-                info.ident)).fetchone()[0]:
+        if self.conn.execute(_q("target_has_rows", target=info.ident)).fetchone()[0]:
             return []
         # A table emptied in this transaction gets a new file: with wal_level = minimal (the
         # embedded cluster) PostgreSQL then writes it without WAL and syncs it at commit.
         # (TRUNCATE locks the empty table against readers until the run commits.)
-        self.conn.execute(sql.SQL("TRUNCATE {}").format(info.ident))
-        rows = self.conn.execute(
-            "SELECT n.nspname, ic.relname, pg_get_indexdef(i.indexrelid), c.conname,"
-            "       pg_get_constraintdef(c.oid)"
-            " FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
-            " JOIN pg_namespace n ON n.oid = ic.relnamespace"
-            " LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid"
-            " WHERE i.indrelid = %s::regclass", (info.qualified,)).fetchall()
+        self.conn.execute(_q("truncate", target=info.ident))
+        rows = self.conn.execute(QUERIES["indexes"], {"table": info.qualified}).fetchall()
         recreate = []
         for schema, name, indexdef, conname, condef in rows:
             if conname:
-                self.conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                    info.ident, sql.Identifier(conname)))
-                recreate.append(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
-                    info.ident, sql.Identifier(conname)) + sql.SQL(condef))
+                self.conn.execute(_q("drop_constraint", target=info.ident,
+                                     name=sql.Identifier(conname)))
+                recreate.append(_q("add_constraint", target=info.ident,
+                                   name=sql.Identifier(conname), definition=sql.SQL(condef)))
             else:
-                self.conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
-                recreate.append(sql.SQL(indexdef))
+                self.conn.execute(_q("drop_index", index=sql.Identifier(schema, name)))
+                recreate.append(sql.SQL(indexdef))     # as the catalogue gives it
         return recreate
 
     def _merge_flat(self, staged, scope):
         info = staged.info
         target, stage = info.ident, sql.Identifier(staged.stage)
         has_scope = {"land", "gemarkungsnummer"} <= set(info.columns)
-        in_scope = sql.SQL(
-            "OR (t2.land, t2.gemarkungsnummer) IN (SELECT land, gemarkungsnummer FROM stage_scope)"
-        ) if has_scope else sql.SQL("")
-        # Superseded (changed) and vanished objects of this source lose their open version,
-        # and so do objects of another source (a NAS import) that the delivery re-delivers
-        # with other content: it is compared like any re-delivery, never called unchanged.
-        # (A join, not NOT EXISTS under OR: the latter makes PostgreSQL rescan the staging
-        # table for every stored row.)
-        gone = sql.SQL(
-            "SELECT t2.gml_id, t2.beginnt FROM {target} t2"
-            " LEFT JOIN {stage} s ON s.gml_id = t2.gml_id"
-            " WHERE t2.endet IS NULL"
-            "   AND ((t2.source = %(source)s AND (s.gml_id IS NOT NULL {in_scope}))"
-            "        OR (t2.source IS DISTINCT FROM %(source)s AND s.gml_id IS NOT NULL))"
-            "   AND s.content_hash IS DISTINCT FROM t2.content_hash"
-        ).format(target=target, stage=stage, in_scope=in_scope)
+        in_scope = _q("flat_in_scope") if has_scope else sql.SQL("")
+        gone = _q("flat_gone", target=target, stage=stage, in_scope=in_scope)
         if self.history:
-            closed = self.conn.execute(sql.SQL(
-                "UPDATE {target} t SET endet = %(ts)s, closed_run_id = %(run)s FROM ({gone}) g"
-                " WHERE t.gml_id = g.gml_id AND t.beginnt = g.beginnt").format(
-                target=target, gone=gone), {"source": self.source, "ts": self.run_ts,
-                                            "run": self.run_id}).rowcount
+            closed = self.conn.execute(_q("flat_close", target=target, gone=gone), {
+                "source": self.source, "ts": self.run_ts, "run": self.run_id}).rowcount
         else:
-            closed = self.conn.execute(sql.SQL(
-                "DELETE FROM {target} t USING ({gone}) g"
-                " WHERE t.gml_id = g.gml_id AND t.beginnt = g.beginnt").format(
-                target=target, gone=gone), {"source": self.source}).rowcount
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in staged.columns)
+            closed = self.conn.execute(_q("flat_delete", target=target, gone=gone),
+                                       {"source": self.source}).rowcount
         recreate = self._indexes_if_empty(info)
-        inserted = self.conn.execute(sql.SQL(
-            "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} s"
-            " WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE t.gml_id = s.gml_id"
-            "                   AND t.endet IS NULL)"
-        ).format(target=target, cols=cols, stage=stage)).rowcount
+        inserted = self.conn.execute(_q("flat_insert", target=target, stage=stage,
+                                        columns=_columns(staged.columns))).rowcount
         for statement in recreate:
             self.conn.execute(statement)
         return {"delivered": staged.rows, "inserted": inserted,
@@ -496,39 +459,19 @@ class Loader:
     def _merge_versioned(self, staged):
         info = staged.info
         target, stage = info.ident, sql.Identifier(staged.stage)
-        # Versions already stored are kept once (exact re-sends, GID 7 repeats).
-        self.conn.execute(sql.SQL(
-            "DELETE FROM {stage} s USING {target} t"
-            " WHERE t.gml_id = s.gml_id AND t.beginnt = s.beginnt").format(
-            stage=stage, target=target))
-        # A staged version ends where the next known version (stored or staged) begins.
-        self.conn.execute(sql.SQL(
-            "UPDATE {stage} s SET endet = n.next FROM ("
-            "  SELECT s2.gml_id, s2.beginnt, least("
-            "    (SELECT min(t.beginnt) FROM {target} t WHERE t.gml_id = s2.gml_id"
-            "       AND t.beginnt > s2.beginnt),"
-            "    lead(s2.beginnt) OVER (PARTITION BY s2.gml_id ORDER BY s2.beginnt)) AS next"
-            "  FROM {stage} s2) n"
-            " WHERE n.gml_id = s.gml_id AND n.beginnt = s.beginnt AND n.next IS NOT NULL"
-            "   AND s.endet IS NULL").format(stage=stage, target=target))
-        first = sql.SQL("(SELECT gml_id, min(beginnt) AS first FROM {} GROUP BY gml_id)").format(
-            stage)
+        self.conn.execute(_q("versioned_drop_stored", stage=stage, target=target))
+        self.conn.execute(_q("versioned_end_staged", stage=stage, target=target))
         if self.history:
-            closed = self.conn.execute(sql.SQL(
-                "UPDATE {target} t SET endet = n.first, closed_run_id = %s FROM {first} n"
-                " WHERE t.gml_id = n.gml_id AND t.endet IS NULL AND t.beginnt < n.first").format(
-                target=target, first=first), (self.run_id,)).rowcount
+            closed = self.conn.execute(_q("versioned_close", target=target, stage=stage),
+                                       {"run": self.run_id}).rowcount
         else:
-            closed = self.conn.execute(sql.SQL(
-                "DELETE FROM {target} t USING {first} n"
-                " WHERE t.gml_id = n.gml_id AND t.beginnt < n.first").format(
-                target=target, first=first)).rowcount
-            self.conn.execute(sql.SQL("DELETE FROM {} WHERE endet IS NOT NULL").format(stage))
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in dict.fromkeys(staged.columns + ["endet"]))
+            closed = self.conn.execute(_q("versioned_delete", target=target, stage=stage)
+                                       ).rowcount
+            self.conn.execute(_q("versioned_drop_ended", stage=stage))
         recreate = self._indexes_if_empty(info)
-        inserted = self.conn.execute(sql.SQL(
-            "INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}").format(
-            target=target, cols=cols, stage=stage)).rowcount
+        inserted = self.conn.execute(_q(
+            "versioned_insert", target=target, stage=stage,
+            columns=_columns(dict.fromkeys(staged.columns + ["endet"])))).rowcount
         for statement in recreate:
             self.conn.execute(statement)
         return {"delivered": staged.rows, "inserted": inserted,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from pipeline import portions as nba_portions
 from pipeline import rasters, registry, steps
@@ -21,6 +22,9 @@ from pipeline.loader import Loader
 from pipeline.parallel import pipelined
 from pipeline.validation import findings
 from pipeline.views import refresh_derived
+from schemas import queries
+
+QUERIES = queries("runs")
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +33,7 @@ IMPORT_LOCK = 0x4B41544153544552 & 0x7FFFFFFFFFFFFFFF
 
 
 def _holder(conn):
-    row = conn.execute(
-        "SELECT a.pid, a.client_addr::text, a.backend_start, a.application_name"
-        " FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-        " WHERE l.locktype = 'advisory' AND l.granted"
-        "   AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
-        (IMPORT_LOCK,),
-    ).fetchone()
+    row = conn.execute(QUERIES["lock_holder"], {"lock": IMPORT_LOCK}).fetchone()
     if not row:
         return "another import"
     return f"another import (server pid {row[0]}, connected since {row[2]:%Y-%m-%d %H:%M:%S})"
@@ -48,10 +46,9 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25, shared=False):
     once, but no import or repair changes the data under them)."""
     start = time.monotonic()
     told = False
-    take = "SELECT pg_try_advisory_lock_shared(%s)" if shared else \
-        "SELECT pg_try_advisory_lock(%s)"
+    take = QUERIES["try_lock_shared" if shared else "try_lock"]
     while True:
-        if conn.execute(take, (IMPORT_LOCK,)).fetchone()[0]:
+        if conn.execute(take, {"lock": IMPORT_LOCK}).fetchone()[0]:
             waited = time.monotonic() - start
             if told and notify:
                 notify(f"got the import lock after waiting {waited:.1f} s")
@@ -69,22 +66,16 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25, shared=False):
         time.sleep(poll)
 
 
-KINDS = ("validate", "repair")     # importer names of runs that are not imports
 WHAT = {"import": "the import process", "validate": "the validation process",
         "repair": "the repair process"}
 
 
 def mark_dead_runs(conn, kind):
     """Mark this kind's runs still marked running whose session is gone as aborted."""
-    kind_filter = "importer <> ALL(%(kinds)s)" if kind == "import" else "importer = %(kind)s"
-    conn.execute(
-        "UPDATE kataster.import_run r SET status = 'aborted', finished = now(), error = %(error)s"
-        " WHERE status = 'running' AND " + kind_filter +   # noqa: S608 (one of two fixed texts)
-        " AND (r.server_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
-        "      WHERE a.pid = r.server_pid AND a.pid <> pg_backend_pid()))",
-        {"kinds": list(KINDS), "kind": kind,
-         "error": f"{WHAT[kind]} ended without committing (killed, crashed or lost its "
-                  "connection); nothing of it was kept"})
+    conn.execute(QUERIES["mark_dead_runs"], {
+        "kind": kind,
+        "error": f"{WHAT[kind]} ended without committing (killed, crashed or lost its "
+                 "connection); nothing of it was kept"})
 
 
 class Run:
@@ -103,7 +94,7 @@ class Run:
                  notify=None):
         self.conn, self.kind, self.notify = conn, kind, notify
         self.timeout = lock_timeout
-        self.importer = importer or kind
+        self.importer = importer if kind == "import" else None
         self.options, self.transformation = options, transformation
         self.id = self.started = None
         self.waited = 0.0
@@ -111,10 +102,9 @@ class Run:
 
     def __enter__(self):
         conn = self.conn
-        conn.execute(sql.SQL("SET application_name = {}").format(
-            sql.Literal(f"kataster {self.kind}")))
+        conn.execute(QUERIES["name_session"], {"name": f"kataster {self.kind}"})
         try:  # let the server drop a dead client quickly (also for external servers)
-            conn.execute("SET client_connection_check_interval = '2s'")
+            conn.execute(QUERIES["check_client"])
         except psycopg.Error:
             pass
         self.waited = acquire_import_lock(conn, self.timeout, self.notify,
@@ -122,22 +112,18 @@ class Run:
         # Imports and repairs hold the lock exclusively, validations share it: any run of our
         # kind still marked running belongs to a dead process (never a live one of another).
         mark_dead_runs(conn, self.kind)
-        self.id, self.started = conn.execute(
-            "INSERT INTO kataster.import_run (os_user, importer, options, transformation,"
-            " server_pid) VALUES (%s, %s, %s, %s, pg_backend_pid()) RETURNING id, started",
-            (getpass.getuser(), self.importer, json.dumps(self.options, default=str),
-             self.transformation)).fetchone()
+        self.id, self.started = conn.execute(QUERIES["record"], {
+            "os_user": getpass.getuser(), "kind": self.kind, "importer": self.importer,
+            "options": json.dumps(self.options, default=str),
+            "transformation": self.transformation}).fetchone()
         return self
 
     def finish(self, status, counts=None, findings=None, error=None, transformation=None):
         """Record the run's end (committed, skipped or failed) with its counts."""
-        self.conn.execute(
-            "UPDATE kataster.import_run SET status = %s, finished = clock_timestamp(),"
-            " counts = coalesce(%s, counts), findings = coalesce(%s, findings), error = %s,"
-            " transformation = coalesce(%s, transformation) WHERE id = %s",
-            (status, None if counts is None else json.dumps(counts),
-             None if findings is None else json.dumps(findings), error, transformation,
-             self.id))
+        self.conn.execute(QUERIES["finish"], {
+            "status": status, "counts": None if counts is None else json.dumps(counts),
+            "findings": None if findings is None else json.dumps(findings), "error": error,
+            "transformation": transformation, "run": self.id})
         self.finished = True
 
     def __exit__(self, kind, err, tb):
@@ -164,11 +150,7 @@ def choose_importer(paths, fmt="auto"):
 
 
 def _already_imported(conn, sha256s):
-    rows = conn.execute(
-        "SELECT f.sha256, max(r.id) FROM kataster.import_file f"
-        " JOIN kataster.import_run r ON r.id = f.run_id"
-        " WHERE r.status = 'committed' AND f.status = 'imported' AND f.sha256 = ANY(%s)"
-        " GROUP BY f.sha256", (list(sha256s),)).fetchall()
+    rows = conn.execute(QUERIES["already_imported"], {"sha256s": list(sha256s)}).fetchall()
     return dict(rows)
 
 
@@ -252,7 +234,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
         ctx = None
         try:
             with conn.transaction():
-                conn.execute("SET LOCAL synchronous_commit = on")
+                conn.execute(QUERIES["durable_commit"])
                 loader = Loader(conn, run_id, run_ts.isoformat(), source.source,
                                 source.versioned, history)
                 loader.prepare(source.tables)
@@ -353,32 +335,24 @@ def _analyze(conn, merge):
     follows is planned on the new data rather than on none; autovacuum would get there only
     minutes after the commit."""
     for table in [t for t, m in merge.items() if m.get("inserted") or m.get("closed")]:
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*table.split("."))))
+        conn.execute(sql.SQL(QUERIES["analyze"]).format(
+            table=sql.Identifier(*table.split("."))))
 
 
 def _finish(run, status, summary, files, error):
     run.finish(status, {"objects": summary["objects"], "merge": summary["merge"]},
                summary["findings"], error, summary.get("transformation"))
     with run.conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO kataster.import_file (run_id, path, size, sha256, status)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            [(run.id, str(f.path.resolve()), f.size, f.sha256, s["status"])
-             for f, s in zip(files, summary["files"], strict=True)])
+        cur.executemany(QUERIES["record_file"], [
+            {"run": run.id, "path": str(f.path.resolve()), "size": f.size, "sha256": f.sha256,
+             "status": s["status"]} for f, s in zip(files, summary["files"], strict=True)])
 
 
 def list_runs(db, limit=20):
-    """The newest import runs as dicts (id, started, status, importer, objects, files, error)."""
-    with db.connect() as conn:
-        rows = conn.execute(
-            "SELECT r.id, r.started, r.finished, r.status, r.importer, r.os_user, r.counts,"
-            " r.findings, r.error, r.transformation,"
-            " coalesce((SELECT array_agg(f.path ORDER BY f.path) FROM kataster.import_file f"
-            "           WHERE f.run_id = r.id), '{}')"
-            " FROM kataster.import_run r ORDER BY r.id DESC LIMIT %s", (limit,)).fetchall()
-    keys = ("id", "started", "finished", "status", "importer", "os_user", "counts", "findings",
-            "error", "transformation", "files")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    """The newest runs as dicts (id, started, finished, status, kind, importer (imports only),
+    os_user, counts, findings, error, transformation, files)."""
+    with db.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["list"], {"limit": limit}).fetchall()
 
 
 def missing_nba_parts(db):

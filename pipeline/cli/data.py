@@ -130,7 +130,7 @@ def import_(obj, paths, fmt, profile, srs, encoding, force, no_history, allow_ol
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def runs(obj, limit, as_json):
-    """List import runs with status and counts."""
+    """List runs (imports, validations, repairs) with status and counts."""
     from pipeline.runs import list_runs
 
     rows = list_runs(obj.database("reader"), limit)
@@ -142,7 +142,7 @@ def runs(obj, limit, as_json):
     for r in rows:
         objects = ", ".join(f"{n} {k}" for k, n in r["counts"].get("objects", {}).items())
         click.echo(f"{r['id']:>5}  {r['started']:%Y-%m-%d %H:%M:%S}  {r['status']:9}  "
-                   f"{r['importer']:5}  {objects or '-'}")
+                   f"{r['importer'] or r['kind']:8}  {objects or '-'}")
         for path in r["files"]:
             click.echo(f"       {path}")
         if r["error"]:

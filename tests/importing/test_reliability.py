@@ -277,7 +277,7 @@ def test_an_import_never_marks_a_running_validation_and_waits_for_it(cli_env, db
     exe = str(Path(sys.executable).with_name("kataster"))
 
     def running_validation():
-        return query(db, "SELECT id FROM kataster.import_run WHERE importer = 'validate'"
+        return query(db, "SELECT id FROM kataster.import_run WHERE kind = 'validate'"
                          " AND status = 'running'")
 
     validation = subprocess.Popen([exe, "validate"], env=cli_env, stdout=subprocess.DEVNULL,
@@ -289,7 +289,7 @@ def test_an_import_never_marks_a_running_validation_and_waits_for_it(cli_env, db
     imp = kataster("import", other, "--no-validate", env=cli_env)    # waits for the validation
     assert validation.wait(120) == 0
     assert imp.returncode == 0, imp.stderr
-    states = query(db, "SELECT importer, status FROM kataster.import_run ORDER BY id")
+    states = query(db, "SELECT kind, status FROM kataster.import_run ORDER BY id")
     assert states[1] == ("validate", "committed") and states[-1][1] == "committed", states
     # A killed validation is marked aborted by the next validation.
     validation = subprocess.Popen([exe, "validate"], env=cli_env, stdout=subprocess.DEVNULL,

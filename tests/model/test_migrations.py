@@ -16,6 +16,9 @@ def test_upgrade_from_previous_revision_keeps_data(empty_db):
         assert conn.execute("SELECT to_regclass('kataster.flurstueck')").fetchone()[0] is None
         run = conn.execute("INSERT INTO kataster.import_run (os_user, importer, status)"
                            " VALUES ('test', 'ogr', 'committed') RETURNING id").fetchone()[0]
+        # Until 0018 a validation was recorded with its kind as the importer.
+        conn.execute("INSERT INTO kataster.import_run (os_user, importer, status)"
+                     " VALUES ('test', 'validate', 'committed')")
         conn.execute(
             "INSERT INTO kataster.ax_flurstueck (gml_id, beginnt, flurstueckskennzeichen, land,"
             " gemarkungsnummer, flurnummer, zaehler, amtliche_flaeche, geom, content_hash,"
@@ -29,7 +32,7 @@ def test_upgrade_from_previous_revision_keeps_data(empty_db):
         row = conn.execute("SELECT gml_id, gemarkung, amtliche_flaeche, geometrie_flaeche"
                            " FROM kataster.flurstueck").fetchone()
         assert row == ("DENW36AL00000001", "Broich", 100.0, 100.0)
-        assert conn.execute("SELECT count(*) FROM kataster.import_run").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM kataster.import_run").fetchone()[0] == 2
     # The newest revision adds columns and tables to a database that holds data; the owner runs
     # it (not a superuser), the administrator lends CREATEROLE for the audit's role and takes
     # it back.
@@ -39,6 +42,8 @@ def test_upgrade_from_previous_revision_keeps_data(empty_db):
         assert conn.execute("SELECT gml_id, closed_run_id FROM kataster.ax_flurstueck"
                             ).fetchall() == [("DENW36AL00000001", None)]
         assert conn.execute("SELECT count(*) FROM kataster.repair_log").fetchone()[0] == 0
+        assert conn.execute("SELECT kind, importer FROM kataster.import_run ORDER BY id"
+                            ).fetchall() == [("import", "ogr"), ("validate", None)]
     with admin.connect() as conn:
         owner = conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
                              " WHERE rolname = 'kataster'").fetchone()

@@ -296,8 +296,8 @@ def test_validation_runs_after_import_by_default(planted, cli_env, db):
     summary = json.loads(proc.stdout)
     jsonschema.validate(summary, json_schema("import-summary"))
     assert summary["validation"]["error"] > 0
-    runs = query(db, "SELECT importer, status FROM kataster.import_run ORDER BY id")
-    assert runs == [("ogr", "committed"), ("validate", "committed")]
+    runs = query(db, "SELECT kind, importer, status FROM kataster.import_run ORDER BY id")
+    assert runs == [("import", "ogr", "committed"), ("validate", None, "committed")]
     assert query(db, "SELECT count(*) FROM kataster.finding WHERE run_id = %s",
                  (summary["validation"]["run_id"],))[0][0] > 0
 
