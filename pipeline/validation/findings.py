@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import shapely
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from pipeline.validation.rules import SEVERITIES, rule
+from schemas import queries
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from pipeline.validation.run import ValidationResult
 
 SCHEMAS = ("kataster", "kataster_privat")     # public findings, owner findings
+QUERIES = queries("findings")
 
 
 @dataclass
@@ -63,6 +66,10 @@ class Finding:
         return self.rule + ":" + hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
+def _q(statement: str, schema: str) -> sql.Composed:
+    return sql.SQL(QUERIES[statement]).format(schema=sql.Identifier(schema))
+
+
 def store(conn: Connection[Any], run_id: int, findings: Sequence[Finding]) -> None:
     """Insert or refresh findings by their stable key (accepted ones stay accepted, fixed ones
     found again are reopened)."""
@@ -72,47 +79,26 @@ def store(conn: Connection[Any], run_id: int, findings: Sequence[Finding]) -> No
             continue
         wkb = [None if f.geom is None else shapely.to_wkb(f.geom, hex=True) for f in rows]
         with conn.cursor() as cur:
-            cur.executemany(sql.SQL(
-                "INSERT INTO {}.finding"
-                " (key, rule, severity, object_id, related, message, geom, first_run_id, run_id)"
-                " VALUES (%s, %s, %s, %s, %s, %s, ST_SetSRID(%s::geometry, 25832), %s, %s)"
-                " ON CONFLICT (key) DO UPDATE SET run_id = EXCLUDED.run_id,"
-                "   message = EXCLUDED.message, severity = EXCLUDED.severity,"
-                "   status = CASE WHEN finding.status = 'fixed' THEN 'open'"
-                "            ELSE finding.status END").format(sql.Identifier(schema)),
-                [(f.key, f.rule, f.severity, f.object_id, list(f.related), f.message, g, run_id,
-                  run_id) for f, g in zip(rows, wkb, strict=True)],
-            )
+            cur.executemany(_q("upsert", schema), [
+                {"key": f.key, "rule": f.rule, "severity": f.severity, "object_id": f.object_id,
+                 "related": list(f.related), "message": f.message, "geom": g, "run": run_id}
+                for f, g in zip(rows, wkb, strict=True)])
 
 
 def mark_fixed(conn: Connection[Any], run_id: int, rules: Iterable[str],
                gemarkung: str | None = None) -> int:
     """Mark the findings of these rules that run ``run_id`` did not find again ``fixed``
     (only those of one Gemarkung's parcels if ``gemarkung``). Returns how many."""
-    fixed = 0
-    for schema in SCHEMAS:
-        scope = sql.SQL("")
-        args = {"run": run_id, "rules": list(rules)}
-        if gemarkung:
-            scope = sql.SQL(" AND object_id IN (SELECT gml_id FROM kataster.ax_flurstueck"
-                            " WHERE gemarkungsnummer = %(gem)s)")
-            args["gem"] = gemarkung
-        fixed += conn.execute(sql.SQL(
-            "UPDATE {}.finding SET status = 'fixed', status_by = 'kataster validate',"
-            " status_at = now(), status_reason = 'not found again in run ' || %(run)s"
-            " WHERE rule = ANY(%(rules)s) AND status <> 'fixed'"
-            " AND coalesce(run_id, -1) <> %(run)s").format(sql.Identifier(schema)) + scope,
-            args).rowcount
-    return fixed
+    args = {"run": run_id, "rules": list(rules), "gemarkung": gemarkung or None}
+    return sum(conn.execute(_q("mark_fixed", schema), args).rowcount for schema in SCHEMAS)
 
 
 def with_ids(conn: Connection[Any], findings: list[Finding]) -> list[Finding]:
     """Give stored findings their database id and status (looked up by key)."""
     stored = {}
     for schema in SCHEMAS:
-        stored.update({k: (i, st) for k, i, st in conn.execute(sql.SQL(
-            "SELECT key, id, status FROM {}.finding WHERE key = ANY(%s)").format(
-            sql.Identifier(schema)), ([f.key for f in findings],))})
+        stored.update({k: (i, st) for k, i, st in conn.execute(
+            _q("ids_by_key", schema), {"keys": [f.key for f in findings]})})
     for f in findings:
         f.id, f.status = stored[f.key]
     return findings
@@ -130,39 +116,23 @@ def counts(findings: Iterable[Finding], private: bool = False) -> dict[str, dict
 
 
 def _filter(ids: Iterable[int] | None, rule_id: str | None,
-            status: Iterable[str] | None) -> tuple[sql.Composed, list[Any]]:
-    where: list[sql.Composable] = [sql.SQL("TRUE")]
-    args: list[Any] = []
-    if ids is not None:
-        where.append(sql.SQL("id = ANY(%s)"))
-        args.append(list(ids))
-    if rule_id:
-        where.append(sql.SQL("rule = %s"))
-        args.append(rule_id)
-    if status:
-        where.append(sql.SQL("status = ANY(%s)"))
-        args.append(list(status))
-    return sql.SQL(" AND ").join(where), args
+            status: Iterable[str] | None) -> dict[str, Any]:
+    return {"ids": None if ids is None else list(ids), "rule": rule_id or None,
+            "status": list(status) if status else None}
 
 
 def listing(conn: Connection[Any], rule_id: str | None = None, status: str | None = None,
             limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """Public findings as dicts, oldest first, and how many match (``limit`` None: all)."""
-    where, args = _filter(None, rule_id, [status] if status else None)
-    [(total,)] = conn.execute(
-        sql.SQL("SELECT count(*) FROM kataster.finding WHERE {}").format(where), args).fetchall()
-    rows = conn.execute(sql.SQL(
-        "SELECT id, rule, severity, status, object_id, message, status_by, status_reason"
-        " FROM kataster.finding WHERE {} ORDER BY id LIMIT %s").format(where),
-        (*args, limit)).fetchall()
-    keys = ("id", "rule", "severity", "status", "object", "message", "status_by", "reason")
-    return [dict(zip(keys, r, strict=True)) for r in rows], total
+    args = _filter(None, rule_id, [status] if status else None)
+    [(total,)] = conn.execute(QUERIES["count"], args).fetchall()
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["list"], {**args, "limit": limit}).fetchall(), total
 
 
 def unknown_ids(conn: Connection[Any], ids: Iterable[int]) -> list[int]:
     """The ids among ``ids`` that name no public finding."""
-    known = {r[0] for r in conn.execute(
-        "SELECT id FROM kataster.finding WHERE id = ANY(%s)", (list(ids),))}
+    known = {r[0] for r in conn.execute(QUERIES["known_ids"], {"ids": list(ids)})}
     return sorted(set(ids) - known)
 
 
@@ -171,21 +141,14 @@ def set_status(conn: Connection[Any], new: str, by: str, reason: str,
                old: Iterable[str] | None = None) -> int:
     """Set the status of public findings (by ids and/or rule; only those whose status is in
     ``old``, if given). Returns how many changed."""
-    where, args = _filter(ids, rule_id, old)
-    return conn.execute(sql.SQL(
-        "UPDATE kataster.finding SET status = %s, status_by = %s, status_at = now(),"
-        " status_reason = %s WHERE {}").format(where), (new, by, reason, *args)).rowcount
+    return conn.execute(QUERIES["set_status"], {
+        "new": new, "by": by, "reason": reason, **_filter(ids, rule_id, old)}).rowcount
 
 
 def may_see_owners(conn: Connection[Any]) -> bool:
     """True if the database user may read owner data (the owner of the database's owner
     schema, kataster_eigentum, kataster_admin, a superuser)."""
-    [(may,)] = conn.execute(
-        "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname IN"
-        " ('kataster_eigentum', 'kataster_admin') AND pg_has_role(current_user, g.oid, 'MEMBER'))"
-        " OR pg_has_role(current_user, (SELECT nspowner FROM pg_namespace"
-        "                               WHERE nspname = 'kataster_privat'), 'MEMBER')"
-        " FROM pg_roles WHERE rolname = current_user").fetchall()
+    [(may,)] = conn.execute(QUERIES["may_see_owners"]).fetchall()
     return bool(may)
 
 
