@@ -12,29 +12,11 @@ import pandas as pd
 import shapely
 
 from pipeline.errors import UsageError
-from schemas import sql_text
+from schemas import queries, sql_text
 
 KINDS = ("hinzugefuegt", "entfernt", "geometrie", "flaeche", "eigentum")
 
-_STATE = ("SELECT gml_id, flurstueckskennzeichen, amtliche_flaeche, geom"
-          " FROM kataster.ax_flurstueck WHERE run_id <= {r}"
-          " AND ((closed_run_id IS NULL AND endet IS NULL) OR closed_run_id > {r})")
-
-CHANGES = f"""
-WITH a AS ({_STATE.format(r="%(a)s")}), b AS ({_STATE.format(r="%(b)s")})
-SELECT coalesce(b.gml_id, a.gml_id), coalesce(b.flurstueckskennzeichen, a.flurstueckskennzeichen),
-       k.art, ST_AsBinary(coalesce(b.geom, a.geom)), a.amtliche_flaeche, b.amtliche_flaeche
-FROM a FULL JOIN b ON a.gml_id = b.gml_id
-CROSS JOIN LATERAL (VALUES
-    (CASE WHEN a.gml_id IS NULL THEN 'hinzugefuegt' END),
-    (CASE WHEN b.gml_id IS NULL THEN 'entfernt' END),
-    (CASE WHEN a.gml_id IS NOT NULL AND b.gml_id IS NOT NULL
-          AND NOT ST_OrderingEquals(a.geom, b.geom) THEN 'geometrie' END),
-    (CASE WHEN a.gml_id IS NOT NULL AND b.gml_id IS NOT NULL
-          AND a.amtliche_flaeche IS DISTINCT FROM b.amtliche_flaeche THEN 'flaeche' END)) k(art)
-WHERE k.art IS NOT NULL
-ORDER BY 3, 2
-"""
+QUERIES = queries("changes")
 
 
 def changes(db, run_a, run_b, private=False):
@@ -52,12 +34,11 @@ def changes(db, run_a, run_b, private=False):
     if run_a >= run_b:
         raise UsageError(f"RUN_A ({run_a}) must be an earlier run than RUN_B ({run_b})")
     with db.connect() as conn:
-        known = {r for (r,) in conn.execute("SELECT id FROM kataster.import_run WHERE id = ANY(%s)",
-                                            ([run_a, run_b],))}
+        known = {r for (r,) in conn.execute(QUERIES["known_runs"], {"runs": [run_a, run_b]})}
         if known != {run_a, run_b}:
             raise UsageError(f"unknown run(s): {sorted({run_a, run_b} - known)} "
                              "(see 'kataster runs')")
-        rows = conn.execute(CHANGES, {"a": run_a, "b": run_b}).fetchall()
+        rows = conn.execute(QUERIES["parcel_changes"], {"a": run_a, "b": run_b}).fetchall()
         if private:
             if not may_see_owners(conn):
                 raise UsageError("--private shows owner changes: it needs the role "
@@ -87,7 +68,5 @@ def as_json(result):
 def previous_import(db, run_id):
     """The committed import run before ``run_id`` (None if there is none)."""
     with db.connect() as conn:
-        row = conn.execute("SELECT max(id) FROM kataster.import_run WHERE id < %s"
-                           " AND status = 'committed' AND kind = 'import'",
-                           (run_id,)).fetchone()
+        row = conn.execute(QUERIES["previous_import"], {"run": run_id}).fetchone()
     return row[0]

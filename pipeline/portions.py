@@ -21,6 +21,9 @@ from xml.sax.saxutils import escape
 from importers.nas_portion import portion_key, portion_time
 from pipeline.errors import SourceError
 from pipeline.validation.findings import Finding
+from schemas import queries
+
+QUERIES = queries("portions")
 
 
 def _total(p):
@@ -46,10 +49,7 @@ def check(conn, portions, allow_older=False):
     for profil in sorted({portion_key(p)[0] for _, p in portions}):
         ours = [(f, p) for f, p in portions if portion_key(p)[0] == profil]
         oldest = min(portion_time(portion_key(p)[1]) for _, p in ours)
-        newest = conn.execute(
-            "SELECT max(datum), string_agg(DISTINCT datei, ', ') FILTER (WHERE datum ="
-            " (SELECT max(datum) FROM kataster.nba_portion WHERE profilkennung = %(p)s))"
-            " FROM kataster.nba_portion WHERE profilkennung = %(p)s", {"p": profil}).fetchone()
+        newest = conn.execute(QUERIES["newest_delivery"], {"profil": profil}).fetchone()
         if newest[0] is not None and oldest < newest[0] and not allow_older:
             first = min(ours, key=lambda fp: portion_time(portion_key(fp[1])[1]))[0]
             raise SourceError(first, f"NBA delivery {profil} of {_iso(oldest)} is older than "
@@ -57,10 +57,7 @@ def check(conn, portions, allow_older=False):
                                      f"({_iso(newest[0])}, {newest[1]})",
                               hint="deliveries are applied in order; after a human decision, "
                                    "--allow-older imports it anyway. Nothing was imported")
-        rows = conn.execute(
-            "SELECT datum, max(gesamtzahl), array_agg(laufende_nummer)"
-            " FROM kataster.nba_portion WHERE profilkennung = %s GROUP BY datum", (profil,)
-        ).fetchall()
+        rows = conn.execute(QUERIES["deliveries"], {"profil": profil}).fetchall()
         for datum, total, parts in rows:
             missing = _missing(set(parts), total)
             if missing and datum < oldest:
@@ -75,19 +72,14 @@ def check(conn, portions, allow_older=False):
 def record(conn, run_id, portions):
     """Record the applied parts (a re-delivered part keeps its first run)."""
     with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO kataster.nba_portion (profilkennung, datum, laufende_nummer,"
-            " gesamtzahl, datei, run_id) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            [(*portion_key(p), _total(p), str(f), run_id) for f, p in portions])
+        cur.executemany(QUERIES["record"], [
+            dict(zip(("profil", "datum", "teil"), portion_key(p), strict=True),
+                 gesamtzahl=_total(p), datei=str(f), run=run_id) for f, p in portions])
 
 
 def missing_parts(conn, profil=None):
     """{(profilkennung, datum): [missing part numbers]} of the recorded deliveries."""
-    rows = conn.execute(
-        "SELECT profilkennung, datum, max(gesamtzahl), array_agg(laufende_nummer)"
-        " FROM kataster.nba_portion WHERE %(p)s::text IS NULL OR profilkennung = %(p)s"
-        " GROUP BY 1, 2 ORDER BY 1, 2", {"p": profil}).fetchall()
+    rows = conn.execute(QUERIES["all_deliveries"], {"profil": profil}).fetchall()
     out = {}
     for prof, datum, total, parts in rows:
         missing = _missing(set(parts), total)

@@ -19,6 +19,9 @@ from pipeline.errors import KatasterError
 from pipeline.runs import Run
 from pipeline.validation import findings
 from pipeline.views import refresh_derived
+from schemas import queries
+
+QUERIES = queries("repair")
 
 
 @dataclass
@@ -49,13 +52,8 @@ def _polygonal(geom):
 def propose(db, max_area_change, finding_ids=None):
     """Repair proposals for open ``geometry.invalid`` findings of current parcels."""
     with db.connect() as conn:
-        rows = conn.execute(
-            "SELECT fi.id, f.gml_id, f.beginnt, f.flurstueckskennzeichen, ST_AsBinary(f.geom)"
-            " FROM kataster.finding fi JOIN kataster.ax_flurstueck f"
-            "   ON f.gml_id = fi.object_id AND f.endet IS NULL"
-            " WHERE fi.rule = 'geometry.invalid' AND fi.status = 'open'"
-            " AND (%(ids)s::bigint[] IS NULL OR fi.id = ANY(%(ids)s)) ORDER BY fi.id",
-            {"ids": list(finding_ids) if finding_ids else None}).fetchall()
+        rows = conn.execute(QUERIES["candidates"], {
+            "ids": list(finding_ids) if finding_ids else None}).fetchall()
     out = []
     for fid, gml_id, beginnt, fsk, wkb in rows:
         delivered = shapely.from_wkb(bytes(wkb))
@@ -86,24 +84,17 @@ def apply(db, proposals, lock_timeout=60.0):
             Run(conn, "repair", {"findings": [p.finding_id for p in good]}, lock_timeout) as run:
         with conn.transaction():
             run_id = run.id
-            count = ("SELECT count(*), count(DISTINCT flurstueckskennzeichen)"
-                     " FROM kataster.ax_flurstueck WHERE endet IS NULL")
-            before = conn.execute(count).fetchone()
+            before = conn.execute(QUERIES["parcel_count"]).fetchone()
             for p in good:
-                log_id = conn.execute(
-                    "INSERT INTO kataster.repair_log (gml_id, beginnt, finding_id, delivered,"
-                    " repaired, area_delivered, area_repaired, run_id) VALUES (%s, %s, %s,"
-                    " ST_GeomFromWKB(%s, 25832), ST_GeomFromWKB(%s, 25832), %s, %s, %s)"
-                    " RETURNING id",
-                    (p.gml_id, p.beginnt, p.finding_id, shapely.to_wkb(p.delivered),
-                     shapely.to_wkb(p.repaired), p.delivered.area, p.repaired.area, run_id)
-                ).fetchone()[0]
-                conn.execute("UPDATE kataster.ax_flurstueck SET geom = ST_GeomFromWKB(%s, 25832)"
-                             " WHERE gml_id = %s AND beginnt = %s",
-                             (shapely.to_wkb(p.repaired), p.gml_id, p.beginnt))
+                row = {"gml_id": p.gml_id, "beginnt": p.beginnt, "finding": p.finding_id,
+                       "delivered": shapely.to_wkb(p.delivered),
+                       "repaired": shapely.to_wkb(p.repaired), "area_delivered": p.delivered.area,
+                       "area_repaired": p.repaired.area, "run": run_id}
+                log_id = conn.execute(QUERIES["log"], row).fetchone()[0]
+                conn.execute(QUERIES["replace_geometry"], row)
                 findings.set_status(conn, "fixed", getpass.getuser(),
                                     f"repaired (repair_log {log_id})", ids=[p.finding_id])
-            after = conn.execute(count).fetchone()
+            after = conn.execute(QUERIES["parcel_count"]).fetchone()
             if after != before:
                 raise KatasterError(f"repair would change the parcels ({before} → {after}); "
                                     "nothing was changed")

@@ -30,12 +30,13 @@ from psycopg import sql
 from pipeline.errors import PluginError, SourceError
 from pipeline.validation.findings import Finding
 from pipeline.validation.sql_rules import duplicates
-from schemas import sql_text
+from schemas import queries, sql_text
 
 if TYPE_CHECKING:
     from pipeline.loader import Loader
 
 log = logging.getLogger(__name__)
+QUERIES = queries("steps")
 
 PHASES = ("staged", "merged")
 
@@ -119,13 +120,13 @@ def check_operations(ctx):
     if not ops:
         return []
     conn = ctx.conn
-    conn.execute("CREATE TEMP TABLE step_operations (n int, tbl text, gml_id text,"
-                 " beginnt timestamptz) ON COMMIT DROP")
+    conn.execute(QUERIES["create_operations"])
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO step_operations VALUES (%s, %s, %s, %s)",
-                        [(i, op.table, op.gml_id, op.beginnt) for i, op in enumerate(ops)])
+        cur.executemany(QUERIES["add_operation"], [
+            {"n": i, "table": op.table, "gml_id": op.gml_id, "beginnt": op.beginnt}
+            for i, op in enumerate(ops)])
     missing: list[Any] = []
-    for (tbl,) in conn.execute("SELECT DISTINCT tbl FROM step_operations").fetchall():
+    for (tbl,) in conn.execute(QUERIES["operation_tables"]).fetchall():
         staged = ctx.loader.staged.get(tbl)
         in_stage = sql.SQL(sql_text("steps/check_operations_in_stage.sql")).format(
             stage=sql.Identifier(staged.stage)) if staged else sql.SQL("")
@@ -169,8 +170,8 @@ def apply_operations(ctx):
     for op in ctx.operations:
         if op.kind not in ("delete", "update"):
             continue
-        version = sql.SQL(" AND beginnt = %(b)s") if op.beginnt is not None else \
-            sql.SQL(" AND endet IS NULL")
+        version = sql.SQL(QUERIES["named_version" if op.beginnt is not None
+                                  else "open_version"])
         when = op.ends_at.isoformat() if op.ends_at is not None else loader.run_ts
         loader.conn.execute(sql.SQL(statement).format(target=_table(op.table), version=version),
                             {"g": op.gml_id, "b": op.beginnt, "t": when, "run": loader.run_id,

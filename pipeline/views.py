@@ -9,6 +9,9 @@ from __future__ import annotations
 from psycopg import sql
 
 from pipeline.errors import UsageError
+from schemas import queries
+
+QUERIES = queries("views")
 
 LAYERS = {
     "flurstueck": ("kataster", "flurstueck"),
@@ -24,10 +27,12 @@ LAYERS = {
     "grenzpunkt": ("kataster", "grenzpunkt"),
     "historische_karte": ("kataster", "historische_karte"),
 }
-ORDER = {"flurstueck": "flurstueckskennzeichen, gml_id", "gebaeude": "gml_id",
-         "gemarkung": "land, gemarkungsnummer", "flur": "land, gemarkungsnummer, flurnummer",
-         "befund": "id", "befund_punkt": "id", "befund_flaeche": "id", "nutzung": "gml_id", "hausnummer": "id",
-         "strassenname": "id", "grenzpunkt": "id", "historische_karte": "jahr, id"}
+ORDER = {"flurstueck": ("flurstueckskennzeichen", "gml_id"), "gebaeude": ("gml_id",),
+         "gemarkung": ("land", "gemarkungsnummer"),
+         "flur": ("land", "gemarkungsnummer", "flurnummer"), "befund": ("id",),
+         "befund_punkt": ("id",), "befund_flaeche": ("id",), "nutzung": ("gml_id",),
+         "hausnummer": ("id",), "strassenname": ("id",), "grenzpunkt": ("id",),
+         "historische_karte": ("jahr", "id")}
 # The geometry type of each layer, for files that need one even when a layer is empty.
 POINTS = {"befund_punkt", "hausnummer", "strassenname", "grenzpunkt"}
 GEOMETRY_TYPE = ({layer: "MultiPolygon" for layer in LAYERS} | {"befund": "Unknown"}
@@ -59,29 +64,27 @@ def query(layer, gemarkung=None, flur=None, bbox=None, at=None):
     if gemarkung is not None:
         if layer in NO_DISTRICT:
             raise UsageError(f"layer {layer} cannot be filtered by Gemarkung; use a bbox")
-        where.append(sql.SQL("gemarkungsnummer = %(gemarkung)s"))
+        where.append(sql.SQL(QUERIES["filter_gemarkung"]))
         params["gemarkung"] = str(gemarkung).zfill(4)
     if flur is not None:
         if layer in NO_FLUR:
             raise UsageError(f"layer {layer} cannot be filtered by Flur")
-        where.append(sql.SQL("flurnummer = %(flur)s"))
+        where.append(sql.SQL(QUERIES["filter_flur"]))
         params["flur"] = int(flur)
     if bbox is not None:
         minx, miny, maxx, maxy = (float(v) for v in bbox)
-        where.append(sql.SQL(
-            "ST_Intersects(geom, ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832))"))
+        where.append(sql.SQL(QUERIES["filter_bbox"]))
         params.update(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
     if at is not None:
         if layer != "flurstueck":
             raise UsageError("only parcels can be read at a point in time")
-        source = sql.SQL("kataster.flurstueck_am(%(at)s)")
+        source = sql.SQL(QUERIES["parcels_at"])
         params["at"] = at
     else:
         source = sql.Identifier(*LAYERS[layer])
-    q = sql.SQL("SELECT *, ST_AsBinary(geom) AS _wkb FROM {} AS v").format(source)
-    if where:
-        q += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
-    q += sql.SQL(" ORDER BY " + ORDER[layer])
+    q = sql.SQL(QUERIES["read"]).format(
+        source=source, filters=sql.SQL(" AND ").join(where or [sql.SQL("TRUE")]),
+        order=sql.SQL(", ").join(map(sql.Identifier, ORDER[layer])))
     return q, params
 
 
@@ -93,8 +96,7 @@ def resolve_district(conn, gemarkung=None, flur=None):
 
     if gemarkung is None:
         return None
-    rows = conn.execute("SELECT gemarkungsnummer, gemarkung FROM kataster.gemarkung"
-                        " ORDER BY 1").fetchall()
+    rows = conn.execute(QUERIES["gemarkungen"]).fetchall()
     text = str(gemarkung).strip()
     if text.isdigit():
         number = text.zfill(4)
@@ -111,9 +113,7 @@ def resolve_district(conn, gemarkung=None, flur=None):
                          + (" …)" if len(names) > 30 else ")"))
     number = found[0][0]
     if flur is not None:
-        fluren = [r[0] for r in conn.execute(
-            "SELECT DISTINCT flurnummer FROM kataster.flur WHERE gemarkungsnummer = %s"
-            " ORDER BY 1", (number,)).fetchall()]
+        fluren = [r[0] for r in conn.execute(QUERIES["fluren"], {"gemarkung": number})]
         if int(flur) not in fluren:
             raise UsageError(f"Gemarkung {number} has no Flur {flur} (its Fluren: "
                              f"{', '.join(map(str, fluren[:40]))}{' …' if len(fluren) > 40 else ''})")
@@ -178,4 +178,4 @@ def refresh_derived(conn):
     then the map's texts and points (0014)."""
     for view in ("gemarkung_name_liste", "gemeinde_name_liste", "flur_karte", "gemarkung_karte",
                  "hausnummer", "strassenname", "grenzpunkt"):
-        conn.execute(f"REFRESH MATERIALIZED VIEW kataster.{view}")
+        conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))

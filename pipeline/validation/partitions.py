@@ -21,17 +21,17 @@ from pipeline.validation.stages import (
     dedupe,
     stages_for,
 )
+from schemas import queries
 
 log = logging.getLogger(__name__)
+QUERIES = queries("partitions")
 MARGIN = 1.0   # metres around a partition's parcels from which neighbours are loaded
 CELL = 100.0   # metres: grid cells in which neighbours are looked up
 
 
 def _read_parcels(conn, where, args):
-    rows = conn.execute(sql.SQL(
-        "SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,"
-        " ST_AsBinary(geom) FROM kataster.ax_flurstueck WHERE endet IS NULL AND ") + where,
-        args).fetchall()
+    rows = conn.execute(sql.SQL(QUERIES["parcels"]).format(where=sql.SQL(QUERIES[where])),
+                        args).fetchall()
     df = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "land",
                                      "gemarkungsnummer", "flurnummer", "wkb"])
     geom = shapely.from_wkb(df.pop("wkb").map(lambda b: None if b is None else bytes(b)).to_numpy())
@@ -78,8 +78,7 @@ def validate_partition(url, partition, stage_names, params):
         # Parcels without a (complete) Gemarkung: only the per-parcel stages; their overlaps and
         # gaps are found from the neighbouring Gemarkungen, whose context includes them.
         with db.connect() as conn:
-            parcels = _read_parcels(conn, sql.SQL(
-                "(coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '')"), ())
+            parcels = _read_parcels(conn, "without_gemarkung", {})
         stages = [s for s in PARTITION_STAGES
                   if s.name in stage_names and set(s.consumes) <= {"parcels"}]
         geoms = parcels.geometry.values
@@ -89,7 +88,7 @@ def validate_partition(url, partition, stage_names, params):
              "verify_hole": None}, params)["findings"]
         return findings, shapely.to_wkb(outline)
     with db.connect() as conn:
-        parcels = _read_parcels(conn, sql.SQL("land = %s AND gemarkungsnummer = %s"), (land, gem))
+        parcels = _read_parcels(conn, "of_gemarkung", {"land": land, "gemarkung": gem})
         geoms = parcels.geometry.values
         bounds = shapely.bounds(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
         if not len(bounds):
@@ -104,17 +103,11 @@ def validate_partition(url, partition, stage_names, params):
         # its extent); holes on the border that the band does not enclose are found from the
         # outlines of all partitions (border_holes).
         cells = _cells(bounds, MARGIN, CELL)
-        neighbours = _read_parcels(conn, sql.SQL(
-            "gml_id = ANY(ARRAY(SELECT DISTINCT n.gml_id"
-            " FROM unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS c(x0, y0, x1, y1)"
-            " JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)"
-            " WHERE n.endet IS NULL AND NOT (coalesce(n.land, '') = %s"
-            " AND coalesce(n.gemarkungsnummer, '') = %s)))"),
-            (*[list(cells[:, k]) for k in range(4)], land, gem))
-        drows = conn.execute(
-            "SELECT land, gemarkungsnummer, flurnummer, ST_AsBinary(geom) FROM kataster.bezirk"
-            " WHERE art = 'flur' AND endet IS NULL AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 25832)",
-            env).fetchall()
+        neighbours = _read_parcels(conn, "neighbours", {
+            **{k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))},
+            "land": land, "gemarkung": gem})
+        drows = conn.execute(QUERIES["fluren"], dict(zip(("minx", "miny", "maxx", "maxy"), env,
+                                                         strict=True))).fetchall()
     districts = gpd.GeoDataFrame(
         pd.DataFrame(drows, columns=["land", "gemarkungsnummer", "flurnummer", "wkb"]).drop(
             columns="wkb"),
@@ -126,11 +119,8 @@ def validate_partition(url, partition, stage_names, params):
     def verify_hole(hole):
         """True if no stored parcel fills the hole (neighbours far outside were not loaded)."""
         with db.connect() as conn:
-            filled = conn.execute(
-                "SELECT coalesce(sum(ST_Area(ST_Intersection(geom, h))), 0) FROM"
-                " kataster.ax_flurstueck, ST_GeomFromWKB(%s, 25832) h"
-                " WHERE endet IS NULL AND geom && h AND ST_IsValid(geom)",
-                (shapely.to_wkb(hole),)).fetchone()[0]
+            filled = conn.execute(QUERIES["area_filled"],
+                                  {"hole": shapely.to_wkb(hole)}).fetchone()[0]
         return filled < 0.5 * hole.area
 
     pipeline = Pipeline(stages_for(stage_names), provided=PARTITION_INPUTS)
@@ -196,10 +186,7 @@ def border_holes(conn, outlines, known):
     for hole in holes:
         if len(places.query(hole, predicate="contains")):
             continue
-        rows = conn.execute(
-            "SELECT gml_id, ST_AsBinary(geom) FROM kataster.ax_flurstueck, ST_GeomFromWKB(%s, 25832) h"
-            " WHERE endet IS NULL AND geom && h AND ST_Intersects(geom, h) AND ST_IsValid(geom)",
-            (shapely.to_wkb(hole),)).fetchall()
+        rows = conn.execute(QUERIES["around_hole"], {"hole": shapely.to_wkb(hole)}).fetchall()
         ids = np.array([r[0] for r in rows], dtype=object)
         geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
         inside = shapely.contains_properly(hole, geoms)

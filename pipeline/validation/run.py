@@ -18,6 +18,7 @@ from pipeline.errors import UsageError
 from pipeline.runs import Run
 from pipeline.validation import findings as stored
 from pipeline.validation.owner import owner_findings
+from pipeline.validation.partitions import QUERIES as PARTITIONS
 from pipeline.validation.partitions import run_partitions
 from pipeline.validation.rules import RULES, of_kind
 from pipeline.validation.sql_rules import sql_findings
@@ -98,12 +99,8 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
     with db.connect(autocommit=True) as conn, \
             Run(conn, "validate", {"rules": rules, "gemarkung": gemarkung, "params": values},
                 config["database.lock_timeout"]) as run:
-        # One partition per Gemarkung, and one ("", "") for parcels without a complete one.
-        partitions = conn.execute(
-            "SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, '')"
-            " FROM kataster.ax_flurstueck WHERE endet IS NULL"
-            " AND (%(g)s::text IS NULL OR gemarkungsnummer = %(g)s) ORDER BY 1, 2",
-            {"g": gemarkung}).fetchall()
+        partitions = conn.execute(PARTITIONS["partitions"], {"gemarkung": gemarkung}
+                                  ).fetchall()
         partitions = sorted({(la, ge) if la and ge else ("", "") for la, ge in partitions})
         # The set-based rules run in the database while the partitions run in the workers.
         with ThreadPoolExecutor(1) as pool:

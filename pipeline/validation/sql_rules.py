@@ -15,14 +15,13 @@ from psycopg import sql
 from pipeline import kennzeichen
 from pipeline.validation.findings import Finding
 from pipeline.validation.rules import RULES
-from schemas import sql_text
+from schemas import queries, sql_text
 
 HISTORY_TABLES = ["kataster.ax_flurstueck", "kataster.ax_gebaeude", "kataster.ax_lagebezeichnung",
                   "kataster.ax_katalog", "kataster.bezirk", "kataster.ax_nutzung",
                   "kataster.ax_objekt"]
-CURRENT_PARCELS = sql.SQL("(SELECT gml_id, flurstueckskennzeichen, gemarkungsnummer,"
-                          " NULL::text AS src, geom FROM kataster.ax_flurstueck"
-                          " WHERE endet IS NULL)")
+QUERIES = queries("sql_rules")
+CURRENT_PARCELS = sql.SQL(QUERIES["current_parcels"])
 
 
 def rule_sql(rule_id):
@@ -53,7 +52,7 @@ def sql_findings(conn, rule_ids, params, gemarkung):
     scope = sql.SQL("TRUE")
     args = {"fsk_re": kennzeichen.PATTERN, **params}
     if gemarkung:
-        scope = sql.SQL("gemarkungsnummer = %(gemarkung)s")
+        scope = sql.SQL(QUERIES["of_gemarkung"])
         args["gemarkung"] = gemarkung
     found = []
     for rule_id in rule_ids:
@@ -68,9 +67,7 @@ def sql_findings(conn, rule_ids, params, gemarkung):
                 scope=scope, table=sql.Identifier(*table.split(".")) if table else sql.SQL(""),
                 label=sql.Literal(table.split(".")[1] if table else ""))
             for obj, related, message, wkb in conn.execute(
-                    sql.SQL("SELECT gml_id, related, message, ST_AsBinary(g)"
-                            " FROM ({}) AS r(gml_id, related, message, g)").format(statement),
-                    args):
+                    sql.SQL(QUERIES["rows"]).format(rule=statement), args):
                 found.append(Finding(rule_id, obj, message, related=list(related or []),
                                      geom=shapely.from_wkb(bytes(wkb)) if wkb else None))
     return found
