@@ -19,6 +19,9 @@ import shapely
 
 from exporters.files import write_gpkg_layer
 from pipeline.validation.rules import RULES
+from schemas import queries
+
+REPORT = queries("report")
 
 SEVERITY_DE = {"error": "Fehler", "warning": "Warnung", "info": "Hinweis"}
 STATUS_DE = {"open": "offen", "accepted": "akzeptiert", "fixed": "behoben"}
@@ -83,12 +86,8 @@ def _gemarkungen(db, findings):
     located = [(k, shapely.point_on_surface(f.geom)) for k, f in enumerate(findings)
                if f.geom is not None and not f.geom.is_empty]
     with db.connect() as conn:
-        rows = conn.execute("SELECT gemarkungsnummer, coalesce(gemarkung, gemarkungsnummer),"
-                            " ST_AsBinary(geom) FROM kataster.gemarkung_karte"
-                            " WHERE geom IS NOT NULL AND gemarkungsnummer IS NOT NULL"
-                            " ORDER BY gemarkungsnummer").fetchall()
-        lines = conn.execute("SELECT gemarkungsnummer, ST_AsBinary(ST_Boundary(geom))"
-                             " FROM kataster.flur_karte WHERE geom IS NOT NULL").fetchall()
+        rows = conn.execute(REPORT["gemarkung_maps"]).fetchall()
+        lines = conn.execute(REPORT["flur_lines"]).fetchall()
     if not rows or not located:
         return {}, {}, {}
     fluren = {}
@@ -179,11 +178,7 @@ def write_report(db, result, out, gemarkung=None, findings=None):
     by_sev = Counter(f.severity for f in findings)
     ids = [f.object_id for f in findings if f.object_id]
     with db.connect() as conn:
-        where = conn.execute(
-            "SELECT f.gml_id, f.gemarkungsnummer, coalesce(v.gemarkung, f.gemarkungsnummer),"
-            " f.flurnummer, f.flurstueckskennzeichen, f.zaehler, f.nenner"
-            " FROM kataster.ax_flurstueck f LEFT JOIN kataster.flurstueck v USING (gml_id)"
-            " WHERE f.endet IS NULL AND f.gml_id = ANY(%s)", (ids,)).fetchall()
+        where = conn.execute(REPORT["parcels_named"], {"ids": ids}).fetchall()
     district = {g: (num or "–", name or "–", flur if flur is not None else "–")
                 for g, num, name, flur, *_ in where}
     # Objects as surveyors name them: Gemarkung Flur Zähler/Nenner and the

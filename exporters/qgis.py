@@ -15,6 +15,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from exporters.layers import LAYERS, QGIS_DASHES, Layer, condition, label_of
+from schemas import queries
+
+GPKG_STYLES = queries("gpkg_styles")
 
 PX_TO_MM = 0.3528                 # MapServer widths are pixels at 72 dpi
 QGIS_VERSION = "3.22.16-Białowieża"
@@ -117,24 +120,14 @@ def embed_style(gpkg, table, geometry_column="geom"):
         return False
     layer, kind = found
     with sqlite3.connect(gpkg) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256),"
-            " f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, styleSLD TEXT,"
-            " useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30),"
-            " update_time DATETIME DEFAULT CURRENT_TIMESTAMP)")
-        conn.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier,"
-                     " last_change) VALUES ('layer_styles', 'attributes', 'layer_styles',"
-                     " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
-        conn.execute("DELETE FROM layer_styles WHERE f_table_name = ?", (table,))
-        conn.execute(
-            "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name,"
-            " f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description,"
-            " owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, 'kataster', '',"
-            " ?)",
-            (table, geometry_column, layer.title, qml(layer, kind),
-             f"{layer.title}: Stil aus Kataster (exporters/layers.py)",
-             datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")))
+        conn.execute(GPKG_STYLES["create_table"])
+        conn.execute(GPKG_STYLES["register_table"])
+        conn.execute(GPKG_STYLES["drop_style"], {"table": table})
+        conn.execute(GPKG_STYLES["add_style"], {
+            "table": table, "geometry_column": geometry_column, "name": layer.title,
+            "qml": qml(layer, kind),
+            "description": f"{layer.title}: Stil aus Kataster (exporters/layers.py)",
+            "updated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")})
     return True
 
 

@@ -7,7 +7,9 @@ from psycopg import errors, sql
 
 from pipeline import kennzeichen
 from pipeline.errors import KatasterError, UsageError
-from schemas import sql_text
+from schemas import queries, sql_text
+
+QUERIES = queries("sql_access")
 
 ROLES = {"leser": "kataster_leser", "eigentum": "kataster_eigentum", "admin": "kataster_admin"}
 
@@ -30,13 +32,13 @@ def grant(db, login_role, role):
     if role not in ROLES:
         raise UsageError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     with db.connect() as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login_role,)).fetchone():
+        if not conn.execute(QUERIES["role_exists"], {"role": login_role}).fetchone():
             raise UsageError(f"there is no database role {login_role!r} (create it first, e.g. "
                              f"CREATE ROLE {login_role} LOGIN PASSWORD '…')")
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLES[role],)).fetchone():
+        if not conn.execute(QUERIES["role_exists"], {"role": ROLES[role]}).fetchone():
             raise UsageError("the group roles do not exist yet: run 'kataster sql roles'")
-        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(ROLES[role]),
-                                                      sql.Identifier(login_role)))
+        conn.execute(sql.SQL(QUERIES["grant"]).format(group=sql.Identifier(ROLES[role]),
+                                                      login=sql.Identifier(login_role)))
         conn.commit()
 
 
@@ -53,12 +55,11 @@ def owner_lookup(db, flurstueckskennzeichen, aktenzeichen, bearbeiter=None):
     except ValueError as err:
         raise UsageError(str(err)) from None
     with db.connect() as conn:
-        conn.execute("SELECT set_config('kataster.os_user', %s, false),"
-                     " set_config('kataster.bearbeiter', %s, false)",
-                     (getpass.getuser(), bearbeiter or ""))
+        conn.execute(QUERIES["claim"], {"os_user": getpass.getuser(),
+                                        "bearbeiter": bearbeiter or ""})
         try:
-            cur = conn.execute("SELECT * FROM kataster_privat.eigentum_auskunft(%s, %s)",
-                               (flurstueckskennzeichen, aktenzeichen))
+            cur = conn.execute(QUERIES["owner_lookup"], {
+                "flurstueckskennzeichen": flurstueckskennzeichen, "aktenzeichen": aktenzeichen})
         except errors.InvalidParameterValue as err:
             raise UsageError(err.diag.message_primary) from None
         except errors.InsufficientPrivilege as err:
@@ -81,7 +82,7 @@ def audit_verify(db):
 def audit_limit(db, parcels_per_hour):
     """Set the parcels one Aktenzeichen may look up per hour (None: no limit)."""
     with db.connect() as conn:
-        conn.execute("SELECT kataster_privat.audit_setze_grenze(%s)", (parcels_per_hour,))
+        conn.execute(QUERIES["audit_limit"], {"parcels_per_hour": parcels_per_hour})
         conn.commit()
 
 

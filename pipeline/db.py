@@ -17,8 +17,10 @@ from psycopg import sql
 from pipeline.config import Config, mask_url
 from pipeline.embedded import EmbeddedCluster
 from pipeline.errors import ConfigError, DatabaseError
+from schemas import queries
 
 log = logging.getLogger(__name__)
+QUERIES = queries("database")
 
 
 def libpq_url(url):
@@ -104,16 +106,10 @@ class Database:
         """A database copied from another (CREATE DATABASE … TEMPLATE) still reaches the
         original's audit: point it at itself (only its owner may, and needs to)."""
         with self.connect(autocommit=True) as conn:
-            if not conn.execute("SELECT has_schema_privilege('kataster_privat', 'USAGE')"
-                                ).fetchone()[0]:
+            if not conn.execute(QUERIES["may_use_owner_schema"]).fetchone()[0]:
                 return              # a reading role: not its business
             try:
-                conn.execute(
-                    "SELECT kataster_privat.audit_repoint() FROM pg_foreign_server s,"
-                    " pg_options_to_table(s.srvoptions) o"
-                    " WHERE s.srvname = 'kataster_audit_server'"
-                    " AND pg_has_role(s.srvowner, 'USAGE') AND o.option_name = 'dbname'"
-                    " AND o.option_value <> current_database()")
+                conn.execute(QUERIES["repoint_audit"])
             except psycopg.Error:
                 pass                # a department role: not its business
 
@@ -123,8 +119,8 @@ class Database:
 
 def _create_extension(conn, name, url):
     try:
-        conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA public").format(
-            sql.Identifier(name)))
+        conn.execute(sql.SQL(QUERIES["create_extension"]).format(
+            extension=sql.Identifier(name)))
     except psycopg.Error as err:
         raise DatabaseError(
             f"cannot enable the extension {name} in {mask_url(url)}: {err} (it must be "
@@ -215,8 +211,8 @@ def set_up_database(admin: Database, owner: Database, reader=None, service=None)
     with admin.connect(autocommit=True) as conn:
         for group, member in (("kataster_eigentum", reader), ("kataster_leser", service)):
             if member:
-                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group),
-                                                              sql.Identifier(member)))
+                conn.execute(sql.SQL(QUERIES["grant_role"]).format(
+                    group=sql.Identifier(group), member=sql.Identifier(member)))
 
 
 def migrate(admin: Database, owner: Database, revision: str | None = None):
@@ -229,35 +225,34 @@ def migrate(admin: Database, owner: Database, revision: str | None = None):
     with admin.connect(autocommit=True) as conn:
         for ext in ("postgis", "dblink"):
             _create_extension(conn, ext, admin.url)
-        conn.execute(sql.SQL("GRANT USAGE ON FOREIGN DATA WRAPPER dblink_fdw TO {}").format(
-            sql.Identifier(owner_role)))
+        conn.execute(sql.SQL(QUERIES["grant_dblink"]).format(role=sql.Identifier(owner_role)))
         if owner.revision() != (revision or head()):
-            lend = not conn.execute("SELECT rolcreaterole OR rolsuper FROM pg_roles"
-                                    " WHERE rolname = %s", (owner_role,)).fetchone()[0]
+            lend = not conn.execute(QUERIES["may_create_roles"], {"role": owner_role}
+                                    ).fetchone()[0]
             if lend:
-                conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(
-                    sql.Identifier(owner_role)))
+                conn.execute(sql.SQL(QUERIES["lend_createrole"]).format(
+                    role=sql.Identifier(owner_role)))
             try:
                 upgrade(owner.url, revision or "head")
             finally:
                 if lend:
-                    conn.execute(sql.SQL("ALTER ROLE {} NOCREATEROLE").format(
-                        sql.Identifier(owner_role)))
+                    conn.execute(sql.SQL(QUERIES["take_back_createrole"]).format(
+                        role=sql.Identifier(owner_role)))
     if revision is None:
         owner.check_current()
 
 
 def _user_of(db):
     with db.connect() as conn:
-        return conn.execute("SELECT current_user").fetchone()[0]
+        return conn.execute(QUERIES["current_user"]).fetchone()[0]
 
 
 def server_versions(db: Database):
     """PostgreSQL, PostGIS and PostGIS's GEOS/PROJ versions of a database."""
     with db.connect() as conn:
-        pg = conn.execute("SHOW server_version").fetchone()[0]
+        pg = conn.execute(QUERIES["server_version"]).fetchone()[0]
         try:
-            full = conn.execute("SELECT postgis_full_version()").fetchone()[0]
+            full = conn.execute(QUERIES["postgis_version"]).fetchone()[0]
         except psycopg.Error:
             full = ""
     out = {"PostgreSQL": pg}

@@ -43,8 +43,10 @@ from urllib.parse import quote
 
 from pipeline.errors import DatabaseError
 from pipeline.processes import free_port
+from schemas import queries
 
 log = logging.getLogger(__name__)
+QUERIES = queries("database")
 
 PG_MAJOR = "15"
 SUPERUSER = "kataster_su"
@@ -319,15 +321,12 @@ class EmbeddedCluster:
             passwords[user] = pw
         with psycopg.connect(self.url("postgres", "admin"), autocommit=True) as conn:
             for role in (OWNER, READER, SERVICE):
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
-                                      (role,)).fetchone()
-                conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                                     "NOREPLICATION NOBYPASSRLS PASSWORD {}").format(
-                    sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role),
-                    sql.Literal(passwords[role])))
+                exists = conn.execute(QUERIES["role_exists"], {"role": role}).fetchone()
+                conn.execute(sql.SQL(QUERIES["alter_login" if exists else "create_login"]).format(
+                    role=sql.Identifier(role), password=sql.Literal(passwords[role])))
             for role in (READER, SERVICE):
-                conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on")
-                             .format(sql.Identifier(role)))
+                conn.execute(sql.SQL(QUERIES["read_only_role"]).format(
+                    role=sql.Identifier(role)))
 
     def ensure_database(self, name=DATABASE):
         """Create a database owned by the owner role if it does not exist."""
@@ -335,10 +334,10 @@ class EmbeddedCluster:
         from psycopg import sql
 
         with psycopg.connect(self.url("postgres", "admin"), autocommit=True) as conn:
-            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            found = conn.execute(QUERIES["database_exists"], {"name": name}).fetchone()
             if not found:
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(self.role("owner"))))
+                conn.execute(sql.SQL(QUERIES["create_database"]).format(
+                    name=sql.Identifier(name), owner=sql.Identifier(self.role("owner"))))
                 return True
         return False
 

@@ -7,7 +7,9 @@ Each revision runs one versioned SQL file from ``schemas/sql/``. The version tab
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from schemas import MIGRATIONS_DIR
+from schemas import MIGRATIONS_DIR, queries
+
+QUERIES = queries("migrations")
 
 
 def alembic_config(url):
@@ -30,10 +32,10 @@ def current(source):
     if isinstance(source, str):
         with psycopg.connect(source) as conn:
             return current(conn)
-    row = source.execute("SELECT to_regclass('kataster.alembic_version') IS NOT NULL").fetchone()
+    row = source.execute(QUERIES["has_version_table"]).fetchone()
     if not row[0]:
         return None
-    row = source.execute("SELECT version_num FROM kataster.alembic_version").fetchone()
+    row = source.execute(QUERIES["version"]).fetchone()
     return row[0] if row else None
 
 

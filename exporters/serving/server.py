@@ -21,8 +21,10 @@ from exporters.serving.settings import MAP_CRS, MAPSERV, Publisher, extent_of
 from exporters.serving.webserver import check_port_free, nginx_conf
 from pipeline.errors import KatasterError
 from pipeline.processes import free_port, service_child
+from schemas import queries
 
 log = logging.getLogger(__name__)
+QUERIES = queries("serving")
 
 
 class Server:
@@ -78,10 +80,7 @@ class Server:
     def _check_read_only(self):
         """The services should connect as a role that can change nothing: say so if not."""
         with self.db.connect() as conn:
-            role, writes = conn.execute(
-                "SELECT current_user, rolsuper OR has_schema_privilege('kataster', 'CREATE')"
-                " OR has_table_privilege('kataster.ax_flurstueck', 'INSERT')"
-                " FROM pg_roles WHERE rolname = current_user").fetchone()
+            role, writes = conn.execute(QUERIES["role_writes"]).fetchone()
         if writes:
             log.warning("the map services connect as %s, which may change the data; set "
                         "database.service_url to a read-only role (a member of kataster_leser, "

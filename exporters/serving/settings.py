@@ -9,6 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from pyproj import Transformer
 
+from schemas import queries
+
+QUERIES = queries("serving")
+
 WEB = Path(__file__).resolve().parents[1] / "web"
 MAPSERV = "/usr/lib/cgi-bin/mapserv"
 
@@ -63,8 +67,7 @@ def transform_extent(extent, crs):
 
 def extent_of(db):
     with db.connect() as conn:
-        row = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
-                           " (SELECT ST_Extent(geom) e FROM kataster.flurstueck) x").fetchone()
+        row = conn.execute(QUERIES["extent"]).fetchone()
     if row[0] is None:
         return (340000.0, 5685000.0, 370000.0, 5710000.0)
     return tuple(round(v, 1) for v in row)

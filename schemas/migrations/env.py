@@ -4,11 +4,12 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from pipeline.db import sqlalchemy_url
+from schemas import queries
 
 url = context.config.attributes["url"]
 engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
 with engine.connect() as connection:
-    connection.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS kataster")
+    connection.exec_driver_sql(queries("migrations")["create_schema"])
     connection.commit()
     context.configure(
         connection=connection,

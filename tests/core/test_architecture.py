@@ -197,3 +197,115 @@ def test_the_layout_checker_sees_a_missing_module():
     assert unnamed(rooms, {"pipeline/": ["runs", "loader", "steps"]}) == {"pipeline/": ["steps"]}
     assert unnamed(rooms, {"pipeline/x/": ["a"]}) == {"pipeline/x/": ["a"]}
     assert unnamed(rooms, {"pipeline/": ["runs"]}) == {}
+
+
+# -- SQL lives in .sql files ------------------------------------------------------------------
+SQL_START = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "WITH",
+             "ANALYZE", "TRUNCATE", "COPY", "SET", "SHOW", "GRANT", "REVOKE", "REFRESH", "LOCK",
+             "VACUUM", "COMMENT")
+
+
+def sql_in_strings(text):
+    """Line numbers of string literals (docstrings aside) that are SQL statements: text that
+    starts with an upper-case SQL keyword followed by more words."""
+    tree = ast.parse(text)
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+             for v in node.values}     # an f-string is checked as a whole
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            value = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings | parts:
+            value = node.value
+        else:
+            continue
+        words = value.lstrip(" (").split(None, 2)
+        if len(words) >= 2 and words[0] in SQL_START:
+            found.append(node.lineno)
+    return found
+
+
+def test_the_sql_checker_sees_a_statement():
+    assert sql_in_strings('"""SELECT in a docstring is prose."""\n'
+                          'x = "SELECT id FROM t WHERE a = %s"\n'
+                          'y = f"UPDATE {t} SET a = 1"\nz = "SET"\n') == [2, 3]
+
+
+@pytest.mark.parametrize("path", [p for pkg in ("pipeline", "importers", "exporters", "schemas")
+                                  for p in modules(pkg)], ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_sql_in_python_strings(path):
+    """Statements are named in ``schemas/sql/queries/<module>.sql`` (or are whole files under
+    ``schemas/sql/``); Python holds none."""
+    assert sql_in_strings(path.read_text(encoding="utf-8")) == []
+
+
+def query_references(text):
+    """{file: (names used, every string literal)} of a module: subscripts of a name bound to
+    ``queries("file")`` and the first argument of the module's ``_q``."""
+    tree = ast.parse(text)
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                and getattr(node.value.func, "id", None) == "queries":
+            bound.update({t.id: node.value.args[0].value for t in node.targets
+                          if isinstance(t, ast.Name)})
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.startswith("pipeline."):
+            for alias in node.names:                     # QUERIES as X from another module
+                if alias.name == "QUERIES" and alias.asname:
+                    owner = ROOT / (node.module.replace(".", "/") + ".py")
+                    bound[alias.asname] = query_files(owner.read_text(encoding="utf-8"))[0]
+
+    def keys(expr):
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            return [expr.value]
+        if isinstance(expr, ast.IfExp):
+            return keys(expr.body) + keys(expr.orelse)
+        return []
+
+    used = {f: set() for f in bound.values()}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and getattr(node.value, "id", None) in bound:
+            used[bound[node.value.id]].update(keys(node.slice))
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) \
+                and getattr(node.value.func, "id", None) == "queries":     # queries("f")["x"]
+            used.setdefault(node.value.args[0].value, set()).update(keys(node.slice))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_q" and node.args \
+                and "QUERIES" in bound:
+            used[bound["QUERIES"]].update(keys(node.args[0]))
+    literals = {n.value for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return {f: (names, literals) for f, names in used.items()}
+
+
+def query_files(text):
+    return [n.args[0].value for n in ast.walk(ast.parse(text))
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "queries"]
+
+
+def test_every_named_statement_exists_and_is_used():
+    """Each ``QUERIES["name"]`` a module uses is in its file, and each statement of a file is
+    used by some module that reads the file (by its name, or by a string naming it: a rule id
+    ending in ``.name``, a fragment handed to a helper)."""
+    from schemas import SQL_DIR, queries
+
+    files = {p.stem: dict(queries(p.stem)) for p in (SQL_DIR / "queries").glob("*.sql")}
+    used_anywhere = {f: set() for f in files}
+    for path in [p for pkg in ("pipeline", "importers", "exporters", "schemas")
+                 for p in modules(pkg)]:
+        for file, (names, literals) in query_references(path.read_text("utf-8")).items():
+            assert file in files, f"{path}: no schemas/sql/queries/{file}.sql"
+            missing = names - set(files[file])
+            assert not missing, f"{path}: {sorted(missing)} not in queries/{file}.sql"
+            used_anywhere[file] |= names | {k for k in files[file]
+                                            if k in literals
+                                            or any(lit.endswith("." + k) for lit in literals)}
+    unused = {f: sorted(set(s) - used_anywhere[f]) for f, s in files.items()
+              if set(s) - used_anywhere[f]}
+    assert unused == {}

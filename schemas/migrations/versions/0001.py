@@ -8,7 +8,7 @@ import json
 
 from alembic import op
 
-from schemas import DATA_DIR, sql_text
+from schemas import DATA_DIR, queries, sql_text
 
 revision = "0001"
 down_revision = None
@@ -22,11 +22,8 @@ def upgrade():
     catalogue = json.loads((DATA_DIR / "nrw_gemarkungen.json").read_text(encoding="utf-8"))
     rows = {}
     for g in catalogue["gemarkungen"]:
-        rows[(catalogue["land"], g["gemarkungsnummer"])] = (
-            catalogue["land"], g["gemarkungsnummer"], g["name"], g["katasteramt"], g["fluren"])
+        rows[(catalogue["land"], g["gemarkungsnummer"])] = {
+            "land": catalogue["land"], "gemarkungsnummer": g["gemarkungsnummer"],
+            "bezeichnung": g["name"], "katasteramt": g["katasteramt"], "fluren": g["fluren"]}
     cursor = bind.connection.driver_connection.cursor()
-    cursor.executemany(
-        "INSERT INTO kataster.gemarkung_katalog"
-        " (land, gemarkungsnummer, bezeichnung, katasteramt, fluren) VALUES (%s, %s, %s, %s, %s)",
-        list(rows.values()),
-    )
+    cursor.executemany(queries("migrations")["add_gemarkung"], list(rows.values()))
