@@ -26,18 +26,31 @@ Dangling references become findings (of the owner rules), never crashes.
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from pipeline.validation.owner import DIVIDED, FICTIVE, edges, owner_findings
 from schemas import queries, sql_text
 
 QUERIES = queries("ownership")
 
 
-def resolve(conn, run_id):
-    """Resolve the owners of every current parcel and record, for the import run ``run_id``,
-    those of the parcels whose owners changed (``schemas/sql/steps/eigentum_schreiben.sql``:
-    the history in ``kataster_privat.eigentum_aufgeloest`` grows with the change, not with the
+# The tables whose objects decide a parcel's owners (a Person's own data does not: the
+# resolution names it by its id).
+TABLES = ("kataster.ax_flurstueck", "kataster_privat.ax_buchungsstelle",
+          "kataster_privat.ax_buchungsblatt", "kataster_privat.ax_namensnummer")
+
+
+def resolve(conn, run_id, touched=None):
+    """Resolve the owners of the parcels whose owners run ``run_id`` may have changed and
+    record those whose owners did change (``schemas/sql/steps/eigentum_schreiben.sql``: the
+    history in ``kataster_privat.eigentum_aufgeloest`` grows with the change, not with the
     city; ``kataster_privat.eigentum_aktuell`` is the current resolution); returns the findings
     recorded with the run.
+
+    ``touched`` is ``{table: (stage table or None, [gml_id, ...])}``: the objects of
+    :data:`TABLES` the run delivered (in its staging tables) or ended (by its operations). The
+    parcels in scope are found from them (:func:`scope`); without it (a run without history,
+    or the first resolution of a database) every current parcel is resolved.
 
     The walk meets the problems that the owner rules ``owner.unbooked`` and ``owner.chain``
     name (a parcel without its booking, a cycle, a dead end); they are reported by those rules
@@ -45,19 +58,51 @@ def resolve(conn, run_id):
     for one problem. The walk follows the edge table of :func:`pipeline.validation.owner.edges`.
     """
     findings = owner_findings(conn, ["owner.unbooked", "owner.chain"])
-    resolved(conn)
-    conn.execute(sql_text("steps/eigentum_schreiben.sql"), {"run": run_id})
+    if touched is not None and conn.execute(QUERIES["first_resolution"]).fetchone()[0]:
+        touched = None
+    resolved(conn, scoped=touched is not None, run_id=run_id, touched=touched)
+    in_scope = sql.SQL(QUERIES["owners_in_scope"] if touched is not None else "")
+    conn.execute(sql.SQL(sql_text("steps/eigentum_schreiben.sql")).format(in_scope=in_scope),
+                 {"run": run_id})
     return findings
 
 
-def resolved(conn):
-    """Resolve the owners of every current parcel into the temporary table
-    ``ownership_resolved`` (dropped at commit), the columns of ``eigentum_aufgeloest`` without
-    the run; a test compares it with the recorded history's current state."""
+def scope(conn, run_id, touched):
+    """The temporary tables ``ownership_scope`` (the parcels whose owners the run may have
+    changed) and ``ownership_bookings`` (the bookings their walk can reach), from the objects
+    the run ``touched`` (see :func:`resolve`)."""
+    conn.execute(QUERIES["create_touched"])
+    for table, (stage, ids) in touched.items():
+        if stage:
+            conn.execute(sql.SQL(QUERIES["touched_staged"]).format(stage=sql.Identifier(stage)),
+                         {"table": table})
+        with conn.cursor() as cur:
+            cur.executemany(QUERIES["touched_operation"],
+                            [{"table": table, "gml_id": g} for g in ids])
+    conn.execute(QUERIES["scope"], {"run": run_id})
+    conn.execute(QUERIES["scope_bookings"])
+    conn.execute(QUERIES["analyze_scope"])
+
+
+def resolved(conn, scoped=False, run_id=None, touched=None):
+    """Resolve the owners into the temporary table ``ownership_resolved`` (dropped at commit),
+    the columns of ``eigentum_aufgeloest`` without the run: of every current parcel, or
+    (``scoped``) of the parcels in the scope of run ``run_id`` that ``touched`` gives (see
+    :func:`resolve`). A test compares the full resolution with the recorded history's
+    current state."""
     edges(conn)
     conn.execute(QUERIES["index_edges"])
     conn.execute(QUERIES["analyze_edges"])
-    conn.execute(QUERIES["sheet_owners"])
-    conn.execute(QUERIES["walk"], {"fictive": FICTIVE, "divided": list(DIVIDED)})
+    if scoped:
+        scope(conn, run_id, touched)
+
+    def only(fragment):
+        return sql.SQL(QUERIES[fragment] if scoped else "")
+
+    conn.execute(sql.SQL(QUERIES["walk"]).format(in_scope=only("parcels_in_scope"),
+                                                 bookings=only("bookings_in_scope")),
+                 {"fictive": FICTIVE, "divided": list(DIVIDED)})
     conn.execute(QUERIES["analyze_walk"])
+    conn.execute(sql.SQL(QUERIES["sheet_owners"]).format(in_scope=only("sheets_in_scope")))
+    conn.execute(QUERIES["analyze_sheet_owners"])
     conn.execute(QUERIES["resolved"])

@@ -191,10 +191,18 @@ def lage_text(ctx):
 
 @step("ownership", "merged", after=("apply_operations",))
 def ownership(ctx):
-    """The resolved owners of every current parcel, kept with the run."""
+    """The resolved owners of the parcels the run may have changed, kept with the run where
+    they did change (every current parcel on a database's first resolution)."""
     from pipeline import ownership as resolved
 
-    return resolved.resolve(ctx.conn, ctx.loader.run_id)
+    loader = ctx.loader
+    touched = None
+    if loader.history:      # without history the versions a run replaced are gone: resolve all
+        touched = {table: (loader.staged[table].stage if table in loader.staged else None,
+                           sorted({op.gml_id for op in ctx.operations if op.table == table
+                                   and op.kind in ("delete", "update")}))
+                   for table in resolved.TABLES}
+    return resolved.resolve(ctx.conn, loader.run_id, touched)
 
 
 @step("karte_cog", "merged")

@@ -415,3 +415,109 @@ def test_nested_communities_decimal_shares_and_walk_findings(cli_env, db, tmp_pa
     proc = kataster("validate", env=cli_env)
     assert proc.returncode == 0, proc.stderr
     assert [tuple(r) for r in query(db, found)] == expected
+
+
+def test_scoped_resolution_equals_full_on_random_updates(cli_env, db, tmp_path):
+    """A run resolves the owners only of the parcels its change can reach (from the objects it
+    delivered or ended, through sheets, Namensnummern and an chains, old references included).
+    Random sequences of NBA updates (owners and shares changed, an references moved, parcels
+    rebooked, sheets turned fictive and back, Namensnummern and bookings deleted, parcels
+    ended): after every run the recorded current owners equal a full resolution of the same
+    state."""
+    import json
+    import random
+
+    from pipeline.ownership import resolved
+    from pipeline.synthetic.nas_writer import versioned_id
+
+    columns = ("flurstueck_gml_id, flurstueckskennzeichen, buchungsblatt, buchungsart,"
+               " person_gml_id, anteil_zaehler, anteil_nenner, rechtsgemeinschaft")
+
+    def full_equals_recorded():
+        with db.connect() as conn:
+            resolved(conn)
+            full = conn.execute(f"SELECT {columns} FROM ownership_resolved ORDER BY 1, 5, 4"
+                                ).fetchall()
+            current = conn.execute(f"SELECT {columns} FROM kataster_privat.eigentum_aktuell"
+                                   " ORDER BY 1, 5, 4").fetchall()
+            conn.rollback()
+        return current, full
+
+    path = tmp_path / "owners.xml"
+    with open_output(path) as fh:
+        Writer("7.1", prefix="adv").extract(features(), fh)
+    kataster("import", path, "--no-validate", env=cli_env, check=True)
+    objects = {f["id"]: f for f in features()}
+    rng = random.Random(20261202)
+    people = [pid(k) for k in PEOPLE]
+    scoped_sizes = []
+    for step in range(12):
+        beginnt = f"2021-{step + 1:02d}-01T00:00:00Z"
+        live = {k: f for k, f in objects.items() if f is not None}
+        replaces, deletes, done = [], [], []
+        # First a booking leaves the divided property it divided for another (parcel 2's
+        # owners shrink, parcel 3's grow), then random changes.
+        kinds = ["move"] if step == 0 else [
+            rng.choice(["person", "share", "an", "rebook", "sheet", "delete", "end"])
+            for _ in range(rng.randint(1, 3))]
+        for kind in kinds:
+            if kind == "move":
+                oid = "DENW36AL00000B03"
+                new = _with(live[oid], "an", Ref("DENW36AL00000B05"))
+            elif kind == "person":
+                oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Namensnummer"
+                                  and any(p == "benennt" for p, _ in f["props"])])
+                new = _with(live[oid], "benennt", Ref(rng.choice(people)))
+            elif kind == "share":
+                oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Namensnummer"])
+                z, n = rng.choice([("1", "2"), ("1", "3"), ("2", "3"), ("1", "1")])
+                new = _with(live[oid], "anteil", {"AX_Anteil": {"zaehler": z, "nenner": n}})
+            elif kind == "an":
+                oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Buchungsstelle"
+                                  and any(p == "an" for p, _ in f["props"])])
+                targets = [k for k, f in live.items() if f["type"] == "AX_Buchungsstelle"
+                           and k != oid]
+                new = _with(live[oid], "an", Ref(rng.choice(targets)))
+            elif kind == "rebook":
+                oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Flurstueck"])
+                bookings = [k for k, f in live.items() if f["type"] == "AX_Buchungsstelle"]
+                new = _with(live[oid], "istGebucht", Ref(rng.choice(bookings)))
+            elif kind == "sheet":
+                oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Buchungsblatt"])
+                art = dict(live[oid]["props"])["blattart"]
+                new = _with(live[oid], "blattart", "1000" if art == "5000" else "5000")
+            else:
+                types = {"delete": ("AX_Namensnummer", "AX_Buchungsstelle"),
+                         "end": ("AX_Flurstueck",)}[kind]
+                oid = rng.choice([k for k, f in live.items() if f["type"] in types])
+                new = None
+            if oid in done:
+                continue
+            done.append(oid)
+            old = versioned_id(oid, live[oid]["beginnt"])
+            if new is None:
+                deletes.append((live[oid]["type"], old))
+            else:
+                new["beginnt"] = beginnt
+                replaces.append((new, old, False))
+            objects[oid] = new
+            live.pop(oid)
+        update = tmp_path / f"nba_{step}.xml"
+        with open_output(update) as fh:
+            Writer("7.1", prefix="adv").nba([], replaces, deletes,
+                                            beginnt.replace("01T", "02T"), fh)
+        run = json.loads(kataster("import", update, "--no-validate", "--json", env=cli_env,
+                                  check=True).stdout)
+        assert run["status"] == "committed"
+        current, full = full_equals_recorded()
+        assert current == full, (step, done)
+        scoped_sizes.append(query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
+                                      " WHERE run_id = %s", (run["run_id"],))[0][0])
+    # The sequence changed owners (the comparison was not of two empty lists).
+    assert sum(scoped_sizes) > 0 and len(full) > 0
+
+
+def _with(feature, name, value):
+    """A copy of a feature with the property ``name`` set to ``value`` (replaced, or added)."""
+    props = [(p, v) for p, v in feature["props"] if p != name] + [(name, value)]
+    return {**feature, "props": props}

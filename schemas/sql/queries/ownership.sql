@@ -1,6 +1,82 @@
 -- The ownership resolution (pipeline/ownership.py): three set-based statements over the
 -- current versions, into temporary tables dropped at commit. The walk follows owner_an, the
 -- edge table of the owner rules (schemas/sql/queries/owner_rules.sql).
+-- Scoped to a run's change, the walk starts only from the parcels in ownership_scope and the
+-- sheets' owners are resolved only for the sheets it reaches: {in_scope} and {bookings} are
+-- those filters, or nothing for a full resolution (literal braces are doubled there).
+
+-- name: first_resolution
+SELECT NOT EXISTS (SELECT 1 FROM kataster_privat.eigentum_aufgeloest);
+
+-- name: create_touched
+-- The owner-relevant objects this run delivered or ended: (table, gml_id).
+CREATE TEMPORARY TABLE ownership_touched (tbl text, gml_id text) ON COMMIT DROP;
+
+-- name: touched_staged
+INSERT INTO ownership_touched SELECT DISTINCT %(table)s, gml_id FROM {stage};
+
+-- name: touched_operation
+INSERT INTO ownership_touched VALUES (%(table)s, %(gml_id)s);
+
+-- name: scope
+-- The parcels whose owners this run may have changed: those it delivered or ended, and those
+-- booked on a booking that reaches (through an, towards the divided property) a booking it
+-- delivered or ended, or a booking on a sheet whose sheet or Namensnummern it delivered or
+-- ended. Old versions (closed by this run) count with their references, so that a booking
+-- moved from one property to another changes the owners of both.
+CREATE TEMPORARY TABLE ownership_scope ON COMMIT DROP AS
+WITH RECURSIVE
+sheets AS (
+    SELECT t.gml_id AS blatt FROM ownership_touched t
+    WHERE t.tbl = 'kataster_privat.ax_buchungsblatt'
+    UNION
+    SELECT n.ist_bestandteil_von FROM ownership_touched t
+    JOIN kataster_privat.ax_namensnummer n ON n.gml_id = t.gml_id
+    WHERE t.tbl = 'kataster_privat.ax_namensnummer'
+      AND (n.endet IS NULL OR n.closed_run_id = %(run)s)),
+up(id) AS (
+    SELECT t.gml_id FROM ownership_touched t WHERE t.tbl = 'kataster_privat.ax_buchungsstelle'
+    UNION
+    SELECT s.gml_id FROM sheets
+    JOIN kataster_privat.ax_buchungsstelle s ON s.ist_bestandteil_von = sheets.blatt
+    WHERE s.endet IS NULL
+    UNION
+    SELECT x.dst FROM up
+    CROSS JOIN LATERAL (SELECT unnest(s.an) AS dst FROM kataster_privat.ax_buchungsstelle s
+                        WHERE s.gml_id = up.id
+                          AND (s.endet IS NULL OR s.closed_run_id = %(run)s)) x)
+SELECT t.gml_id FROM ownership_touched t WHERE t.tbl = 'kataster.ax_flurstueck'
+UNION
+SELECT f.gml_id FROM kataster.ax_flurstueck f
+WHERE f.endet IS NULL AND f.ist_gebucht && ARRAY(SELECT id FROM up);
+
+-- name: scope_bookings
+-- The bookings the walk from the parcels in scope can reach (against an, from the property to
+-- the bookings pointing at it).
+CREATE TEMPORARY TABLE ownership_bookings ON COMMIT DROP AS
+WITH RECURSIVE down(id) AS (
+    SELECT b.id FROM ownership_scope sc
+    JOIN kataster.ax_flurstueck f ON f.gml_id = sc.gml_id AND f.endet IS NULL
+    CROSS JOIN LATERAL unnest(f.ist_gebucht) AS b(id)
+    UNION
+    SELECT e.src FROM down JOIN owner_an e ON e.dst = down.id)
+SELECT id FROM down;
+
+-- name: analyze_scope
+ANALYZE ownership_scope;
+ANALYZE ownership_bookings;
+
+-- name: parcels_in_scope
+AND f.gml_id IN (SELECT gml_id FROM ownership_scope)
+
+-- name: bookings_in_scope
+AND s.gml_id IN (SELECT id FROM ownership_bookings)
+
+-- name: sheets_in_scope
+AND ist_bestandteil_von IN (SELECT DISTINCT blatt FROM ownership_walk)
+
+-- name: owners_in_scope
+WHERE flurstueck_gml_id IN (SELECT gml_id FROM ownership_scope)
 
 -- name: index_edges
 CREATE INDEX ON owner_an (dst);
@@ -25,11 +101,11 @@ WITH RECURSIVE nn AS (
                         WHEN 9999 THEN 'Sonstiges' END,
                     nullif(attrs->>'beschriebDerRechtsgemeinschaft', ''),
                     'Rechtsgemeinschaft') AS community
-    FROM kataster_privat.ax_namensnummer WHERE endet IS NULL),
--- "0001.02.00.00.00" -> {1,2}: the numeric parts, without the trailing zeros (few
+    FROM kataster_privat.ax_namensnummer WHERE endet IS NULL {in_scope}),
+-- "0001.02.00.00.00" -> (1, 2): the numeric parts, without the trailing zeros (few
 -- distinct numbers: each is taken apart once).
 parts AS (
-    SELECT d.nr, coalesce(array_agg(p.v::numeric ORDER BY p.o), '{}') AS parts
+    SELECT d.nr, coalesce(array_agg(p.v::numeric ORDER BY p.o), '{{}}') AS parts
     FROM (SELECT DISTINCT nr FROM nn) d
     LEFT JOIN LATERAL unnest(string_to_array(replace(d.nr, ' ', ''), '.'))
          WITH ORDINALITY AS p(v, o) ON p.v ~ '^[0-9]+$'
@@ -74,14 +150,14 @@ WITH RECURSIVE st AS (
     FROM kataster_privat.ax_buchungsstelle s
     LEFT JOIN kataster_privat.ax_buchungsblatt b
            ON b.gml_id = s.ist_bestandteil_von AND b.endet IS NULL
-    WHERE s.endet IS NULL),
+    WHERE s.endet IS NULL {bookings}),
 walk AS (
     SELECT f.gml_id AS parcel, f.flurstueckskennzeichen AS fsk, st.gml_id AS sid, st.buchungsart, st.blatt, st.kz,
            st.divided, 1::numeric AS z, 1::numeric AS n, ARRAY[st.gml_id] AS path,
            false AS cycle
     FROM kataster.ax_flurstueck f CROSS JOIN LATERAL unnest(f.ist_gebucht) AS b(id)
     JOIN st ON st.gml_id = b.id
-    WHERE f.endet IS NULL AND f.source = 'nas'
+    WHERE f.endet IS NULL AND f.source = 'nas' {in_scope}
     UNION ALL
     -- Into a divided property's bookings with their shares; from an ordinary booking into
     -- the rights on it, which are their own (share 1).
@@ -94,8 +170,10 @@ walk AS (
 SELECT * FROM walk;
 
 -- name: analyze_walk
-ANALYZE ownership_sheet_owners;
 ANALYZE ownership_walk;
+
+-- name: analyze_sheet_owners
+ANALYZE ownership_sheet_owners;
 
 -- name: resolved
 -- Sheet share times the factor of the way there; without a sheet share the factor alone, and

@@ -2,7 +2,8 @@
 -- (ownership_resolved, every current parcel) only of the parcels whose owners differ from
 -- their current resolution, and a marker row (entfallen) for each parcel whose owners are
 -- gone (the parcel ended, or it has no booking any more). A parcel's owners are compared as
--- the sorted list of its rows.
+-- the sorted list of its rows. Scoped to a run's change, only the parcels in ownership_scope
+-- are compared (the resolution holds only those).
 WITH neu AS (
     SELECT flurstueck_gml_id AS g, array_agg(r ORDER BY r) AS s
     FROM (SELECT flurstueck_gml_id,
@@ -15,7 +16,7 @@ alt AS (
     FROM (SELECT flurstueck_gml_id, flurstueckskennzeichen,
                  row(flurstueckskennzeichen, buchungsblatt, buchungsart, person_gml_id,
                      anteil_zaehler, anteil_nenner, rechtsgemeinschaft)::text AS r
-          FROM kataster_privat.eigentum_aktuell) x
+          FROM kataster_privat.eigentum_aktuell {in_scope}) x
     GROUP BY 1),
 geaendert AS MATERIALIZED (
     SELECT coalesce(neu.g, alt.g) AS g, alt.fsk, neu.g IS NULL AS entfallen
