@@ -173,9 +173,29 @@ def read(db, layer, **filters):
     return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")
 
 
-def refresh_derived(conn):
-    """Recompute the materialised copies: the name lists (0007), then the district maps (0006),
-    then the map's texts and points (0014)."""
-    for view in ("gemarkung_name_liste", "gemeinde_name_liste", "flur_karte", "gemarkung_karte",
-                 "hausnummer", "strassenname", "grenzpunkt"):
+def refresh_derived(conn, fluren=None):
+    """Recompute the derived copies: the name lists (0007), the Flur map (0020: only the Fluren
+    ``fluren`` names, by Flurkennzeichen, or all of it when None), the Gemarkung map from it
+    (0006), then the map's texts and points (0014)."""
+    for view in ("gemarkung_name_liste", "gemeinde_name_liste"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
+    if fluren is None:
+        conn.execute(QUERIES["flur_map_clear"])
+        conn.execute(QUERIES["flur_map_fill"])
+    elif fluren:
+        conn.execute(QUERIES["flur_map_drop_fluren"], {"fluren": list(fluren)})
+        conn.execute(QUERIES["flur_map_fill_fluren"], {"fluren": list(fluren)})
+    for view in ("gemarkung_karte", "hausnummer", "strassenname", "grenzpunkt"):
+        conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
+
+
+def touched_fluren(conn, run_id, stage, ended):
+    """The Flurkennzeichen of the Fluren whose parcels run ``run_id`` delivered (in its staging
+    table ``stage``, or None) or ended (``ended``: gml_ids), before and after the run."""
+    delivered = _q("staged_ids", stage=sql.Identifier(stage)) if stage else _q("no_ids")
+    return sorted(r[0] for r in conn.execute(_q("touched_fluren", delivered=delivered),
+                                            {"ended": list(ended), "run": run_id}))
+
+
+def _q(statement, **parts):
+    return sql.SQL(QUERIES[statement]).format(**parts)

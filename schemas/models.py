@@ -149,6 +149,20 @@ class Karte(_Object, Base):
     geom = _geom("MULTIPOLYGON")
 
 
+class FlurKarte(Base):
+    """The Flur map (0020): kataster.flur's rows, kept by the runs for the Fluren they touch."""
+
+    __tablename__ = "flur_karte"
+    __table_args__ = {"schema": "kataster"}
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    land: Mapped[str | None] = mapped_column(Text)
+    gemarkungsnummer: Mapped[str | None] = mapped_column(Text)
+    flurnummer: Mapped[int | None] = mapped_column(Integer)
+    gemarkung: Mapped[str | None] = mapped_column(Text)
+    herkunft: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("MULTIPOLYGON")
+
+
 class Lagebezeichnung(_Object, Base):
     __tablename__ = "ax_lagebezeichnung"
     __table_args__ = {"schema": "kataster"}

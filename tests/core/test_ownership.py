@@ -417,13 +417,14 @@ def test_nested_communities_decimal_shares_and_walk_findings(cli_env, db, tmp_pa
     assert [tuple(r) for r in query(db, found)] == expected
 
 
-def test_scoped_resolution_equals_full_on_random_updates(cli_env, db, tmp_path):
+def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
     """A run resolves the owners only of the parcels its change can reach (from the objects it
-    delivered or ended, through sheets, Namensnummern and an chains, old references included).
-    Random sequences of NBA updates (owners and shares changed, an references moved, parcels
-    rebooked, sheets turned fictive and back, Namensnummern and bookings deleted, parcels
-    ended): after every run the recorded current owners equal a full resolution of the same
-    state."""
+    delivered or ended, through sheets, Namensnummern and an chains, old references included),
+    and redraws only the Fluren of the parcels it delivered or ended. Random sequences of NBA
+    updates (owners and shares changed, an references moved, parcels rebooked or moved into
+    another Flur with another shape, sheets turned fictive and back, Namensnummern and bookings
+    deleted, parcels ended): after every run the recorded current owners equal a full
+    resolution of the same state, and the Flur map equals its definition (kataster.flur)."""
     import json
     import random
 
@@ -458,7 +459,7 @@ def test_scoped_resolution_equals_full_on_random_updates(cli_env, db, tmp_path):
         # First a booking leaves the divided property it divided for another (parcel 2's
         # owners shrink, parcel 3's grow), then random changes.
         kinds = ["move"] if step == 0 else [
-            rng.choice(["person", "share", "an", "rebook", "sheet", "delete", "end"])
+            rng.choice(["person", "share", "an", "rebook", "sheet", "delete", "end", "flur"])
             for _ in range(rng.randint(1, 3))]
         for kind in kinds:
             if kind == "move":
@@ -482,6 +483,12 @@ def test_scoped_resolution_equals_full_on_random_updates(cli_env, db, tmp_path):
                 oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Flurstueck"])
                 bookings = [k for k, f in live.items() if f["type"] == "AX_Buchungsstelle"]
                 new = _with(live[oid], "istGebucht", Ref(rng.choice(bookings)))
+            elif kind == "flur":      # the parcel moves into another Flur, and its shape
+                oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Flurstueck"])
+                new = _with(live[oid], "flurnummer", str(rng.choice([1, 2, 3])))
+                x = 350000 + rng.randrange(0, 60, 10)
+                new["geom"] = ("position", shapely.box(x, 5700000, x + rng.choice([5, 10, 15]),
+                                                       5700010))
             elif kind == "sheet":
                 oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Buchungsblatt"])
                 art = dict(live[oid]["props"])["blattart"]
@@ -511,6 +518,13 @@ def test_scoped_resolution_equals_full_on_random_updates(cli_env, db, tmp_path):
         assert run["status"] == "committed"
         current, full = full_equals_recorded()
         assert current == full, (step, done)
+        # The Flur map, updated for the Fluren the run touched, equals its definition.
+        assert query(db, "SELECT count(*) FROM kataster.flur_karte m FULL JOIN kataster.flur v"
+                         " USING (id) WHERE NOT (m.geom IS NOT DISTINCT FROM v.geom OR"
+                         " ST_Equals(m.geom, v.geom)) OR m.id IS NULL OR v.id IS NULL"
+                         " OR (m.land, m.gemarkungsnummer, m.flurnummer, m.gemarkung, m.herkunft)"
+                         " IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.flurnummer,"
+                         " v.gemarkung, v.herkunft)")[0][0] == 0, (step, done)
         scoped_sizes.append(query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
                                       " WHERE run_id = %s", (run["run_id"],))[0][0])
     # The sequence changed owners (the comparison was not of two empty lists).

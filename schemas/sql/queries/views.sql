@@ -26,3 +26,31 @@ SELECT DISTINCT flurnummer FROM kataster.flur WHERE gemarkungsnummer = %(gemarku
 
 -- name: refresh
 REFRESH MATERIALIZED VIEW {view};
+
+-- name: flur_map_clear
+DELETE FROM kataster.flur_karte;
+
+-- name: flur_map_fill
+INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur;
+
+-- name: flur_map_drop_fluren
+DELETE FROM kataster.flur_karte WHERE id = ANY(%(fluren)s);
+
+-- name: flur_map_fill_fluren
+-- The condition on the id reaches the parcels through their Flurkennzeichen index (0020).
+INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur WHERE id = ANY(%(fluren)s);
+
+-- name: touched_fluren
+-- The Fluren of the parcels a run delivered (their gml_ids from its staging table) or ended,
+-- in their versions before and after the run.
+SELECT DISTINCT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0')
+FROM kataster.ax_flurstueck f
+WHERE f.gml_id = ANY(ARRAY({delivered}) || %(ended)s::text[])
+  AND (f.endet IS NULL OR f.closed_run_id = %(run)s)
+  AND f.flurnummer IS NOT NULL;
+
+-- name: staged_ids
+SELECT gml_id FROM {stage}
+
+-- name: no_ids
+SELECT NULL::text WHERE false
