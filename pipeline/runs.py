@@ -28,6 +28,10 @@ QUERIES = queries("runs")
 
 log = logging.getLogger(__name__)
 
+# A run analyses a table it changed when the rows it inserted or closed reach this share of
+# the table's estimated rows (never analysed: -1, so always).
+STALE_SHARE = 0.1
+
 # One advisory lock serialises all imports into a database ("KATASTER" as a number).
 IMPORT_LOCK = 0x4B41544153544552 & 0x7FFFFFFFFFFFFFFF
 
@@ -334,12 +338,19 @@ def _acknowledge(conn, config, run_id, source, summary, ok, message):
 
 
 def _analyze(conn, merge):
-    """Statistics for the tables the run changed (inside the run's transaction), so that what
-    follows is planned on the new data rather than on none; autovacuum would get there only
-    minutes after the commit."""
-    for table in [t for t, m in merge.items() if m.get("inserted") or m.get("closed")]:
-        conn.execute(sql.SQL(QUERIES["analyze"]).format(
-            table=sql.Identifier(*table.split("."))))
+    """Statistics for the tables the run changed materially (inside the run's transaction), so
+    that what follows is planned on the new data rather than on none; autovacuum would get
+    there only minutes after the commit. A table whose rows changed by less than a tenth keeps
+    its statistics (ANALYZE of a large table with geometries takes seconds, whatever the
+    size of the change; autovacuum analyses it once enough has changed)."""
+    for table, m in merge.items():
+        changed = m.get("inserted", 0) + m.get("closed", 0)
+        if not changed:
+            continue
+        estimate = conn.execute(QUERIES["estimated_rows"], {"table": table}).fetchone()[0]
+        if changed >= STALE_SHARE * max(estimate, 0):
+            conn.execute(sql.SQL(QUERIES["analyze"]).format(
+                table=sql.Identifier(*table.split("."))))
 
 
 # Deliveries of these change district boundaries or names that any Flur map may show.
