@@ -144,6 +144,22 @@ def validate(rules: Sequence[str] | None = None, gemarkung: str | None = None,
                scheduler=scheduler, private=private)
 
 
+def rebuild(config: Config | None = None, database: Database | None = None) -> dict[str, Any]:
+    """Recompute whole what imports keep scoped to their change, as ``kataster db rebuild``:
+    the ownership resolution of every parcel and the derived maps, in one run.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``status``, ``counts`` (``eigentum_parcels``: parcels whose recorded
+        owners the rebuild corrected) and ``seconds``.
+    """
+    from pipeline.runs import rebuild as run
+
+    config = _config(config)
+    return run(_owner_db(database, config), config["database.lock_timeout"])
+
+
 def _setting(name: str, config: Config) -> Any:
     """What an exporter asks for from the configuration (names in its ``settings``)."""
     if name == "namespace":

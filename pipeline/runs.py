@@ -71,7 +71,7 @@ def acquire_import_lock(conn, timeout, notify=None, poll=0.25, shared=False):
 
 
 WHAT = {"import": "the import process", "validate": "the validation process",
-        "repair": "the repair process"}
+        "repair": "the repair process", "rebuild": "the rebuild"}
 
 
 def mark_dead_runs(conn, kind):
@@ -378,6 +378,25 @@ def _finish(run, status, summary, files, error):
         cur.executemany(QUERIES["record_file"], [
             {"run": run.id, "path": str(f.path.resolve()), "size": f.size, "sha256": f.sha256,
              "status": s["status"]} for f, s in zip(files, summary["files"], strict=True)])
+
+
+def rebuild(db, lock_timeout=60.0):
+    """Recompute what the runs keep scoped to their change, whole and in one run of kind
+    ``rebuild``: the ownership resolution of every current parcel (recording the parcels whose
+    owners differ from the recorded ones) and every derived map. Returns the run's summary."""
+    from pipeline import ownership
+
+    started = time.monotonic()
+    with db.connect(autocommit=True) as conn, Run(conn, "rebuild", {}, lock_timeout) as run:
+        with conn.transaction():
+            found = ownership.resolve(conn, run.id)
+            findings.store(conn, run.id, found)
+            owners = conn.execute(QUERIES["owner_rows_of_run"], {"run": run.id}).fetchone()[0]
+            refresh_derived(conn)
+            counts = {"eigentum_parcels": owners}
+            run.finish("committed", counts=counts, findings=findings.counts(found, True))
+    return {"run_id": run.id, "status": "committed", "counts": counts,
+            "seconds": round(time.monotonic() - started, 3)}
 
 
 def list_runs(db, limit=20):

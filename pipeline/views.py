@@ -191,10 +191,13 @@ def refresh_derived(conn, fluren=None):
 
 def touched_fluren(conn, run_id, stage, ended):
     """The Flurkennzeichen of the Fluren whose parcels run ``run_id`` delivered (in its staging
-    table ``stage``, or None) or ended (``ended``: gml_ids), before and after the run."""
+    table ``stage``, or None) or ended (``ended``: gml_ids), before and after the run; None if
+    one of those parcels has no complete Flurkennzeichen (the Flur map's row without an id
+    gathers those: it is refilled whole)."""
     delivered = _q("staged_ids", stage=sql.Identifier(stage)) if stage else _q("no_ids")
-    return sorted(r[0] for r in conn.execute(_q("touched_fluren", delivered=delivered),
-                                            {"ended": list(ended), "run": run_id}))
+    found = [r[0] for r in conn.execute(_q("touched_fluren", delivered=delivered),
+                                       {"ended": list(ended), "run": run_id})]
+    return None if None in found else sorted(found)
 
 
 def _q(statement, **parts):

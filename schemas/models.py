@@ -150,7 +150,9 @@ class Karte(_Object, Base):
 
 
 class FlurKarte(Base):
-    """The Flur map (0020): kataster.flur's rows, kept by the runs for the Fluren they touch."""
+    """The Flur map (0020): kataster.flur's rows, kept by the runs for the Fluren they touch.
+    ``id`` is unique (parcels without a complete Flurkennzeichen share one row without an id);
+    the model takes it as the key."""
 
     __tablename__ = "flur_karte"
     __table_args__ = {"schema": "kataster"}

@@ -10,7 +10,9 @@ DROP VIEW kataster.gemarkung;
 DROP MATERIALIZED VIEW kataster.flur_karte;
 
 CREATE TABLE kataster.flur_karte AS SELECT * FROM kataster.flur;
-ALTER TABLE kataster.flur_karte ADD PRIMARY KEY (id);
+-- Unique, but not a primary key: parcels without a complete Flurkennzeichen form one row
+-- without an id, as in the view.
+CREATE UNIQUE INDEX flur_karte_id_idx ON kataster.flur_karte (id);
 CREATE INDEX flur_karte_geom_idx ON kataster.flur_karte USING gist (geom);
 CREATE INDEX flur_karte_gemarkung_idx ON kataster.flur_karte (land, gemarkungsnummer);
 -- Read-only for everyone but its owner, like the views it replaces.

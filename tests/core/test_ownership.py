@@ -535,3 +535,32 @@ def _with(feature, name, value):
     """A copy of a feature with the property ``name`` set to ``value`` (replaced, or added)."""
     props = [(p, v) for p, v in feature["props"] if p != name] + [(name, value)]
     return {**feature, "props": props}
+
+
+def test_rebuild_recomputes_what_runs_keep_scoped(cli_env, db, tmp_path):
+    """``kataster db rebuild`` resolves every parcel's owners and redraws every Flur in one
+    run: what drifted from the data (here by hand) is set right, and a consistent database
+    gets no owner rows."""
+    import json
+
+    path = tmp_path / "owners.xml"
+    with open_output(path) as fh:
+        Writer("7.1", prefix="adv").extract(features(), fh)
+    kataster("import", path, "--no-validate", env=cli_env, check=True)
+    clean = json.loads(kataster("db", "rebuild", "--json", env=cli_env, check=True).stdout)
+    assert clean["status"] == "committed" and clean["counts"] == {"eigentum_parcels": 0}
+    flur_map = "SELECT id, ST_AsBinary(geom) FROM kataster.flur_karte ORDER BY id"
+    before = query(db, flur_map)
+    owners = "SELECT * FROM kataster_privat.eigentum_aktuell ORDER BY 1, 5, 4"
+    recorded = query(db, owners)
+    with db.connect() as conn:
+        conn.execute("DELETE FROM kataster.flur_karte")
+        conn.execute("DELETE FROM kataster_privat.eigentum_aufgeloest"
+                     " WHERE flurstueck_gml_id = 'DENW36AL0000P002'")
+        conn.commit()
+    fixed = json.loads(kataster("db", "rebuild", "--json", env=cli_env, check=True).stdout)
+    assert fixed["counts"] == {"eigentum_parcels": 1}
+    assert query(db, flur_map) == before and len(before) > 0
+    assert [r[:-1] for r in query(db, owners)] == [r[:-1] for r in recorded]   # (run_id aside)
+    assert query(db, "SELECT kind, importer, status FROM kataster.import_run"
+                     " WHERE id = %s", (fixed["run_id"],)) == [("rebuild", None, "committed")]

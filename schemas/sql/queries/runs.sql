@@ -58,6 +58,10 @@ SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass;
 -- name: analyze
 ANALYZE {table};
 
+-- name: owner_rows_of_run
+SELECT count(DISTINCT flurstueck_gml_id) FROM kataster_privat.eigentum_aufgeloest
+WHERE run_id = %(run)s;
+
 -- name: list
 SELECT r.id, r.started, r.finished, r.status, r.kind, r.importer, r.os_user, r.counts,
        r.findings, r.error, r.transformation,

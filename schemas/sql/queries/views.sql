@@ -46,8 +46,7 @@ INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur WHERE id = ANY(%(flu
 SELECT DISTINCT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0')
 FROM kataster.ax_flurstueck f
 WHERE f.gml_id = ANY(ARRAY({delivered}) || %(ended)s::text[])
-  AND (f.endet IS NULL OR f.closed_run_id = %(run)s)
-  AND f.flurnummer IS NOT NULL;
+  AND (f.endet IS NULL OR f.closed_run_id = %(run)s);
 
 -- name: staged_ids
 SELECT gml_id FROM {stage}
