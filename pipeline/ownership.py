@@ -60,7 +60,7 @@ def resolve(conn, run_id, touched=None):
     findings = owner_findings(conn, ["owner.unbooked", "owner.chain"])
     if touched is not None and conn.execute(QUERIES["first_resolution"]).fetchone()[0]:
         touched = None
-    resolved(conn, scoped=touched is not None, run_id=run_id, touched=touched)
+    resolved(conn, run_id, touched)
     in_scope = sql.SQL(QUERIES["owners_in_scope"] if touched is not None else "")
     conn.execute(sql.SQL(sql_text("steps/eigentum_schreiben.sql")).format(in_scope=in_scope),
                  {"run": run_id})
@@ -84,15 +84,16 @@ def scope(conn, run_id, touched):
     conn.execute(QUERIES["analyze_scope"])
 
 
-def resolved(conn, scoped=False, run_id=None, touched=None):
+def resolved(conn, run_id=None, touched=None):
     """Resolve the owners into the temporary table ``ownership_resolved`` (dropped at commit),
-    the columns of ``eigentum_aufgeloest`` without the run: of every current parcel, or
-    (``scoped``) of the parcels in the scope of run ``run_id`` that ``touched`` gives (see
+    the columns of ``eigentum_aufgeloest`` without the run: of every current parcel, or (with
+    ``touched``) of the parcels in the scope of run ``run_id`` that ``touched`` gives (see
     :func:`resolve`). A test compares the full resolution with the recorded history's
     current state."""
     edges(conn)
     conn.execute(QUERIES["index_edges"])
     conn.execute(QUERIES["analyze_edges"])
+    scoped = touched is not None
     if scoped:
         scope(conn, run_id, touched)
 

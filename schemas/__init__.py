@@ -23,6 +23,7 @@ def sql_text(name):
     return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
+@functools.cache
 def queries(name):
     """The named statements of ``schemas/sql/queries/<name>.sql`` as ``{name: text}``.
 
@@ -32,15 +33,9 @@ def queries(name):
     (``%(name)s``); where a statement names a table or column chosen at run time it carries
     a ``{placeholder}`` that the caller fills with ``psycopg.sql.Identifier`` values.
     """
-    return _queries(name)
-
-
-@functools.cache
-def _queries(name):
     text = sql_text(f"queries/{name}.sql")
     parts = re.split(r"^-- name: *(\w+) *\n", text, flags=re.MULTILINE)
-    if parts[0].strip() and not all(line.startswith("--") or not line.strip()
-                                    for line in parts[0].splitlines()):
+    if not all(line.startswith("--") or not line.strip() for line in parts[0].splitlines()):
         raise ValueError(f"schemas/sql/queries/{name}.sql: SQL before the first '-- name:'")
     found = {}
     for key, body in zip(parts[1::2], parts[2::2], strict=True):
