@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import shapely
 from conftest import drop_database, kataster, new_database, query, url_as
-from test_ownership import PEOPLE, features
+from owners import PEOPLE, features
 
 from exporters.layers import LAYERS
 from exporters.serving.server import Server

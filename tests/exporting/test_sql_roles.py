@@ -7,8 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from conftest import kataster, query, url_as
+from owners import features
 from psycopg import sql
-from test_ownership import features
 
 from pipeline.db import Database
 from pipeline.synthetic.nas_writer import Writer, open_output
