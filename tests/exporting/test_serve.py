@@ -596,17 +596,34 @@ def test_services_connect_as_a_read_only_role(served):
 
 
 def test_ogcapi_bbox_over_everything_pages_quickly(served):
+    """A bbox over the whole world costs about what the same page without a bbox costs (it
+    cost twice as much: the prefilter's box, densified to 80,000 points, was transformed
+    while planning each statement), and the page counts every parcel."""
+    import statistics
     import time
 
     srv, db = served
-    started = time.monotonic()
-    status, _, body = get(f"{srv.base_url}/ogcapi/collections/flurstueck/items?"
-                          "bbox=-180,-90,180,90&limit=100&f=json")
-    assert status == 200, body[:300]
+    items = f"{srv.base_url}/ogcapi/collections/flurstueck/items?limit=100&f=json"
+    world = items + "&bbox=-180,-90,180,90"
+
+    def median(url):
+        took = []
+        for _ in range(7):
+            started = time.monotonic()
+            status, _, body = get(url)
+            took.append(time.monotonic() - started)
+            assert status == 200, body[:300]
+        return statistics.median(took), body
+
+    for url in (items, world, items, world):      # both gunicorn workers warm for both
+        get(url)
+    plain, _ = median(items)
+    boxed, body = median(world)
     page = json.loads(body)
     assert len(page["features"]) == 100 and page["numberMatched"] == \
         query(db, "SELECT count(*) FROM kataster.flurstueck")[0][0]
-    assert time.monotonic() - started < 5
+    print(f"page of 100: {plain * 1000:.0f} ms, with a world-wide bbox {boxed * 1000:.0f} ms")
+    assert boxed <= 1.3 * plain + 0.02, (plain, boxed)
 
 
 def test_ogcapi_bbox_paging_matches_postgis(served):
@@ -970,14 +987,44 @@ def test_killed_serve_leaves_nothing_after_the_next_start(tmp_path, cli_env, db,
     assert procs_mentioning(run_dir) == []
 
 
+# The attacker: one thread per URL, each sending its request RATE times a second (at once
+# again when an answer took longer), until its standard input closes; prints how many it
+# sent. A fixed rate keeps the load the same on a faster or slower machine, where a loop as
+# fast as the answers come measured the load generator as much as the server. A process of its
+# own, so its threads do not hold the GIL while the test's thread times its requests.
+ATTACKER = """
+import sys, threading, time, urllib.error, urllib.request
+rate, urls = float(sys.argv[1]), sys.argv[2:]
+stop, sent = threading.Event(), []
+def attack(url):
+    due = time.monotonic()
+    while not stop.wait(max(0.0, due - time.monotonic())):
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                r.read()
+        except urllib.error.HTTPError as err:
+            err.read()
+        sent.append(1)
+        due = max(due + 1 / rate, time.monotonic() - 1 / rate)
+threads = [threading.Thread(target=attack, args=(u,)) for u in urls]
+for t in threads:
+    t.start()
+sys.stdin.read()
+stop.set()
+for t in threads:
+    t.join()
+print(len(sent))
+"""
+RATE = 20        # requests a second per hostile URL: 80 in all (a loop as fast as the answers
+                 # came reached about 70 here)
+
+
 @pytest.mark.slow
 def test_hostile_requests_do_not_starve_normal_map_requests(served):
     """A bounded load test on the loopback: while hostile requests run (world-wide OGC API
-    boxes, the largest maps, bad parameters), normal 256×256 GetMap requests keep their p95
-    within 2× of the same run's baseline."""
+    boxes, bad parameters, SLD by URL), normal 256×256 GetMap requests keep their p95 within
+    2× of the same run's baseline."""
     import statistics
-    import threading
-    import time
 
     srv, _ = served
     tile = wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck,gebaeude", CRS="EPSG:25832",
@@ -992,14 +1039,6 @@ def test_hostile_requests_do_not_starve_normal_map_requests(served):
             out.append(time.monotonic() - started)
         return out
 
-    def p95(values):
-        return statistics.quantiles(values, n=20)[-1]
-
-    timings(5)                                           # warm the workers
-    # 100 requests each: the p95 of 40 was the second-slowest request, and one scheduling
-    # hiccup on the two cores decided the test (it failed once in CI at 149 vs 126 ms while
-    # the same code measured 76-89 ms in repeated runs).
-    baseline = p95(timings(100))
     # The hostile requests the reliability issue probed (a world-wide and an absurd bbox, junk
     # parameters, SLD by URL). A legitimate but expensive request (a 4096² map) is not hostile:
     # on two cores it competes for the CPU like any other and is not part of this bound.
@@ -1010,27 +1049,27 @@ def test_hostile_requests_do_not_starve_normal_map_requests(served):
                wms(srv.base_url, REQUEST="GetMap", LAYERS="flurstueck", CRS="EPSG:25832",
                    BBOX=",".join(map(str, BOX)), WIDTH=64, HEIGHT=64, FORMAT="image/png",
                    SLD="http://127.0.0.1:9/x.sld")]
-    stop = threading.Event()
-    sent = []
-
-    def attack(url):
-        while not stop.is_set() and len(sent) < 1500:
-            get(url, raw=True)
-            sent.append(1)
-
-    threads = [threading.Thread(target=attack, args=(u,)) for u in hostile]
-    for t in threads:
-        t.start()
-    try:
-        loaded = p95(timings(100))
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(60)
-    print(f"GetMap p95: baseline {baseline * 1000:.0f} ms, under hostile load "
-          f"{loaded * 1000:.0f} ms ({len(sent)} hostile requests)")
-    assert sent, "no hostile request was sent"
-    assert loaded <= 2 * baseline + 0.02, (baseline, loaded, len(sent))
+    for url in hostile + [tile] * 5:                # warm the workers
+        get(url, raw=True)
+    # Baseline and load alternate in blocks of 25 requests, so a slower minute of the machine
+    # (two cores shared with the rest of the suite) weighs on both alike; a p95 of 100.
+    baseline, loaded, sent = [], [], 0
+    for _ in range(4):
+        baseline += timings(25)
+        attacker = subprocess.Popen([sys.executable, "-c", ATTACKER, str(RATE), *hostile],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)                         # every hostile stream under way
+            loaded += timings(25)
+        finally:
+            out, _ = attacker.communicate("", timeout=120)
+        sent += int(out)
+    base95, load95 = (statistics.quantiles(v, n=20)[-1] for v in (baseline, loaded))
+    print(f"GetMap p95: baseline {base95 * 1000:.0f} ms, under hostile load "
+          f"{load95 * 1000:.0f} ms ({sent} hostile requests)")
+    # 100 loaded requests take 4 s or more: at least half the intended load ran.
+    assert sent >= 4 * RATE * len(hostile) / 2, ("the hostile load did not run", sent)
+    assert load95 <= 2 * base95 + 0.02, (base95, load95, sent)
 
 
 def test_a_second_serve_refuses_and_leaves_the_first_alone(tmp_path, cli_env, db, sample_gpkg):
