@@ -59,7 +59,7 @@ def test_repair_is_explicit_and_keeps_the_delivered_geometry(cli_env, db, tmp_pa
     # Exports show the repaired geometry.
     out = tmp_path / "export.gpkg"
     kataster("export", "gpkg", "--layer", "flurstueck", "--out", out, env=cli_env, check=True)
-    exported = gpd.read_file(out, engine="pyogrio").set_index("gml_id")
+    exported = gpd.read_file(out, layer="flurstueck", engine="pyogrio").set_index("gml_id")
     assert exported.geometry[spike_id].is_valid
 
 

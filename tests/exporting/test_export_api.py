@@ -85,7 +85,7 @@ def test_export_filters(loaded, cli_env, tmp_path):
     out = tmp_path / "one.gpkg"
     kataster("export", "gpkg", "--layer", "flurstueck", "--gemarkung", gem, "--flur", flur,
              "--out", out, env=cli_env, check=True)
-    got = gpd.read_file(out, engine="pyogrio")
+    got = gpd.read_file(out, layer="flurstueck", engine="pyogrio")
     n = query(loaded, "SELECT count(*) FROM kataster.flurstueck WHERE gemarkungsnummer = %s"
                       " AND flurnummer = %s", (gem, flur))[0][0]
     assert len(got) == n > 0 and set(got["flurnummer"]) == {flur}
@@ -167,7 +167,7 @@ def test_shapefile_export(loaded, cli_env, tmp_path):
     out = tmp_path / "flurstueck.shp"
     kataster("export", "shp", "--layer", "flurstueck", "--out", out, env=cli_env, check=True)
     assert out.with_suffix(".cpg").read_text().strip().upper() in ("UTF-8", "UTF8")
-    got = gpd.read_file(out, engine="pyogrio")
+    got = gpd.read_file(out, layer="flurstueck", engine="pyogrio")
     assert all(len(c) <= 10 for c in got.columns)
     expected = views.read(loaded, "flurstueck").sort_values("gml_id").reset_index(drop=True)
     got = got.sort_values("gml_id").reset_index(drop=True)

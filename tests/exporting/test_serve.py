@@ -307,7 +307,7 @@ def test_every_layer_has_a_legend(served, artefacts):
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
             assert image.height >= 14 * len(lay.styles) and image.width > 60, (name,
                                                                                image.size)
-            dark = sum(1 for p in image.getdata() if max(p[:3]) < 100)   # the legend text
+            dark = sum(1 for p in image.get_flattened_data() if max(p[:3]) < 100)   # the legend text
             assert dark > 40, (name, dark)
             image.save(artefacts / f"legende_{name}.png")
 
@@ -324,17 +324,17 @@ def _png(body):
 def _dark(image, box=None):
     """Pixels of text or lines (dark) in the image or a part of it."""
     part = image.crop(box) if box else image
-    return sum(1 for p in part.getdata() if max(p) < 110)
+    return sum(1 for p in part.get_flattened_data() if max(p) < 110)
 
 
 def _boundary(image, box):
     """Pixels of the blue Flur or red Gemarkung boundaries in a part of the image."""
-    return sum(1 for p in image.crop(box).getdata() if abs(p[0] - p[2]) > 120)
+    return sum(1 for p in image.crop(box).get_flattened_data() if abs(p[0] - p[2]) > 120)
 
 
 def _drawn(image):
     """Pixels that are not white background."""
-    return sum(1 for p in image.getdata() if p != (255, 255, 255))
+    return sum(1 for p in image.get_flattened_data() if p != (255, 255, 255))
 
 
 def _around(srv, x, y, scale, layers, width=800, height=800):
@@ -466,7 +466,7 @@ def test_web_mercator_tiles_come_from_their_own_mapfile(served):
         if n >= len(points):      # a dashed boundary line in the middle of the tile
             assert _boundary(a, (96, 96, 160, 160)) > 20, (x, y)
         # The same map: only anti-aliased edge pixels may differ.
-        differing = sum(1 for p, q in zip(a.getdata(), b.getdata(), strict=True)
+        differing = sum(1 for p, q in zip(a.get_flattened_data(), b.get_flattened_data(), strict=True)
                         if max(abs(i - j) for i, j in zip(p, q, strict=True)) > 60)
         assert differing < 0.002 * 256 * 256, (x, y, differing)
     # The routing, seen in the database: MapServer writes the request's box into the SQL, and
@@ -557,7 +557,7 @@ def test_findings_are_drawn_by_severity_and_as_areas(served):
                                       TRANSPARENT="TRUE"), raw=True)
         assert status == 200 and ctype.startswith("image/png"), body[:900]
         image = Image.open(io.BytesIO(body)).convert("RGBA")
-        pixels = list(image.getdata())
+        pixels = list(image.get_flattened_data())
         area = [p for p in pixels if p[3] > 0 and p[0] > 200 and 80 < p[1] < 200]  # orange
         red = [p for p in pixels if p[3] > 200 and p[0] > 200 and p[1] < 80]       # error
         assert len(area) > 256 * 10, "a polygon finding is drawn as an area"

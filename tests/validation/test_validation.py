@@ -236,7 +236,7 @@ def test_report_and_findings_gpkg_in_a_real_browser(planted, cli_env, db, tmp_pa
     red = 0
     for png in re.findall(r'src="data:image/png;base64,([^"]+)"', dom):
         image = Image.open(io.BytesIO(base64.b64decode(png))).convert("RGB")
-        red += sum(1 for p in image.getdata() if p == (0xd6, 0x27, 0x28))
+        red += sum(1 for p in image.get_flattened_data() if p == (0xd6, 0x27, 0x28))
     assert red > 20, "error findings are drawn in red"
     assert "Seite 1 von 1" in dom
     assert "coverage.overlap" in dom and "Fehler" in dom
