@@ -167,7 +167,7 @@ def test_shapefile_export(loaded, cli_env, tmp_path):
     out = tmp_path / "flurstueck.shp"
     kataster("export", "shp", "--layer", "flurstueck", "--out", out, env=cli_env, check=True)
     assert out.with_suffix(".cpg").read_text().strip().upper() in ("UTF-8", "UTF8")
-    got = gpd.read_file(out, layer="flurstueck", engine="pyogrio")
+    got = gpd.read_file(out, engine="pyogrio")
     assert all(len(c) <= 10 for c in got.columns)
     expected = views.read(loaded, "flurstueck").sort_values("gml_id").reset_index(drop=True)
     got = got.sort_values("gml_id").reset_index(drop=True)
