@@ -283,7 +283,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
-                refresh_derived(conn, _fluren(conn, loader, source.operations))
+                refresh_derived(conn, _fluren(conn, loader, source.operations, ctx.fluren))
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
                 _finish(run, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
@@ -357,18 +357,22 @@ def _analyze(conn, merge):
 DISTRICT_TABLES = ("kataster.bezirk", "kataster.ax_katalog")
 
 
-def _fluren(conn, loader, operations):
-    """The Fluren whose map this run changed (Flurkennzeichen), or None where every Flur's may
-    have changed: imported district boundaries or names, a flat delivery (which ends what it
-    does not deliver), a run without history (whose replaced versions are gone)."""
+def _fluren(conn, loader, operations, changed=()):
+    """The Fluren whose maps this run changed (Flurkennzeichen): those of the parcels it
+    delivered or ended and those of ``changed`` (parcels its steps changed); None where every
+    Flur's may have changed: imported district boundaries or names, a flat delivery (which ends
+    what it does not deliver), a run without history (whose replaced versions are gone), a
+    parcel without a complete Flurkennzeichen."""
     tables = {t for t, staged in loader.staged.items() if staged.rows} | \
         {op.table for op in operations}
-    if not (loader.versioned and loader.history) or tables & set(DISTRICT_TABLES):
+    if not (loader.versioned and loader.history) or tables & set(DISTRICT_TABLES) \
+            or None in changed:
         return None
     staged = loader.staged.get("kataster.ax_flurstueck")
     ended = {op.gml_id for op in operations if op.table == "kataster.ax_flurstueck"
              and op.kind in ("delete", "update")}
-    return touched_fluren(conn, loader.run_id, staged.stage if staged else None, ended)
+    fluren = touched_fluren(conn, loader.run_id, staged.stage if staged else None, ended)
+    return None if fluren is None else sorted(set(fluren) | set(changed))
 
 
 def _finish(run, status, summary, files, error):

@@ -53,6 +53,9 @@ class Context:
     # Files a step wrote beside their destination: (temporary, final). The run moves them into
     # place once it has committed, and removes them if it fails.
     files: list = field(default_factory=list)
+    # Fluren (Flurkennzeichen; None: a parcel without a complete one) of parcels a step changed
+    # beyond what the delivery carried (their address text): their derived maps follow.
+    fluren: set = field(default_factory=set)
 
     @property
     def conn(self):
@@ -184,8 +187,9 @@ def lage_text(ctx):
     """Address text (``lage``) of the parcels from their Lagebezeichnungen."""
     deleted = sorted({op.gml_id for op in ctx.operations if op.kind in ("delete", "update")
                       and op.table == "kataster.ax_lagebezeichnung"})
-    ctx.conn.execute(sql_text("steps/lage_text.sql"),
-                     {"run": ctx.loader.run_id, "deleted": deleted})
+    changed = ctx.conn.execute(sql_text("steps/lage_text.sql"),
+                               {"run": ctx.loader.run_id, "deleted": deleted}).fetchall()
+    ctx.fluren.update(flur for flur, current in changed if current)
     return []
 
 

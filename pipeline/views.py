@@ -174,18 +174,21 @@ def read(db, layer, **filters):
 
 
 def refresh_derived(conn, fluren=None):
-    """Recompute the derived copies: the name lists (0007), the Flur map (0020: only the Fluren
-    ``fluren`` names, by Flurkennzeichen, or all of it when None), the Gemarkung map from it
-    (0006), then the map's texts and points (0014)."""
+    """Recompute the derived copies: the name lists (0007), the Flur map (0020) and the street
+    names (0021), only for the Fluren ``fluren`` names (by Flurkennzeichen) or whole when None,
+    the Gemarkung map from the Flur map (0006), then the house numbers and boundary points
+    (0014)."""
     for view in ("gemarkung_name_liste", "gemeinde_name_liste"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
     if fluren is None:
-        conn.execute(QUERIES["flur_map_clear"])
-        conn.execute(QUERIES["flur_map_fill"])
+        for name in ("flur_map_clear", "flur_map_fill", "street_names_clear",
+                     "street_names_fill"):
+            conn.execute(QUERIES[name])
     elif fluren:
-        conn.execute(QUERIES["flur_map_drop_fluren"], {"fluren": list(fluren)})
-        conn.execute(QUERIES["flur_map_fill_fluren"], {"fluren": list(fluren)})
-    for view in ("gemarkung_karte", "hausnummer", "strassenname", "grenzpunkt"):
+        for name in ("flur_map_drop_fluren", "flur_map_fill_fluren", "street_names_drop_fluren",
+                     "street_names_fill_fluren"):
+            conn.execute(QUERIES[name], {"fluren": list(fluren)})
+    for view in ("gemarkung_karte", "hausnummer", "grenzpunkt"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
 
 

@@ -165,6 +165,22 @@ class FlurKarte(Base):
     geom = _geom("MULTIPOLYGON")
 
 
+class Strassenname(Base):
+    """The street names (0021): kataster.strassenname_quelle's rows, one per street and Flur,
+    kept by the runs for the Fluren they touch."""
+
+    __tablename__ = "strassenname"
+    __table_args__ = {"schema": "kataster"}
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    strasse: Mapped[str | None] = mapped_column(Text)
+    land: Mapped[str | None] = mapped_column(Text)
+    gemarkungsnummer: Mapped[str | None] = mapped_column(Text)
+    flurnummer: Mapped[int | None] = mapped_column(Integer)
+    adressen: Mapped[int | None] = mapped_column(Integer)
+    herkunft: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("POINT")
+
+
 class Lagebezeichnung(_Object, Base):
     __tablename__ = "ax_lagebezeichnung"
     __table_args__ = {"schema": "kataster"}

@@ -40,6 +40,22 @@ DELETE FROM kataster.flur_karte WHERE id = ANY(%(fluren)s);
 -- The condition on the id reaches the parcels through their Flurkennzeichen index (0020).
 INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur WHERE id = ANY(%(fluren)s);
 
+-- name: street_names_clear
+DELETE FROM kataster.strassenname;
+
+-- name: street_names_fill
+INSERT INTO kataster.strassenname SELECT * FROM kataster.strassenname_quelle;
+
+-- name: street_names_drop_fluren
+DELETE FROM kataster.strassenname
+WHERE land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') = ANY(%(fluren)s);
+
+-- name: street_names_fill_fluren
+-- The condition is on the view's grouping columns: PostgreSQL moves it into the view, to the
+-- parcels, where it meets their Flurkennzeichen index (0020).
+INSERT INTO kataster.strassenname SELECT * FROM kataster.strassenname_quelle
+WHERE land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') = ANY(%(fluren)s);
+
 -- name: touched_fluren
 -- The Fluren of the parcels a run delivered (their gml_ids from its staging table) or ended,
 -- in their versions before and after the run.

@@ -29,4 +29,8 @@ text AS (
      AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage
     GROUP BY p.gml_id, p.beginnt)
 UPDATE kataster.ax_flurstueck f SET lage = t.lage FROM text t
-WHERE f.gml_id = t.gml_id AND f.beginnt = t.beginnt AND f.lage IS DISTINCT FROM t.lage;
+WHERE f.gml_id = t.gml_id AND f.beginnt = t.beginnt AND f.lage IS DISTINCT FROM t.lage
+-- The Fluren of the current parcels whose text changed: their street names follow.
+RETURNING CASE WHEN f.endet IS NULL
+               THEN f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') END,
+          f.endet IS NULL;
