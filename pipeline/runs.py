@@ -21,7 +21,12 @@ from pipeline.errors import DatabaseError, KatasterError, LockTimeout, SourceErr
 from pipeline.loader import Loader
 from pipeline.parallel import pipelined
 from pipeline.validation import findings
-from pipeline.views import refresh_derived, touched_fluren
+from pipeline.views import (
+    HOUSE_NUMBER_SOURCES,
+    refresh_derived,
+    touched_fluren,
+    touched_house_numbers,
+)
 from schemas import queries
 
 QUERIES = queries("runs")
@@ -283,7 +288,9 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
-                refresh_derived(conn, _fluren(conn, loader, source.operations, ctx.fluren))
+                refresh_derived(conn, _fluren(conn, loader, source.operations, ctx.fluren),
+                                _house_numbers(conn, loader, source.operations,
+                                               summary["merge"]))
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
                 _finish(run, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
@@ -373,6 +380,26 @@ def _fluren(conn, loader, operations, changed=()):
              and op.kind in ("delete", "update")}
     fluren = touched_fluren(conn, loader.run_id, staged.stage if staged else None, ended)
     return None if fluren is None else sorted(set(fluren) | set(changed))
+
+
+def _house_numbers(conn, loader, operations, merge):
+    """The ids of the house numbers this run may have changed, or None where any may have (a
+    flat delivery, a run without history) or where a tenth or more of a table they are drawn
+    from changed (a first import: refilling them is cheaper than following each change)."""
+    if not (loader.versioned and loader.history):
+        return None
+    touched = {}
+    for table in HOUSE_NUMBER_SOURCES.values():
+        changed = merge.get(table, {}).get("inserted", 0) + merge.get(table, {}).get("closed", 0)
+        if changed:
+            estimate = conn.execute(QUERIES["estimated_rows"], {"table": table}).fetchone()[0]
+            if changed >= STALE_SHARE * max(estimate, 0):
+                return None
+        staged = loader.staged.get(table)
+        touched[table] = (staged.stage if staged else None,
+                          sorted({op.gml_id for op in operations if op.table == table
+                                  and op.kind in ("delete", "update")}))
+    return touched_house_numbers(conn, loader.run_id, touched)
 
 
 def _finish(run, status, summary, files, error):

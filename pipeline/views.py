@@ -173,11 +173,12 @@ def read(db, layer, **filters):
     return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")
 
 
-def refresh_derived(conn, fluren=None):
-    """Recompute the derived copies: the name lists (0007), the Flur map (0020) and the street
-    names (0021), only for the Fluren ``fluren`` names (by Flurkennzeichen) or whole when None,
-    the Gemarkung map from the Flur map (0006), then the house numbers and boundary points
-    (0014)."""
+def refresh_derived(conn, fluren=None, house_numbers=None):
+    """Recompute the derived copies: the name lists (0007); the Flur map (0020) and the street
+    names (0021), only for the Fluren ``fluren`` names (by Flurkennzeichen) or whole when None;
+    the house numbers (0022), only those of the presentation objects and buildings
+    ``house_numbers`` names or whole when None; the Gemarkung map from the Flur map (0006) and
+    the boundary points (0014)."""
     for view in ("gemarkung_name_liste", "gemeinde_name_liste"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
     if fluren is None:
@@ -188,8 +189,31 @@ def refresh_derived(conn, fluren=None):
         for name in ("flur_map_drop_fluren", "flur_map_fill_fluren", "street_names_drop_fluren",
                      "street_names_fill_fluren"):
             conn.execute(QUERIES[name], {"fluren": list(fluren)})
-    for view in ("gemarkung_karte", "hausnummer", "grenzpunkt"):
+    if house_numbers is None:
+        for name in ("house_numbers_clear", "house_numbers_fill"):
+            conn.execute(QUERIES[name])
+    elif house_numbers:
+        for name in ("house_numbers_drop_ids", "house_numbers_fill_ids"):
+            conn.execute(QUERIES[name], {"ids": list(house_numbers)})
+    for view in ("gemarkung_karte", "grenzpunkt"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
+
+
+# What a house number is drawn from: the statement's part for each table's touched objects.
+HOUSE_NUMBER_SOURCES = {"gebaeude": "kataster.ax_gebaeude",
+                        "lagen": "kataster.ax_lagebezeichnung", "objekte": "kataster.ax_objekt"}
+
+
+def touched_house_numbers(conn, run_id, touched):
+    """The ids of the presentation objects and buildings whose house number run ``run_id`` may
+    have changed; ``touched``: {table: (its staging table or None, the ids the run ended)} for
+    the tables of :data:`HOUSE_NUMBER_SOURCES`."""
+    parts, args = {}, {"run": run_id}
+    for key, table in HOUSE_NUMBER_SOURCES.items():
+        stage, ended = touched.get(table, (None, ()))
+        parts[key] = _q("staged_ids", stage=sql.Identifier(stage)) if stage else _q("no_ids")
+        args[f"{key}_ended"] = list(ended)
+    return sorted(r[0] for r in conn.execute(_q("touched_house_numbers", **parts), args))
 
 
 def touched_fluren(conn, run_id, stage, ended):

@@ -165,6 +165,18 @@ class FlurKarte(Base):
     geom = _geom("MULTIPOLYGON")
 
 
+class Hausnummer(Base):
+    """The house numbers (0022): kataster.hausnummer_quelle's rows, kept by the runs for the
+    presentation objects and buildings their delivery can have changed."""
+
+    __tablename__ = "hausnummer"
+    __table_args__ = {"schema": "kataster"}
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    hausnummer: Mapped[str | None] = mapped_column(Text)
+    herkunft: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("POINT")
+
+
 class Strassenname(Base):
     """The street names (0021): kataster.strassenname_quelle's rows, one per street and Flur,
     kept by the runs for the Fluren they touch."""

@@ -1,77 +1,128 @@
-"""The derived copies a run keeps for the Fluren it touched equal their definitions."""
+"""The derived copies a run keeps for what it touched equal their definitions."""
 
 import json
 
+import shapely
 from conftest import kataster, query
 
 from pipeline.synthetic.nas import write, write_nba
-from pipeline.synthetic.nas_writer import Writer, open_output, versioned_id
+from pipeline.synthetic.nas_writer import Ref, Writer, open_output, versioned_id
 
-# Rows of the street-name table that differ from its definition (the centre of a street's
-# addresses may differ in the last bits with the order the points are collected in).
-STREET_NAMES_DIFFER = """
+# Rows of a kept copy that differ from its definition (the centre of a street's addresses may
+# differ in the last bits with the order the points are collected in).
+DIFFER = {
+    "strassenname": """
 SELECT count(*) FROM kataster.strassenname m FULL JOIN kataster.strassenname_quelle v USING (id)
 WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_DWithin(m.geom, v.geom, 1e-6)
    OR (m.strasse, m.land, m.gemarkungsnummer, m.flurnummer, m.adressen, m.herkunft)
       IS DISTINCT FROM (v.strasse, v.land, v.gemarkungsnummer, v.flurnummer, v.adressen,
-                        v.herkunft)"""
-ROW_VERSIONS = "SELECT id, xmin::text FROM kataster.strassenname"
+                        v.herkunft)""",
+    "hausnummer": """
+SELECT count(*) FROM kataster.hausnummer m FULL JOIN kataster.hausnummer_quelle v USING (id)
+WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)
+   OR (m.hausnummer, m.herkunft) IS DISTINCT FROM (v.hausnummer, v.herkunft)"""}
+VERSIONS = {"strassenname": "SELECT id, xmin::text FROM kataster.strassenname",
+            "hausnummer": "SELECT id, xmin::text FROM kataster.hausnummer"}
+FLUR = "land || gemarkungsnummer || lpad(flurnummer::text, 3, '0')"
+UTC = """to_char(beginnt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
-def test_street_names_follow_updates_and_address_changes(cli_env, db, tmp_path):
-    """Generated NBA portions (parcels re-sent, their addresses deleted), then an address
-    moved to another street while its parcel is not in the delivery: after every run the
-    street names equal their definition, and a run rewrote only the rows of the Fluren it
-    touched (those of the moved address included)."""
+def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
+    """Generated NBA portions (parcels re-sent, their addresses deleted); an address moved to
+    another street while its parcel is not delivered; a house number's presentation object
+    deleted, then its address renumbered; a presentation object's text emptied, then its
+    address renumbered. After every run the street names and house numbers equal their
+    definitions, and a run rewrote only rows of what it touched (the moved address's Flur; the
+    building and object that show a renumbered address, neither delivered)."""
     city = tmp_path / "city.xml"
     write(120, city, version="7.1", seed=5)
     kataster("import", city, "--no-validate", env=cli_env, check=True)
-    total = query(db, "SELECT count(*) FROM kataster.strassenname")[0][0]
-    assert total > 10 and query(db, STREET_NAMES_DIFFER)[0][0] == 0
+    total = {t: query(db, f"SELECT count(*) FROM kataster.{t}")[0][0] for t in DIFFER}
+    assert total["strassenname"] > 10 and total["hausnummer"] > 10
+    assert all(query(db, q)[0][0] == 0 for q in DIFFER.values())
+    dates = iter(f"2026-03-{d:02d}T00:00:00Z" for d in range(1, 29))
 
     def imported(path):
-        before = dict(query(db, ROW_VERSIONS))
+        before = {t: dict(query(db, q)) for t, q in VERSIONS.items()}
         run = json.loads(kataster("import", path, "--no-validate", "--json", env=cli_env,
                                   check=True).stdout)
         assert run["status"] == "committed"
-        assert query(db, STREET_NAMES_DIFFER)[0][0] == 0, path.name
-        return {i for i, x in query(db, ROW_VERSIONS) if before.get(i) != x}
+        for table, q in DIFFER.items():
+            assert query(db, q)[0][0] == 0, (path.name, table)
+        return {t: {i for i, x in query(db, q) if before[t].get(i) != x}
+                for t, q in VERSIONS.items()}
+
+    def nba(name, replaces=(), deletes=()):
+        path = tmp_path / f"{name}.xml"
+        with open_output(path) as fh:
+            Writer("7.1", prefix="adv").nba([], list(replaces), list(deletes), next(dates), fh)
+        return imported(path)
+
+    def address(lid, hausnummer, lage=None):
+        """A new version of Lagebezeichnung ``lid`` with another number (and street)."""
+        beginnt, land, rb, kreis, gemeinde, old = query(
+            db, f"SELECT {UTC}, land, regierungsbezirk, kreis, gemeinde, lage"
+                " FROM kataster.ax_lagebezeichnung WHERE gml_id = %s AND endet IS NULL",
+            (lid,))[0]
+        new = {"type": "AX_LagebezeichnungMitHausnummer", "id": lid, "beginnt": next(dates),
+               "props": [("lagebezeichnung", {"AX_VerschluesselteLagebezeichnung": {
+                   "land": land, "regierungsbezirk": rb, "kreis": kreis, "gemeinde": gemeinde,
+                   "lage": lage or old}}), ("hausnummer", hausnummer)]}
+        return new, versioned_id(lid, beginnt), False
 
     for k in range(2):
         portion = tmp_path / f"portion_{k}.xml"
         write_nba(120, portion, version="7.1", seed=5, sequence=(k, 10))
         rewritten = imported(portion)
-        assert 0 < len(rewritten) < total
+        assert 0 < len(rewritten["strassenname"]) < total["strassenname"]
 
     # The address of a parcel in one Flur moves to a street of another Flur; the parcel itself
-    # is not delivered: its new address text reaches the street names through the address step.
-    lid, beginnt, land, rb, kreis, gemeinde, flur = query(db, """
-        SELECT l.gml_id, to_char(l.beginnt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-               l.land, l.regierungsbezirk, l.kreis, l.gemeinde,
-               f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0')
-        FROM kataster.ax_flurstueck f
+    # is not delivered: its new address text reaches the street names through lage_text.
+    lid, flur = query(db, f"""
+        SELECT l.gml_id, f.{FLUR} FROM kataster.ax_flurstueck f
         JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL AND l.gml_id = ANY(f.weist_auf)
         WHERE f.endet IS NULL ORDER BY f.gml_id LIMIT 1""")[0]
-    street, other_flur = query(db, """
-        SELECT strasse, land || gemarkungsnummer || lpad(flurnummer::text, 3, '0')
-        FROM kataster.strassenname
-        WHERE land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') <> %s
-        ORDER BY id LIMIT 1""", (flur,))[0]
+    street = query(db, f"SELECT strasse FROM kataster.strassenname WHERE {FLUR} <> %s"
+                       " ORDER BY id LIMIT 1", (flur,))[0][0]
     code = query(db, "SELECT lage FROM kataster.ax_lagebezeichnung l JOIN kataster.ax_katalog k"
                      " ON k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde"
                      " || l.lage AND k.endet IS NULL WHERE k.bezeichnung = %s LIMIT 1",
                  (street,))[0][0]
-    moved = {"type": "AX_LagebezeichnungMitHausnummer", "id": lid,
-             "beginnt": "2026-03-01T00:00:00Z",
-             "props": [("lagebezeichnung", {"AX_VerschluesselteLagebezeichnung": {
-                 "land": land, "regierungsbezirk": rb, "kreis": kreis, "gemeinde": gemeinde,
-                 "lage": code}}), ("hausnummer", "999")]}
-    update = tmp_path / "address.xml"
-    with open_output(update) as fh:
-        Writer("7.1", prefix="adv").nba([], [(moved, versioned_id(lid, beginnt), False)], [],
-                                        "2026-03-02T00:00:00Z", fh)
-    rewritten = imported(update)
-    assert query(db, "SELECT count(*) FROM kataster.strassenname WHERE strasse = %s AND"
-                     " land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') = %s",
-                 (street, flur))[0][0] == 1          # the street is now named in the first Flur
-    assert {i.split(":")[0] for i in rewritten} == {flur} and 0 < len(rewritten) < total
+    rewritten = nba("moved", [address(lid, "999", code)])
+    assert query(db, f"SELECT count(*) FROM kataster.strassenname WHERE strasse = %s"
+                     f" AND {FLUR} = %s", (street, flur))[0][0] == 1   # now in the first Flur
+    assert {i.split(":")[0] for i in rewritten["strassenname"]} == {flur}
+
+    # Two house numbers shown by presentation objects of buildings that name their address.
+    shown = query(db, f"""
+        SELECT p.gml_id, {UTC.replace('beginnt', 'p.beginnt')}, ST_X(p.geom), ST_Y(p.geom),
+               l.gml_id, g.gml_id
+        FROM kataster.ax_objekt p
+        JOIN kataster.ax_lagebezeichnung l ON l.endet IS NULL
+         AND l.gml_id = regexp_replace(p.attrs->>'dientZurDarstellungVon', '^(urn:adv:oid:|#)', '')
+        JOIN kataster.ax_gebaeude g ON g.endet IS NULL
+         AND p.attrs->>'dientZurDarstellungVon' = ANY(kataster.verweise(g.attrs->'zeigtAuf'))
+        WHERE p.objektart = 'AP_PTO' AND p.endet IS NULL AND p.attrs->>'art' = 'HNR'
+          AND l.gml_id <> %s
+        ORDER BY p.gml_id LIMIT 2""", (lid,))
+    assert len(shown) == 2
+    # The first object is deleted: its building shows the number of its address itself.
+    pto, beginnt, _x, _y, lage, building = shown[0]
+    rewritten = nba("pto_deleted", deletes=[("AP_PTO", versioned_id(pto, beginnt))])
+    assert building in rewritten["hausnummer"]
+    rewritten = nba("renumbered", [address(lage, "77b")])
+    assert rewritten["hausnummer"] == {building}
+    assert query(db, "SELECT hausnummer, herkunft FROM kataster.hausnummer WHERE id = %s",
+                 (building,)) == [("77b", "abgeleitet")]
+    # The second object loses its text: it shows its address's number, which then changes.
+    pto, beginnt, x, y, lage, _building = shown[1]
+    emptied = {"type": "AP_PTO", "id": pto, "beginnt": next(dates),
+               "geom": ("position", shapely.Point(x, y)),
+               "props": [("art", "HNR"), ("schriftinhalt", ""),
+                         ("dientZurDarstellungVon", Ref(lage))]}
+    assert pto in nba("emptied", [(emptied, versioned_id(pto, beginnt), False)])["hausnummer"]
+    rewritten = nba("renumbered_shown", [address(lage, "12c")])
+    assert rewritten["hausnummer"] == {pto} and rewritten["strassenname"] <= {
+        i for i, in query(db, "SELECT id FROM kataster.strassenname")}
+    assert query(db, "SELECT hausnummer FROM kataster.hausnummer WHERE id = %s",
+                 (pto,)) == [("12c",)]

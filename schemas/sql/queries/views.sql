@@ -56,6 +56,79 @@ WHERE land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') = ANY(%(fluren)
 INSERT INTO kataster.strassenname SELECT * FROM kataster.strassenname_quelle
 WHERE land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') = ANY(%(fluren)s);
 
+-- name: house_numbers_clear
+DELETE FROM kataster.hausnummer;
+
+-- name: house_numbers_fill
+INSERT INTO kataster.hausnummer SELECT * FROM kataster.hausnummer_quelle;
+
+-- name: house_numbers_drop_ids
+DELETE FROM kataster.hausnummer WHERE id = ANY(%(ids)s);
+
+-- name: house_numbers_fill_ids
+-- kataster.hausnummer_quelle's rows of the presentation objects and buildings named by ids,
+-- written so that PostgreSQL starts from them: the view, filtered by id, would group the
+-- numbers of every building and collect every presentation object first.
+-- tests/core/test_derived.py holds the two equal.
+INSERT INTO kataster.hausnummer
+SELECT pto.gml_id, coalesce(nullif(pto.attrs->>'schriftinhalt', ''), l.hausnummer),
+       'Präsentationsobjekt', pto.geom::geometry(Point, 25832)
+FROM kataster.ax_objekt pto
+LEFT JOIN kataster.ax_lagebezeichnung l
+  ON l.endet IS NULL
+ AND l.gml_id = regexp_replace(pto.attrs->>'dientZurDarstellungVon', '^(urn:adv:oid:|#)', '')
+WHERE pto.gml_id = ANY(%(ids)s) AND pto.objektart = 'AP_PTO' AND pto.endet IS NULL
+  AND pto.attrs->>'art' = 'HNR' AND GeometryType(pto.geom) = 'POINT'
+  AND coalesce(nullif(pto.attrs->>'schriftinhalt', ''), l.hausnummer) IS NOT NULL
+UNION ALL
+SELECT g.gml_id, coalesce(n.hausnummer, substring(g.lage FROM '(\d+ ?[a-zA-Z]?)$')),
+       'abgeleitet', ST_PointOnSurface(g.geom)::geometry(Point, 25832)
+FROM kataster.ax_gebaeude g
+CROSS JOIN LATERAL (
+    SELECT string_agg(DISTINCT l.hausnummer, ', ') AS hausnummer,
+           bool_or(EXISTS (SELECT 1 FROM kataster.ax_objekt p
+                           WHERE p.objektart = 'AP_PTO' AND p.endet IS NULL
+                             AND p.attrs->>'dientZurDarstellungVon' = r.ref
+                             AND p.attrs->>'art' = 'HNR'
+                             AND GeometryType(p.geom) = 'POINT')) AS mit_pto
+    FROM unnest(kataster.verweise(g.attrs->'zeigtAuf')) AS r(ref)
+    JOIN kataster.ax_lagebezeichnung l
+      ON l.endet IS NULL AND l.gml_id = regexp_replace(r.ref, '^(urn:adv:oid:|#)', '')
+    WHERE l.hausnummer IS NOT NULL) n
+WHERE g.gml_id = ANY(%(ids)s) AND g.endet IS NULL AND g.geom IS NOT NULL
+  AND NOT coalesce(n.mit_pto, false)
+  AND coalesce(n.hausnummer, substring(g.lage FROM '(\d+ ?[a-zA-Z]?)$')) IS NOT NULL;
+
+-- name: touched_house_numbers
+-- The presentation objects and buildings whose house number a run may have changed: those it
+-- delivered or ended ({gebaeude}, {objekte}: their staging tables; the parameters ending in
+-- _ended: the ids its operations ended), the ones that show or name an address it delivered
+-- or ended ({lagen}), and the buildings that name the address a presentation object it delivered or ended shows,
+-- before or after (then the building's number is shown by the object, or no longer).
+WITH lagen AS (
+    SELECT ARRAY({lagen}) || %(lagen_ended)s::text[] AS ids),
+refs AS (   -- the ways a reference to one of them is written
+    SELECT ids || ARRAY(SELECT 'urn:adv:oid:' || i FROM unnest(ids) AS i)
+               || ARRAY(SELECT '#' || i FROM unnest(ids) AS i) AS refs
+    FROM lagen),
+ptos AS (
+    SELECT o.gml_id, o.attrs->>'dientZurDarstellungVon' AS ref
+    FROM kataster.ax_objekt o
+    WHERE o.gml_id = ANY(ARRAY({objekte}) || %(objekte_ended)s::text[])
+      AND o.objektart = 'AP_PTO' AND (o.endet IS NULL OR o.closed_run_id = %(run)s))
+SELECT gml_id FROM ptos
+UNION
+SELECT unnest(ARRAY({gebaeude}) || %(gebaeude_ended)s::text[])
+UNION
+SELECT p.gml_id FROM kataster.ax_objekt p
+WHERE p.objektart = 'AP_PTO' AND p.endet IS NULL
+  AND p.attrs->>'dientZurDarstellungVon' = ANY((SELECT refs FROM refs)::text[])
+UNION
+SELECT g.gml_id FROM kataster.ax_gebaeude g
+WHERE g.endet IS NULL
+  AND kataster.verweise(g.attrs->'zeigtAuf')
+      && ((SELECT refs FROM refs) || ARRAY(SELECT ref FROM ptos WHERE ref IS NOT NULL));
+
 -- name: touched_fluren
 -- The Fluren of the parcels a run delivered (their gml_ids from its staging table) or ended,
 -- in their versions before and after the run.
