@@ -288,9 +288,8 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
-                refresh_derived(conn, _fluren(conn, loader, source.operations, ctx.fluren),
-                                _house_numbers(conn, loader, source.operations,
-                                               summary["merge"]))
+                refresh_derived(conn, _fluren(conn, ctx),
+                                _house_numbers(conn, ctx, summary["merge"]))
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
                 _finish(run, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
@@ -351,55 +350,52 @@ def _analyze(conn, merge):
     its statistics (ANALYZE of a large table with geometries takes seconds, whatever the
     size of the change; autovacuum analyses it once enough has changed)."""
     for table, m in merge.items():
-        changed = m.get("inserted", 0) + m.get("closed", 0)
-        if not changed:
-            continue
-        estimate = conn.execute(QUERIES["estimated_rows"], {"table": table}).fetchone()[0]
-        if changed >= STALE_SHARE * max(estimate, 0):
+        if _large_change(conn, table, m):
             conn.execute(sql.SQL(QUERIES["analyze"]).format(
                 table=sql.Identifier(*table.split("."))))
+
+
+def _large_change(conn, table, m):
+    """True if the run changed a tenth or more of ``table``'s estimated rows (``m``: its merge
+    counts; a table never analysed counts as empty)."""
+    changed = m.get("inserted", 0) + m.get("closed", 0)
+    if not changed:
+        return False
+    estimate = conn.execute(QUERIES["estimated_rows"], {"table": table}).fetchone()[0]
+    return changed >= STALE_SHARE * max(estimate, 0)
 
 
 # Deliveries of these change district boundaries or names that any Flur map may show.
 DISTRICT_TABLES = ("kataster.bezirk", "kataster.ax_katalog")
 
 
-def _fluren(conn, loader, operations, changed=()):
+def _fluren(conn, ctx):
     """The Fluren whose maps this run changed (Flurkennzeichen): those of the parcels it
-    delivered or ended and those of ``changed`` (parcels its steps changed); None where every
+    delivered or ended and those of parcels its steps changed (``ctx.fluren``); None where every
     Flur's may have changed: imported district boundaries or names, a flat delivery (which ends
     what it does not deliver), a run without history (whose replaced versions are gone), a
     parcel without a complete Flurkennzeichen."""
+    loader = ctx.loader
     tables = {t for t, staged in loader.staged.items() if staged.rows} | \
-        {op.table for op in operations}
+        {op.table for op in ctx.operations}
     if not (loader.versioned and loader.history) or tables & set(DISTRICT_TABLES) \
-            or None in changed:
+            or None in ctx.fluren:
         return None
-    staged = loader.staged.get("kataster.ax_flurstueck")
-    ended = {op.gml_id for op in operations if op.table == "kataster.ax_flurstueck"
-             and op.kind in ("delete", "update")}
-    fluren = touched_fluren(conn, loader.run_id, staged.stage if staged else None, ended)
-    return None if fluren is None else sorted(set(fluren) | set(changed))
+    stage, ended = ctx.touched(["kataster.ax_flurstueck"])["kataster.ax_flurstueck"]
+    fluren = touched_fluren(conn, loader.run_id, stage, ended)
+    return None if fluren is None else sorted(set(fluren) | ctx.fluren)
 
 
-def _house_numbers(conn, loader, operations, merge):
+def _house_numbers(conn, ctx, merge):
     """The ids of the house numbers this run may have changed, or None where any may have (a
     flat delivery, a run without history) or where a tenth or more of a table they are drawn
     from changed (a first import: refilling them is cheaper than following each change)."""
-    if not (loader.versioned and loader.history):
+    loader = ctx.loader
+    tables = HOUSE_NUMBER_SOURCES.values()
+    if not (loader.versioned and loader.history) or \
+            any(_large_change(conn, t, merge.get(t, {})) for t in tables):
         return None
-    touched = {}
-    for table in HOUSE_NUMBER_SOURCES.values():
-        changed = merge.get(table, {}).get("inserted", 0) + merge.get(table, {}).get("closed", 0)
-        if changed:
-            estimate = conn.execute(QUERIES["estimated_rows"], {"table": table}).fetchone()[0]
-            if changed >= STALE_SHARE * max(estimate, 0):
-                return None
-        staged = loader.staged.get(table)
-        touched[table] = (staged.stage if staged else None,
-                          sorted({op.gml_id for op in operations if op.table == table
-                                  and op.kind in ("delete", "update")}))
-    return touched_house_numbers(conn, loader.run_id, touched)
+    return touched_house_numbers(conn, loader.run_id, ctx.touched(tables))
 
 
 def _finish(run, status, summary, files, error):

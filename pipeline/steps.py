@@ -62,6 +62,14 @@ class Context:
         """The run's connection (inside its transaction)."""
         return self.loader.conn
 
+    def touched(self, tables):
+        """{table: (its staging table or None, the ids the delivery's operations ended)} for
+        each of ``tables``: the objects the run delivered or ended there."""
+        return {table: (self.loader.staged[table].stage if table in self.loader.staged else None,
+                        sorted({op.gml_id for op in self.operations if op.table == table
+                                and op.kind in ("delete", "update")}))
+                for table in tables}
+
 
 @dataclass(frozen=True)
 class Step:
@@ -199,14 +207,9 @@ def ownership(ctx):
     they did change (every current parcel on a database's first resolution)."""
     from pipeline import ownership as resolved
 
-    loader = ctx.loader
-    touched = None
-    if loader.history:      # without history the versions a run replaced are gone: resolve all
-        touched = {table: (loader.staged[table].stage if table in loader.staged else None,
-                           sorted({op.gml_id for op in ctx.operations if op.table == table
-                                   and op.kind in ("delete", "update")}))
-                   for table in resolved.TABLES}
-    return resolved.resolve(ctx.conn, loader.run_id, touched)
+    # Without history the versions a run replaced are gone: resolve all.
+    touched = ctx.touched(resolved.TABLES) if ctx.loader.history else None
+    return resolved.resolve(ctx.conn, ctx.loader.run_id, touched)
 
 
 @step("karte_cog", "merged")
