@@ -9,9 +9,9 @@ with the default validation after the import, timed as the whole process (start-
 
 Prints per portion: seconds of the import run and of the validation (from the import summary),
 the whole process, seconds per changed parcel, growth of the database and of the resolved
-ownership history, and peak RSS. The anchor, in the same run: the first import of the city,
-per parcel. Today every step after the merge and the validation recompute the whole city, so
-the portions themselves are the full-recompute path that scoped steps will be compared with.
+ownership history, and peak RSS. The anchors, in the same run: the first import of the city,
+per parcel; and a full validation of the state after the last portion (the validation after a
+portion looks only where the portion can change findings: pipeline/validation/scope.py).
 
 Not a test; record the figures in bench/README.md. Usage:
 ``python bench/update_nba.py [--parcels 100000] [--portions 10] [--size 100] [--realistic]``.
@@ -111,6 +111,12 @@ def main():
                   f"{changed:,} versions inserted or closed, database +{row['db']:.1f} MB, "
                   f"ownership history +{row['owners']:.2f} MB ({row['owner_rows']:+,} rows), "
                   f"peak RSS {rss:,.0f} MB", flush=True)
+        # The anchor of the validation after each portion: a full validation of the same
+        # state, in the same run (what every portion cost before it was scoped).
+        fsecs, _, out = run_measured([str(KATASTER), "-q", "validate", "--json"], env)
+        full = json.loads(out)
+        print(f"anchor: full validation of the same state {fsecs:.1f} s (process), "
+              f"{full['seconds']:.1f} s (validation)", flush=True)
     finally:
         cluster.destroy()
         shutil.rmtree(work / "s_nba", ignore_errors=True)
@@ -126,6 +132,9 @@ def main():
                              ("owners", "ownership history growth", "MB"),
                              ("owner_rows", "ownership history rows", "")):
         print(f"| {label} | {mean[key]:,.2f} {unit} | {max(r[key] for r in rows):,.2f} {unit} |")
+    print(f"| anchor: full validation of the same state | {full['seconds']:,.2f} s | - |")
+    print(f"| ratio (full validation / validation after a portion) | "
+          f"{full['seconds'] / mean['validation']:,.1f} | - |")
     print(f"| seconds per changed parcel | {mean['total'] / args.size:.3f} | - |")
     print(f"| anchor: first import, seconds per parcel | {base['seconds'] / args.parcels:.5f} | - |")
     print(f"| ratio (portion per parcel / first import per parcel) | "

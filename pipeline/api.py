@@ -115,6 +115,7 @@ def import_files(paths: Iterable[str | Path], fmt: str = "auto",
     db = _owner_db(database, config)
     summary = run_import(db, config, list(paths), fmt=fmt, options=options, force=force,
                          history=history, notify=notify, progress=progress)
+    touched = summary.pop("touched", None)
     if summary["status"] != "committed":
         return summary
     before = previous_import(db, summary["run_id"])
@@ -122,7 +123,9 @@ def import_files(paths: Iterable[str | Path], fmt: str = "auto",
         summary["changes"] = {"since_run": before,
                               **changes(db, before, summary["run_id"])["counts"]}
     if config["validation.after_import"] if validate_after is None else validate_after:
-        result = validate(config=config, database=db)
+        # An update is validated where it can change findings; a first import, a flat
+        # delivery and a change of district boundaries everywhere.
+        result = validate(config=config, database=db, touched=touched)
         summary["validation"] = {"run_id": result.run_id, **result.counts["by_severity"],
                                  "fixed": result.fixed, "seconds": result.seconds}
     return summary
@@ -130,8 +133,11 @@ def import_files(paths: Iterable[str | Path], fmt: str = "auto",
 
 def validate(rules: Sequence[str] | None = None, gemarkung: str | None = None,
              scheduler: str | None = None, private: bool = False, config: Config | None = None,
-             database: Database | None = None) -> ValidationResult:
-    """Run validation rules (default: all) and store their findings, as ``kataster validate``.
+             database: Database | None = None,
+             touched: Sequence[str] | None = None) -> ValidationResult:
+    """Run validation rules (default: all) and store their findings, as ``kataster validate``;
+    with ``touched`` (the gml_ids of an import run's objects), only where they can change a
+    finding (:mod:`pipeline.validation.scope`).
 
     Returns
     -------
@@ -141,7 +147,7 @@ def validate(rules: Sequence[str] | None = None, gemarkung: str | None = None,
 
     config = _config(config)
     return run(_owner_db(database, config), config, rules=rules, gemarkung=gemarkung,
-               scheduler=scheduler, private=private)
+               scheduler=scheduler, private=private, touched=touched)
 
 
 def rebuild(config: Config | None = None, database: Database | None = None) -> dict[str, Any]:

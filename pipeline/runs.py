@@ -288,9 +288,10 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
-                refresh_derived(conn, _fluren(conn, ctx),
-                                _house_numbers(conn, ctx, summary["merge"]))
+                fluren = _fluren(conn, ctx)
+                refresh_derived(conn, fluren, _house_numbers(conn, ctx, summary["merge"]))
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
+                summary["touched"] = _touched(conn, ctx, summary["merge"], fluren)
                 _finish(run, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
             rasters.discard(ctx)
@@ -384,6 +385,24 @@ def _fluren(conn, ctx):
     stage, ended = ctx.touched(["kataster.ax_flurstueck"])["kataster.ax_flurstueck"]
     fluren = touched_fluren(conn, loader.run_id, stage, ended)
     return None if fluren is None else sorted(set(fluren) | ctx.fluren)
+
+
+def _touched(conn, ctx, merge, fluren):
+    """The ids of every object the run delivered or ended, for a validation of what it changed
+    (:func:`pipeline.validation.run.validate`, ``touched``); None where a full validation is
+    needed: wherever the Flur maps were refilled whole (``fluren`` None: district boundaries,
+    flat deliveries, runs without history) and where a tenth or more of a table changed (a
+    first import)."""
+    if fluren is None or any(_large_change(conn, t, m) for t, m in merge.items()):
+        return None
+    ids = set()
+    tables = set(ctx.loader.staged) | {op.table for op in ctx.operations}
+    for stage, ended in ctx.touched(sorted(tables)).values():
+        ids.update(ended)
+        if stage is not None:
+            ids.update(gml_id for (gml_id,) in conn.execute(
+                sql.SQL(QUERIES["stage_ids"]).format(stage=sql.Identifier(stage))))
+    return sorted(ids)
 
 
 def _house_numbers(conn, ctx, merge):

@@ -93,6 +93,14 @@ def mark_fixed(conn: Connection[Any], run_id: int, rules: Iterable[str],
     return sum(conn.execute(_q("mark_fixed", schema), args).rowcount for schema in SCHEMAS)
 
 
+def mark_fixed_keys(conn: Connection[Any], run_id: int, keys: Sequence[str]) -> int:
+    """Mark the findings of these keys that run ``run_id`` did not find again ``fixed`` (a
+    scoped validation names them: :meth:`pipeline.validation.scope.Scope.stored_inside`).
+    Returns how many."""
+    args = {"run": run_id, "keys": list(keys)}
+    return sum(conn.execute(_q("mark_fixed_keys", schema), args).rowcount for schema in SCHEMAS)
+
+
 def with_ids(conn: Connection[Any], findings: list[Finding]) -> list[Finding]:
     """Give stored findings their database id and status (looked up by key)."""
     stored = {}

@@ -19,12 +19,15 @@ from pipeline.validation.stages import (
     Pipeline,
     collapse_precision,
     dedupe,
+    is_dust,
+    precision_dust,
     stages_for,
 )
 from schemas import queries
 
 log = logging.getLogger(__name__)
 QUERIES = queries("partitions")
+QUERIES_SCOPE = queries("scope")
 MARGIN = 1.0   # metres around a partition's parcels from which neighbours are loaded
 CELL = 100.0   # metres: grid cells in which neighbours are looked up
 
@@ -36,6 +39,16 @@ def _read_parcels(conn, where, args):
                                      "gemarkungsnummer", "flurnummer", "wkb"])
     geom = shapely.from_wkb(df.pop("wkb").map(lambda b: None if b is None else bytes(b)).to_numpy())
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=25832))
+
+
+def _read_districts(conn, env):
+    """The Flur maps (``kataster.flur_karte``) meeting the box ``env``."""
+    rows = conn.execute(QUERIES["fluren"], dict(zip(("minx", "miny", "maxx", "maxy"), env,
+                                                    strict=True))).fetchall()
+    frame = pd.DataFrame(rows, columns=["land", "gemarkungsnummer", "flurnummer", "herkunft",
+                                        "wkb"])
+    geom = shapely.from_wkb([bytes(w) if w is not None else None for w in frame.pop("wkb")])
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geom, crs=25832))
 
 
 def _cells(bounds, margin, size):
@@ -106,14 +119,7 @@ def validate_partition(url, partition, stage_names, params):
         neighbours = _read_parcels(conn, "neighbours", {
             **{k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))},
             "land": land, "gemarkung": gem})
-        drows = conn.execute(QUERIES["fluren"], dict(zip(("minx", "miny", "maxx", "maxy"), env,
-                                                         strict=True))).fetchall()
-    districts = gpd.GeoDataFrame(
-        pd.DataFrame(drows, columns=["land", "gemarkungsnummer", "flurnummer", "wkb"]).drop(
-            columns="wkb"),
-        geometry=gpd.GeoSeries(shapely.from_wkb([bytes(r[3]) for r in drows]), crs=25832))
-    if len(districts) and not (districts["gemarkungsnummer"] == gem).any():
-        districts = districts.iloc[:0]     # imported boundaries only where present for this one
+        districts = _read_districts(conn, env)
     context = pd.concat([parcels, neighbours], ignore_index=True)
 
     def verify_hole(hole):
@@ -131,6 +137,43 @@ def validate_partition(url, partition, stage_names, params):
     return out["findings"], None if outline is None else shapely.to_wkb(outline)
 
 
+
+
+def validate_scope(conn, scope, stage_names, params):
+    """The stage findings inside a scope (:class:`pipeline.validation.scope.Scope`), computed as
+    the partitions compute them, in one piece in this process: the current parcels in the
+    scope's boxes grown by a cell (so that holes and narrow gaps at their edges are seen
+    closed) and around the open gap findings there, the touched parcels without a place, and
+    the Flur maps around them. Sets ``scope.near``."""
+    if not stage_names:
+        return []
+    boxes = scope.boxes
+    sides = dict(zip(("x0", "y0", "x1", "y1"), boxes.T.tolist(), strict=True)) if len(boxes) \
+        else {"x0": [], "y0": [], "x1": [], "y1": []}
+    gaps = np.array(conn.execute(QUERIES_SCOPE["gaps_near"], sides).fetchall(),
+                    dtype=float).reshape(-1, 4)
+    grow = np.array([-CELL, -CELL, CELL, CELL])
+    load = np.concatenate([boxes + grow, gaps + grow * MARGIN / CELL])
+    context = _read_parcels(conn, "in_boxes", {
+        "parcels": scope.parcels,
+        **{k: list(load[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))}})
+    geoms = context.geometry.values
+    near = scope.meets(geoms) | context["gml_id"].isin(scope.parcels).to_numpy()
+    scope.near = set(context["gml_id"][near])
+    parcels = context[near]
+    placed = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    districts = _read_districts(conn, shapely.total_bounds(placed)) if len(placed) else \
+        _read_districts(conn, (0, 0, 0, 0))
+
+    def verify_hole(hole):
+        filled = conn.execute(QUERIES["area_filled"], {"hole": shapely.to_wkb(hole)}).fetchone()[0]
+        return filled < 0.5 * hole.area
+
+    out = Pipeline(stages_for(stage_names), provided=PARTITION_INPUTS).run(
+        {"parcels": parcels, "context": context, "own": 0, "districts": districts,
+         "partition": None, "verify_hole": verify_hole}, params)
+    found = [f for f in dedupe(out["findings"]) if f.rule != "coverage.precision"]
+    return [f for f, inside in zip(found, scope.contains(found), strict=True) if inside]
 
 
 def run_partitions(url, partitions, stage_names, params, scheduler=None):
@@ -159,23 +202,23 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None):
             else {}
         results = dask.compute(*tasks, scheduler=scheduler or "processes", **kwargs)
     findings = dedupe([f for part, _ in results for f in part])
-    findings = collapse_precision(findings, params)
     if "coverage" in stage_names and len(partitions) > 1:
         from pipeline.db import Database
 
         outlines = [shapely.from_wkb(w) for _, w in results if w is not None]
         with Database(url).connect() as conn:
-            more = border_holes(conn, outlines, [f for f in findings if f.rule == "coverage.gap"])
+            more = border_holes(conn, outlines, [f for f in findings if f.rule == "coverage.gap"],
+                                params)
         log.info("%d holes on partition borders found from the outlines", len(more))
         findings += more
-    return dedupe(findings)
+    return collapse_precision(dedupe(findings), params)
 
 
-def border_holes(conn, outlines, known):
+def border_holes(conn, outlines, known, params):
     """coverage.gap for holes that only the union of all partitions' outlines encloses: a
     partition sees its own parcels and a band of neighbours, which need not close a hole on
     its border. Holes a partition reported already (``known``) are skipped; the rest are
-    checked against the database as a partition checks its own."""
+    checked against the database as a partition checks its own, precision dust included."""
     union = shapely.union_all(outlines)
     holes = [shapely.Polygon(r) for part in shapely.get_parts(union) for r in part.interiors]
     if not holes:
@@ -199,6 +242,9 @@ def border_holes(conn, outlines, known):
         if filled >= 0.5 * hole.area or not touching.any():
             continue
         tids = sorted(ids[touching])
+        if is_dust(hole, params):
+            findings.append(precision_dust(tids[0], hole))
+            continue
         findings.append(Finding(
             "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
             f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",

@@ -19,8 +19,9 @@ from pipeline.runs import Run
 from pipeline.validation import findings as stored
 from pipeline.validation.owner import owner_findings
 from pipeline.validation.partitions import QUERIES as PARTITIONS
-from pipeline.validation.partitions import run_partitions
+from pipeline.validation.partitions import run_partitions, validate_scope
 from pipeline.validation.rules import RULES, of_kind
+from pipeline.validation.scope import EVERYWHERE, UNSCOPED, Scope
 from pipeline.validation.sql_rules import sql_findings
 from pipeline.validation.stages import PARTITION_STAGES, dedupe
 
@@ -54,7 +55,7 @@ def params(config: Config) -> dict[str, Any]:
 
 def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
              gemarkung: str | None = None, scheduler: str | None = None,
-             private: bool = False) -> ValidationResult:
+             private: bool = False, touched: Sequence[str] | None = None) -> ValidationResult:
     """Run validation rules and store their findings.
 
     Parameters
@@ -69,6 +70,9 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
         Dask scheduler (see :func:`pipeline.validation.partitions.run_partitions`).
     private : bool
         Count and show owner findings (needs the owner-data role).
+    touched : list of str, optional
+        Validate only what these objects can change (the gml_ids an import run delivered or
+        ended: :mod:`pipeline.validation.scope`); findings elsewhere keep their status.
 
     Returns
     -------
@@ -94,6 +98,12 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
             if not stored.may_see_owners(conn):
                 raise UsageError("--private shows owner data: it needs the role "
                                  "kataster_eigentum or kataster_admin")
+    if touched is not None:
+        if gemarkung:
+            raise UsageError("a validation is scoped to a Gemarkung or to a run's objects, "
+                             "not both")
+        return _validate_touched(db, rules, values, private, touched, started,
+                                 config["database.lock_timeout"])
     wanted = {RULES[r].source for r in rules if RULES[r].kind == "stage"}
     stage_names = [s.name for s in PARTITION_STAGES if s.name in wanted]
     with db.connect(autocommit=True) as conn, \
@@ -122,13 +132,45 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
                             private)
 
 
+def _validate_touched(db: Database, rules: list[str], values: dict[str, Any], private: bool,
+                      touched: Sequence[str], started: float, lock_timeout: float
+                      ) -> ValidationResult:
+    """The validation of what the objects ``touched`` can change (:mod:`.scope`): the stages
+    on the parcels around them in this process, the SQL rules on them, the owner rules whole."""
+    rules = [r for r in rules if r not in UNSCOPED]
+    stage_names = [s.name for s in PARTITION_STAGES
+                   if s.name in {RULES[r].source for r in rules if RULES[r].kind == "stage"}]
+    with db.connect(autocommit=True) as conn, \
+            Run(conn, "validate", {"rules": rules, "touched": len(touched), "params": values},
+                lock_timeout) as run:
+        scope = Scope.load(conn, touched)
+        with ThreadPoolExecutor(1) as pool:
+            in_database = pool.submit(_database_rules, db, rules, values, None, scope.ids)
+            t = time.monotonic()
+            found = validate_scope(conn, scope, stage_names, values)
+            log.info("stages on %d parcels near %d touched in %.2f s", len(scope.near),
+                     len(scope.parcels), time.monotonic() - t)
+            found += in_database.result()
+        found = [f for f in dedupe(found) if f.rule in rules]
+        with conn.transaction():
+            stored.store(conn, run.id, found)
+            fixed = stored.mark_fixed(conn, run.id, [r for r in rules if r in EVERYWHERE])
+            fixed += stored.mark_fixed_keys(conn, run.id, scope.stored_inside(conn, rules))
+            stored.with_ids(conn, found)
+            counts = stored.counts(found, private)
+            run.finish("committed", counts=counts, findings=counts["by_severity"])
+    return ValidationResult(run.id, found, counts, fixed, round(time.monotonic() - started, 3),
+                            private)
+
+
 def _database_rules(db: Database, rules: Sequence[str], values: dict[str, Any],
-                    gemarkung: str | None) -> list[Finding]:
+                    gemarkung: str | None, touched: Sequence[str] | None = None
+                    ) -> list[Finding]:
     """Findings of the SQL rules and of the owner rules, on a connection of their own."""
     with db.connect(autocommit=True) as conn:
         t = time.monotonic()
         found = sql_findings(conn, [r for r in rules if RULES[r].kind == "sql"], values,
-                             gemarkung)
+                             gemarkung, touched)
         log.info("SQL rules in %.1f s", time.monotonic() - t)
         t = time.monotonic()
         found += owner_findings(conn, [r for r in rules if RULES[r].kind == "owner"])

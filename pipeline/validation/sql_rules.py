@@ -47,17 +47,24 @@ def duplicates(conn, parcels, scope=None, args=None):
     return found
 
 
-def sql_findings(conn, rule_ids, params, gemarkung):
-    """Findings of the set-based rules ``rule_ids`` (all parcels, or one Gemarkung's)."""
+def sql_findings(conn, rule_ids, params, gemarkung=None, touched=None):
+    """Findings of the set-based rules ``rule_ids``: all objects, one Gemarkung's parcels, or
+    the objects ``touched`` (gml_ids; a scoped validation) and the parcels sharing a
+    Flurstückskennzeichen with them."""
     scope = sql.SQL("TRUE")
+    parcels = CURRENT_PARCELS
     args = {"fsk_re": kennzeichen.PATTERN, **params}
     if gemarkung:
         scope = sql.SQL(QUERIES["of_gemarkung"])
         args["gemarkung"] = gemarkung
+    if touched is not None:
+        scope = sql.SQL(QUERIES["of_touched"])
+        parcels = sql.SQL(QUERIES["sharing_keys_with_touched"])
+        args["touched"] = list(touched)
     found = []
     for rule_id in rule_ids:
         if rule_id == "id.duplicate":
-            found += duplicates(conn, CURRENT_PARCELS, scope, args)
+            found += duplicates(conn, parcels, scope, args)
             continue
         tables = HISTORY_TABLES if rule_id.startswith("history.") else [None]
         for table in tables:

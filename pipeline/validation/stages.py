@@ -110,9 +110,11 @@ def _complete(keys):
 
 def _owned(keys, partition):
     """A finding involving parcels of several Gemarkungen belongs to the smallest key (parcels
-    without a Gemarkung have no partition that looks at neighbours: they never own one)."""
+    without a Gemarkung have no partition that looks at neighbours: they never own one). A
+    scoped validation (``partition`` None) is one piece: it owns every finding a partition
+    would."""
     keys = [k for k in keys if k]
-    return bool(keys) and min(keys) == partition
+    return bool(keys) and (partition is None or min(keys) == partition)
 
 
 def _stage_edges(ctx, params):
@@ -165,8 +167,8 @@ def _stage_coverage(ctx, params):
             if not _owned([gkey[i], gkey[j]], part):
                 continue
             first, second = sorted([ids[i], ids[j]])
-            if _dust(_polygonal(inter[k]), params) or area[k] <= params["overlap_min_area"]:
-                findings.append(_precision(first, _polygonal(inter[k])))
+            if is_dust(_polygonal(inter[k]), params) or area[k] <= params["overlap_min_area"]:
+                findings.append(precision_dust(first, _polygonal(inter[k])))
                 continue
             findings.append(Finding(
                 "coverage.overlap", first, f"parcels {first} and {second} overlap by "
@@ -177,7 +179,7 @@ def _stage_coverage(ctx, params):
     # The outline of the partition's own parcels (the context lists them first): the driver
     # unions the outlines of all partitions to find holes on partition borders.
     own = idx < ctx["own"]
-    outline = _union(g[own], clean[own])
+    outline = _union(g[own], clean[own]) if own.any() else None
     tree_all = shapely.STRtree(g)
     holes = []
     for poly in shapely.get_parts(union):
@@ -195,8 +197,8 @@ def _stage_coverage(ctx, params):
             if not ctx["verify_hole"](hole):
                 continue
             tids = sorted(ids[touching])
-            if _dust(hole, params):
-                findings.append(_precision(tids[0], hole))
+            if is_dust(hole, params):
+                findings.append(precision_dust(tids[0], hole))
                 continue
             findings.append(Finding(
                 "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
@@ -216,8 +218,8 @@ def _stage_coverage(ctx, params):
             if len(touching) == 0 or not _owned(list(gkey[touching]), part):
                 continue
             tids = sorted(ids[touching])
-            if _dust(gap, params):
-                findings.append(_precision(tids[0], gap))
+            if is_dust(gap, params):
+                findings.append(precision_dust(tids[0], gap))
                 continue
             findings.append(Finding(
                 "coverage.gap", tids[0], f"gap of {gap.area:.3f} m² narrower than {width} m "
@@ -225,7 +227,7 @@ def _stage_coverage(ctx, params):
     return {"findings": dedupe(findings), "outline": outline}
 
 
-def _dust(geom, params):
+def is_dust(geom, params):
     """True for a gap or overlap below the data's coordinate precision: smaller than
     ``validation.precision_min_area`` or narrower (2·area/perimeter) than
     ``validation.precision_min_width``."""
@@ -234,7 +236,7 @@ def _dust(geom, params):
         length > 0 and 2 * area / length < params["precision_min_width"])
 
 
-def _precision(object_id, geom):
+def precision_dust(object_id, geom):
     """One piece of precision dust; :func:`collapse_precision` counts them into one finding."""
     p = shapely.point_on_surface(geom)
     return Finding("coverage.precision", f"{object_id}@{p.x:.3f},{p.y:.3f}", "", geom=p)
@@ -270,9 +272,12 @@ def dedupe(findings):
 
 
 def _stage_district(ctx, params):
-    """district.outside against imported Flur boundaries, or boundaries derived from parcels."""
+    """district.outside against the stored Flur maps (``kataster.flur_karte``): imported
+    boundaries where they were delivered, otherwise the union of the Flur's parcels with its
+    holes filled (an island of parcels claiming another Flur lies inside this one). The maps are
+    the whole city's, whatever piece of it a partition holds, so a parcel's finding depends on
+    the parcel and the maps alone."""
     p = ctx["parcels"]
-    context = ctx["context"]
     share_min = params["outside_min_share"]
     geoms = p.geometry.values
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
@@ -280,24 +285,13 @@ def _stage_district(ctx, params):
     # A parcel whose identifier names no complete district claims none (id.syntax reports it).
     ok &= _complete(own)
     districts = ctx["districts"]
-    if len(districts):
-        keys = _district_keys(districts)
-        shapes = districts.geometry.values
-        how = "imported"
-    else:
-        cg = context.geometry.values
-        ckeys = _district_keys(context)
-        cok = ctx["usable"] & _complete(ckeys)
-        keys, shapes = [], []
-        for key in np.unique(ckeys[cok]):
-            members = cok & (ckeys == key)
-            union = _union(cg[members], ctx["clean"][members])
-            filled = shapely.union_all([shapely.Polygon(q.exterior)
-                                        for q in shapely.get_parts(union)])
-            keys.append(key)
-            shapes.append(filled)
-        keys, shapes = np.asarray(keys), np.asarray(shapes, dtype=object)
-        how = "derived from the other parcels"
+    keys = _district_keys(districts)
+    shapes = districts.geometry.values
+    usable = _complete(keys) & ~(shapely.is_missing(shapes) | shapely.is_empty(shapes))
+    keys, shapes = keys[usable], shapes[usable]
+    imported = (districts["herkunft"].to_numpy(dtype=object) == "importiert")[usable]
+    shapes = np.array([s if imp else _filled(s) for s, imp in zip(shapes, imported, strict=True)],
+                      dtype=object)
     # Each district is prepared once and tested against the parcels near it; a parcel that only
     # touches another district (along the common border) has no share in it.
     tree = shapely.STRtree(geoms[ok])
@@ -313,6 +307,7 @@ def _stage_district(ctx, params):
     for k in np.flatnonzero(share > share_min):
         i = pi[k]
         land_gem, flur = keys[di[k]].split(":")
+        how = "imported" if imported[di[k]] else "derived from the other parcels"
         findings.append(Finding(
             "district.outside", p["gml_id"].iat[i],
             f"parcel {p['flurstueckskennzeichen'].iat[i]} says Gemarkung "
@@ -322,6 +317,11 @@ def _stage_district(ctx, params):
     return {"findings": findings}
 
 
+def _filled(shape):
+    """A derived district: its polygons without their holes."""
+    return shapely.union_all([shapely.Polygon(q.exterior) for q in shapely.get_parts(shape)])
+
+
 # The stages, in order; which rule a stage checks is the registry's (``Rule.source``).
 PARTITION_STAGES = [
     Stage("geometry", ("parcels",), (), _stage_empty_invalid),
@@ -329,8 +329,7 @@ PARTITION_STAGES = [
     Stage("edges", ("context",), ("usable", "clean"), _stage_edges),
     Stage("coverage", ("context", "usable", "clean", "own", "partition", "verify_hole"),
           ("outline",), _stage_coverage),
-    Stage("district", ("parcels", "context", "usable", "clean", "districts"), (),
-          _stage_district),
+    Stage("district", ("parcels", "districts"), (), _stage_district),
 ]
 
 

@@ -30,8 +30,8 @@ def grid(n=4, size=10.0, skip=()):
 
 def run(rows, names, districts=None, hole_is_real=True):
     parcels = frame(rows)
-    empty = gpd.GeoDataFrame({"land": [], "gemarkungsnummer": [], "flurnummer": []},
-                             geometry=gpd.GeoSeries([], crs=25832))
+    empty = gpd.GeoDataFrame({"land": [], "gemarkungsnummer": [], "flurnummer": [],
+                              "herkunft": []}, geometry=gpd.GeoSeries([], crs=25832))
     out = Pipeline(stages_for(names), provided=PARTITION_INPUTS).run(
         {"parcels": parcels, "context": parcels, "own": len(parcels),
          "districts": empty if districts is None else districts, "partition": "053084",
@@ -88,16 +88,30 @@ def test_a_narrow_open_gap_and_precision_dust():
     assert len(counted) == 1 and counted[0].message.startswith(f"{len(found)} gaps or overlaps")
 
 
+def flur_maps(rows, herkunft):
+    """The Flur maps of ``rows`` as kataster.flur_karte holds them: per Flur the union of its
+    parcels (``herkunft`` "abgeleitet"), or given boundaries ("importiert")."""
+    parcels = frame(rows)
+    maps = parcels.dissolve(by="flurnummer", as_index=False)[
+        ["land", "gemarkungsnummer", "flurnummer", "geometry"]]
+    return maps.assign(herkunft=herkunft)
+
+
 def test_a_parcel_in_the_wrong_flur():
-    """Derived boundaries: the filled union of each Flur's parcels. The centre parcel says
-    Flur 2 but lies inside Flur 1, whose parcels surround it."""
+    """Derived boundaries: the union of each Flur's parcels, its holes filled by the stage.
+    The centre parcel says Flur 2 but lies inside Flur 1, whose parcels surround it."""
     rows = grid(n=3)
     rows[4] = ("P11", 2, rows[4][2])
-    found = run(rows, ["district"])
+    found = run(rows, ["district"], districts=flur_maps(rows, "abgeleitet"))
     assert rules_of(found) == [("district.outside", "P11")]
     assert found[0].related == ["053084:1"]
+    assert "(derived from the other parcels)" in found[0].message
+    # Flur 1's map as stored is a ring around the centre parcel: the stage fills the hole.
+    ring = flur_maps(rows[:4] + rows[5:], "abgeleitet")
+    assert ring.geometry.iloc[0].interiors and \
+        rules_of(run(rows, ["district"], districts=ring)) == [("district.outside", "P11")]
     districts = frame([("F1", 1, shapely.box(0, 0, 30, 30))]).drop(
-        columns=["gml_id", "flurstueckskennzeichen"])
+        columns=["gml_id", "flurstueckskennzeichen"]).assign(herkunft="importiert")
     imported = run(rows, ["district"], districts=districts)
     assert rules_of(imported) == [("district.outside", "P11")]
     assert "(imported)" in imported[0].message

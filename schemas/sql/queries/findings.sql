@@ -20,6 +20,14 @@ WHERE rule = ANY(%(rules)s) AND status <> 'fixed' AND coalesce(run_id, -1) <> %(
        OR object_id IN (SELECT gml_id FROM kataster.ax_flurstueck
                         WHERE gemarkungsnummer = %(gemarkung)s));
 
+-- name: mark_fixed_keys
+-- The findings of these keys that run %(run)s did not find again (a scoped validation decides
+-- which: pipeline/validation/scope.py).
+UPDATE {schema}.finding
+SET status = 'fixed', status_by = 'kataster validate', status_at = now(),
+    status_reason = 'not found again in run ' || %(run)s
+WHERE key = ANY(%(keys)s) AND status <> 'fixed' AND coalesce(run_id, -1) <> %(run)s;
+
 -- name: ids_by_key
 SELECT key, id, status FROM {schema}.finding WHERE key = ANY(%(keys)s);
 

@@ -29,11 +29,20 @@ gml_id = ANY(ARRAY(
     WHERE n.endet IS NULL
       AND NOT (coalesce(n.land, '') = %(land)s AND coalesce(n.gemarkungsnummer, '') = %(gemarkung)s)))
 
+-- name: in_boxes
+-- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1).
+(gml_id = ANY(%(parcels)s) OR gml_id = ANY(ARRAY(
+    SELECT DISTINCT n.gml_id
+    FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
+         AS c(x0, y0, x1, y1)
+    JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
+    WHERE n.endet IS NULL)))
+
 -- name: fluren
-SELECT land, gemarkungsnummer, flurnummer, ST_AsBinary(geom)
-FROM kataster.bezirk
-WHERE art = 'flur' AND endet IS NULL
-  AND geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832);
+-- The Flur maps around a piece (imported boundaries where delivered, else derived).
+SELECT land, gemarkungsnummer, flurnummer, herkunft, ST_AsBinary(geom)
+FROM kataster.flur_karte
+WHERE geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832);
 
 -- name: area_filled
 SELECT coalesce(sum(ST_Area(ST_Intersection(geom, h))), 0)
