@@ -12,15 +12,13 @@ import pandas as pd
 import shapely
 from psycopg import sql
 
-from pipeline.validation.findings import Finding
 from pipeline.validation.stages import (
     PARTITION_INPUTS,
     PARTITION_STAGES,
     Pipeline,
     collapse_precision,
     dedupe,
-    is_dust,
-    precision_dust,
+    hole_finding,
     stages_for,
 )
 from schemas import queries
@@ -241,12 +239,5 @@ def border_holes(conn, outlines, known, params):
         touching = shapely.intersects(geoms, hole)
         if filled >= 0.5 * hole.area or not touching.any():
             continue
-        tids = sorted(ids[touching])
-        if is_dust(hole, params):
-            findings.append(precision_dust(tids[0], hole))
-            continue
-        findings.append(Finding(
-            "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
-            f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",
-            geom=hole, related=tids[1:]))
+        findings.append(hole_finding(hole, sorted(ids[touching]), params))
     return findings

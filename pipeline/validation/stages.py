@@ -196,14 +196,7 @@ def _stage_coverage(ctx, params):
                 continue
             if not ctx["verify_hole"](hole):
                 continue
-            tids = sorted(ids[touching])
-            if is_dust(hole, params):
-                findings.append(precision_dust(tids[0], hole))
-                continue
-            findings.append(Finding(
-                "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
-                f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",
-                geom=hole, related=tids[1:]))
+            findings.append(hole_finding(hole, sorted(ids[touching]), params))
     if len(cand):
         # Open gaps narrower than the width: closing of the candidates minus all parcels.
         near = shapely.union_all(g[cand])
@@ -225,6 +218,16 @@ def _stage_coverage(ctx, params):
                 "coverage.gap", tids[0], f"gap of {gap.area:.3f} m² narrower than {width} m "
                 f"between parcels {', '.join(tids[:6])}", geom=gap, related=tids[1:]))
     return {"findings": dedupe(findings), "outline": outline}
+
+
+def hole_finding(hole, tids, params):
+    """A hole enclosed by the parcels ``tids`` (sorted): coverage.gap, or precision dust."""
+    if is_dust(hole, params):
+        return precision_dust(tids[0], hole)
+    return Finding(
+        "coverage.gap", tids[0], f"hole of {hole.area:.1f} m² enclosed by parcels "
+        f"{', '.join(tids[:6])}{' …' if len(tids) > 6 else ''} (a missing parcel?)",
+        geom=hole, related=tids[1:])
 
 
 def is_dust(geom, params):
