@@ -125,7 +125,8 @@ def import_files(paths: Iterable[str | Path], fmt: str = "auto",
     if config["validation.after_import"] if validate_after is None else validate_after:
         # An update is validated where it can change findings; a first import, a flat
         # delivery and a change of district boundaries everywhere.
-        result = validate(config=config, database=db, touched=touched)
+        result = validate(config=config, database=db,
+                          touched=None if before is None else touched)
         summary["validation"] = {"run_id": result.run_id, **result.counts["by_severity"],
                                  "fixed": result.fixed, "seconds": result.seconds}
     return summary

@@ -387,13 +387,20 @@ def _fluren(conn, ctx):
     return None if fluren is None else sorted(set(fluren) | ctx.fluren)
 
 
+# Above this many changed versions a run is validated whole (reading the scope of every
+# object would cost more than the full validation it replaces); so is a first import
+# (pipeline.api.import_files).
+SCOPE_MAX = 50_000
+
+
 def _touched(conn, ctx, merge, fluren):
     """The ids of every object the run delivered or ended, for a validation of what it changed
     (:func:`pipeline.validation.run.validate`, ``touched``); None where a full validation is
     needed: wherever the Flur maps were refilled whole (``fluren`` None: district boundaries,
-    flat deliveries, runs without history) and where a tenth or more of a table changed (a
-    first import)."""
-    if fluren is None or any(_large_change(conn, t, m) for t, m in merge.items()):
+    flat deliveries, runs without history) and where more than :data:`SCOPE_MAX` versions
+    changed."""
+    changed = sum(m.get("inserted", 0) + m.get("closed", 0) for m in merge.values())
+    if fluren is None or changed > SCOPE_MAX:
         return None
     ids = set()
     tables = set(ctx.loader.staged) | {op.table for op in ctx.operations}

@@ -24,6 +24,7 @@ from collections import defaultdict
 from fractions import Fraction
 
 import shapely
+from psycopg import sql
 
 from pipeline.validation.findings import Finding
 from schemas import queries
@@ -48,9 +49,9 @@ def _total(zs, ns):
     return sum((Fraction(z) / Fraction(n) for z, n in shares), Fraction(0))
 
 
-def _shares(conn):
+def _shares(conn, scoped=False):
     findings = []
-    for blatt, parent, ids, zs, ns in conn.execute(QUERIES["share_candidates"]):
+    for blatt, parent, ids, zs, ns in conn.execute(_statement("share_candidates", scoped)):
         total = _total(zs, ns)
         given = sum(z is not None and n is not None for z, n in zip(zs, ns, strict=True))
         if total == 1 and given == len(ids):
@@ -63,8 +64,8 @@ def _shares(conn):
             + ("" if given == len(ids) else f" and {len(ids) - given} of {len(ids)} have none"),
             related=list(ids)))
     # The bookings dividing a property (1301/1302/1303 an 1101/1102) must add up to 1.
-    for target, ids, zs, ns in conn.execute(QUERIES["divided_candidates"],
-                                               {"dividing": list(DIVIDING)}):
+    for target, ids, zs, ns in conn.execute(_statement("divided_candidates", scoped),
+                                            {"dividing": list(DIVIDING)}):
         total = _total(zs, ns)
         if total == 1:
             continue
@@ -75,10 +76,12 @@ def _shares(conn):
     return findings
 
 
-def _cycles(conn):
+def _cycles(conn, scoped=False):
     """One owner.chain finding per cycle of ``an`` references (a strongly connected set of
-    bookings), named after its smallest gml_id."""
-    conn.execute(QUERIES["cycle_edges"])
+    bookings), named after its smallest gml_id (with ``scoped``, the cycles among the bookings
+    in scope: a cycle through one of them lies wholly inside it)."""
+    conn.execute(QUERIES["drop_cycle_edges"])
+    conn.execute(_statement("cycle_edges", scoped))
     while conn.execute(QUERIES["trim"]).rowcount:
         pass
     edges = defaultdict(list)
@@ -144,27 +147,63 @@ def edges(conn):
         conn.execute(QUERIES["analyze_edges"])
 
 
-def owner_findings(conn, rules):
+# The placeholders of the rule statements that limit them to the scope, and their columns.
+SCOPE_COLUMNS = {"scope_f": "f.gml_id", "scope_b": "b.gml_id", "scope_s": "s.gml_id",
+                 "scope_n": "n.gml_id", "scope_p": "p.gml_id", "scope_a": "a.gml_id",
+                 "scope_src": "src", "scope_dst": "dst", "scope_edst": "e.dst",
+                 "scope_blatt": "n.ist_bestandteil_von"}
+
+
+def _statement(name, scoped):
+    """A rule statement, limited to the objects in ``owner_scope`` if ``scoped``."""
+    return sql.SQL(QUERIES[name]).format(**{
+        key: sql.SQL(QUERIES["in_scope"]).format(column=sql.SQL(column)) if scoped
+        else sql.SQL("") for key, column in SCOPE_COLUMNS.items()
+        if "{" + key + "}" in QUERIES[name]})
+
+
+def owner_findings(conn, rules, touched=None):
     """Findings of the requested owner rules (all private), in a transaction of their own (a
-    savepoint inside an import's transaction)."""
+    savepoint inside an import's transaction).
+
+    With ``touched`` (gml_ids a run delivered or ended), only the findings those objects can
+    change: see :func:`owner_findings_in_scope`."""
+    return owner_findings_in_scope(conn, rules, touched)[0]
+
+
+def owner_findings_in_scope(conn, rules, touched):
+    """The findings of the owner rules ``rules`` that the objects ``touched`` can change, and
+    the ids of the owner objects they looked at (a finding about another object cannot have
+    changed). The rules run on the objects of the temporary table ``owner_scope`` (query
+    ``scope``: the parcels, booking chains, sheets, Namensnummern, Persons and Anschriften
+    reached from them, old references included). ``touched`` None: every object, and no ids."""
     findings = []
     params = {"divided": list(DIVIDED), "fictive": FICTIVE}
+    scoped = touched is not None
     with conn.transaction():
-        if {"owner.no_parcel", "owner.chain", "owner.shares"} & set(rules):
+        if scoped or {"owner.no_parcel", "owner.chain", "owner.shares"} & set(rules):
             edges(conn)
+        if scoped:
+            conn.execute(QUERIES["index_edges"])
+            conn.execute(QUERIES["drop_scope"])
+            conn.execute(QUERIES["scope"], {"ids": list(touched)})
+            conn.execute(QUERIES["analyze_scope"])
         if {"owner.no_parcel", "owner.chain"} & set(rules):
-            conn.execute(QUERIES["reached"])
+            conn.execute(QUERIES["drop_reached"])
+            conn.execute(QUERIES["reached_in_scope" if scoped else "reached"])
             conn.execute(QUERIES["analyze_reached"])
         for rule in STATEMENTS:
             if rule in rules:
-                statement = QUERIES[rule.removeprefix("owner.")]
-                rows = conn.execute(statement, params if "%(" in statement else None).fetchall()
+                statement = _statement(rule.removeprefix("owner."), scoped)
+                rows = conn.execute(statement, params if "%(" in QUERIES[
+                    rule.removeprefix("owner.")] else None).fetchall()
                 places = shapely.from_wkb([bytes(w) if w is not None else None
                                            for _, _, _, w in rows]) if rows else []
                 findings += [Finding(rule, gid, message, geom=place, related=related or [])
                              for (gid, message, related, _), place in zip(rows, places, strict=True)]
         if "owner.chain" in rules:
-            findings += _cycles(conn)
+            findings += _cycles(conn, scoped)
         if "owner.shares" in rules:
-            findings += _shares(conn)
-    return findings
+            findings += _shares(conn, scoped)
+        ids = {i for (i,) in conn.execute(QUERIES["scope_ids"])} if scoped else None
+    return findings, ids

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import UsageError
 from pipeline.runs import Run
 from pipeline.validation import findings as stored
-from pipeline.validation.owner import owner_findings
+from pipeline.validation.owner import owner_findings_in_scope
 from pipeline.validation.partitions import QUERIES as PARTITIONS
 from pipeline.validation.partitions import run_partitions, validate_scope
 from pipeline.validation.rules import RULES, of_kind
-from pipeline.validation.scope import EVERYWHERE, UNSCOPED, Scope
+from pipeline.validation.scope import UNSCOPED, Scope
 from pipeline.validation.sql_rules import sql_findings
 from pipeline.validation.stages import PARTITION_STAGES, dedupe
 
@@ -118,7 +118,7 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
             t = time.monotonic()
             found = run_partitions(db.url, partitions, stage_names, values, scheduler)
             log.info("%d partitions in %.1f s", len(partitions), time.monotonic() - t)
-            found += in_database.result()
+            found += in_database.result()[0]
         if {"coverage.gap", "coverage.overlap"} & set(rules):
             rules = sorted(set(rules) | {"coverage.precision"})
         found = [f for f in dedupe(found) if f.rule in rules]
@@ -136,7 +136,8 @@ def _validate_touched(db: Database, rules: list[str], values: dict[str, Any], pr
                       touched: Sequence[str], started: float, lock_timeout: float
                       ) -> ValidationResult:
     """The validation of what the objects ``touched`` can change (:mod:`.scope`): the stages
-    on the parcels around them in this process, the SQL rules on them, the owner rules whole."""
+    on the parcels around them in this process, the SQL rules on them, the owner rules on the
+    owner objects they reach."""
     rules = [r for r in rules if r not in UNSCOPED]
     stage_names = [s.name for s in PARTITION_STAGES
                    if s.name in {RULES[r].source for r in rules if RULES[r].kind == "stage"}]
@@ -150,12 +151,12 @@ def _validate_touched(db: Database, rules: list[str], values: dict[str, Any], pr
             found = validate_scope(conn, scope, stage_names, values)
             log.info("stages on %d parcels near %d touched in %.2f s", len(scope.near),
                      len(scope.parcels), time.monotonic() - t)
-            found += in_database.result()
+            more, scope.owner = in_database.result()
+            found += more
         found = [f for f in dedupe(found) if f.rule in rules]
         with conn.transaction():
             stored.store(conn, run.id, found)
-            fixed = stored.mark_fixed(conn, run.id, [r for r in rules if r in EVERYWHERE])
-            fixed += stored.mark_fixed_keys(conn, run.id, scope.stored_inside(conn, rules))
+            fixed = stored.mark_fixed_keys(conn, run.id, scope.stored_inside(conn, rules))
             stored.with_ids(conn, found)
             counts = stored.counts(found, private)
             run.finish("committed", counts=counts, findings=counts["by_severity"])
@@ -165,14 +166,16 @@ def _validate_touched(db: Database, rules: list[str], values: dict[str, Any], pr
 
 def _database_rules(db: Database, rules: Sequence[str], values: dict[str, Any],
                     gemarkung: str | None, touched: Sequence[str] | None = None
-                    ) -> list[Finding]:
-    """Findings of the SQL rules and of the owner rules, on a connection of their own."""
+                    ) -> tuple[list[Finding], set[str] | None]:
+    """Findings of the SQL rules and of the owner rules, on a connection of their own, and
+    (with ``touched``) the owner objects the owner rules looked at."""
     with db.connect(autocommit=True) as conn:
         t = time.monotonic()
         found = sql_findings(conn, [r for r in rules if RULES[r].kind == "sql"], values,
                              gemarkung, touched)
         log.info("SQL rules in %.1f s", time.monotonic() - t)
         t = time.monotonic()
-        found += owner_findings(conn, [r for r in rules if RULES[r].kind == "owner"])
+        owner, ids = owner_findings_in_scope(
+            conn, [r for r in rules if RULES[r].kind == "owner"], touched)
         log.info("owner rules in %.1f s", time.monotonic() - t)
-    return found
+    return found + owner, ids

@@ -11,7 +11,10 @@ change only if it is about one of them or lies where one of them lies or lay:
   the Flur maps a parcel is compared with change only there);
 - coverage (``coverage.overlap``, ``coverage.gap``): also every finding whose place meets such
   an extent (``boxes``);
-- the owner rules follow booking chains across the city: they run whole (``everywhere``).
+- owner rules: findings about the owner objects the touched ones reach (``owner``: parcels
+  booked on touched bookings, the booking chains leading to touched bookings or to those
+  touched parcels and bookings name, touched sheets and the sheets of touched Namensnummern,
+  the Persons and Anschriften they name; :func:`pipeline.validation.owner.owner_findings_in_scope`).
 
 A scoped validation computes exactly the findings inside the scope (each computed as a full
 validation computes it) and marks fixed exactly the stored findings inside it that it did not
@@ -34,7 +37,7 @@ from schemas import queries
 QUERIES = queries("scope")
 PER_PARCEL = ("geometry.invalid", "geometry.empty", "geometry.sliver", "district.outside")
 SPATIAL = ("coverage.overlap", "coverage.gap")
-EVERYWHERE = tuple(of_kind("owner"))
+OWNER = tuple(of_kind("owner"))
 # Counted over the whole city in one finding: only a full validation refreshes it.
 UNSCOPED = ("coverage.precision",)
 
@@ -53,12 +56,15 @@ class Scope:
         (n, 4) extents (minx, miny, maxx, maxy) of every stored version of those parcels.
     near : set of str
         Current parcels whose extent meets a box (set by the stage run, which reads them).
+    owner : set of str
+        The owner objects the touched ones reach (set by the owner rules, which find them).
     """
 
     ids: list[str]
     parcels: list[str]
     boxes: np.ndarray
     near: set[str] = field(default_factory=set)
+    owner: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, conn, ids):
@@ -69,7 +75,7 @@ class Scope:
 
     def args(self):
         """Query parameters: the ids, the near parcels, the boxes (as arrays of their sides)."""
-        return {"ids": self.ids, "near": sorted(self.near),
+        return {"ids": self.ids, "near": sorted(self.near), "owner": sorted(self.owner),
                 **{k: list(self.boxes[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))}}
 
     def meets(self, geoms):
@@ -90,16 +96,16 @@ class Scope:
         ids = set(self.ids)
         spatial = self.meets([f.geom for f in findings])
         return np.array([
-            f.rule in EVERYWHERE or f.object_id in ids or bool(ids.intersection(f.related))
+            f.object_id in ids or bool(ids.intersection(f.related))
+            or (f.rule in OWNER and f.object_id in self.owner)
             or (f.rule in PER_PARCEL and f.object_id in self.near)
             or (f.rule in SPATIAL and bool(spatial[i]))
             for i, f in enumerate(findings)], dtype=bool)
 
     def stored_inside(self, conn, rules):
-        """The keys of the stored findings of ``rules`` (not fixed) that lie inside the scope;
-        the owner rules' are left to :func:`pipeline.validation.findings.mark_fixed`."""
-        args = {**self.args(), "rules": [r for r in rules if r not in EVERYWHERE],
-                "per_parcel": list(PER_PARCEL), "spatial": list(SPATIAL)}
+        """The keys of the stored findings of ``rules`` (not fixed) that lie inside the scope."""
+        args = {**self.args(), "rules": list(rules), "per_parcel": list(PER_PARCEL),
+                "spatial": list(SPATIAL), "owner_rules": list(OWNER)}
         keys = []
         for schema in SCHEMAS:
             rows = conn.execute(sql.SQL(QUERIES["candidates"]).format(

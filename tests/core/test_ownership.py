@@ -330,7 +330,9 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
     updates (owners and shares changed, an references moved, parcels rebooked or moved into
     another Flur with another shape, sheets turned fictive and back, Namensnummern and bookings
     deleted, parcels ended): after every run the recorded current owners equal a full
-    resolution of the same state, and the Flur map equals its definition (kataster.flur)."""
+    resolution of the same state, the Flur map equals its definition (kataster.flur), and the
+    validation after the run, which looks only at what the run can change, left the findings
+    (owner findings included) a full validation of the same state leaves."""
     import json
     import random
 
@@ -353,8 +355,12 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
     path = tmp_path / "owners.xml"
     with open_output(path) as fh:
         Writer("7.1", prefix="adv").extract(features(), fh)
-    kataster("import", path, "--no-validate", env=cli_env, check=True)
+    env = {**cli_env, "KATASTER_VALIDATION_AFTER_IMPORT": "true"}
+    kataster("import", path, env=env, check=True)
     objects = {f["id"]: f for f in features()}
+    stored = ("SELECT key, status FROM kataster_privat.finding UNION ALL"
+              " SELECT key, status FROM kataster.finding WHERE rule <> 'coverage.precision'")
+    owner_rules = set()
     rng = random.Random(20261202)
     people = [pid(k) for k in PEOPLE]
     scoped_sizes = []
@@ -364,13 +370,20 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
         replaces, deletes, done = [], [], []
         # First a booking leaves the divided property it divided for another (parcel 2's
         # owners shrink, parcel 3's grow), then random changes.
-        kinds = ["move"] if step == 0 else [
+        # Then parcel 2 ends (its divided booking and the two pointing at it reach no parcel),
+        # and Namensnummer N031 names P1 instead of P4 (P4 is named by nobody).
+        kinds = {0: ["move"], 1: ["end parcel 2"], 2: ["rename N031"]}.get(step) or [
             rng.choice(["person", "share", "an", "rebook", "sheet", "delete", "end", "flur"])
             for _ in range(rng.randint(1, 3))]
         for kind in kinds:
             if kind == "move":
                 oid = "DENW36AL00000B03"
                 new = _with(live[oid], "an", Ref("DENW36AL00000B05"))
+            elif kind == "end parcel 2":
+                oid, new = "DENW36AL0000P002", None
+            elif kind == "rename N031":
+                oid = "DENW36AL0000N031"
+                new = _with(live[oid], "benennt", Ref(pid("P1")))
             elif kind == "person":
                 oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Namensnummer"
                                   and any(p == "benennt" for p, _ in f["props"])])
@@ -419,9 +432,15 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
         with open_output(update) as fh:
             Writer("7.1", prefix="adv").nba([], replaces, deletes,
                                             beginnt.replace("01T", "02T"), fh)
-        run = json.loads(kataster("import", update, "--no-validate", "--json", env=cli_env,
-                                  check=True).stdout)
+        run = json.loads(kataster("import", update, "--json", env=env, check=True).stdout)
         assert run["status"] == "committed"
+        # The validation after the update looked at what it touched; a full validation of the
+        # same state changes no stored finding, owner findings included.
+        before = sorted(query(db, stored))
+        full_run = json.loads(kataster("validate", "--private", "--json", env=cli_env,
+                                       check=True).stdout)
+        assert sorted(query(db, stored)) == before, (step, done)
+        owner_rules |= {f["rule"] for f in full_run["findings"] if f["rule"].startswith("owner.")}
         current, full = full_equals_recorded()
         assert current == full, (step, done)
         # The Flur map, updated for the Fluren the run touched, equals its definition.
@@ -433,8 +452,10 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
                          " v.gemarkung, v.herkunft)")[0][0] == 0, (step, done)
         scoped_sizes.append(query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
                                       " WHERE run_id = %s", (run["run_id"],))[0][0])
-    # The sequence changed owners (the comparison was not of two empty lists).
+    # The sequence changed owners (the comparison was not of two empty lists), and raised
+    # owner findings of several rules.
     assert sum(scoped_sizes) > 0 and len(full) > 0
+    assert len(owner_rules) >= 3, owner_rules
 
 
 def _with(feature, name, value):

@@ -15,6 +15,7 @@ FROM {schema}.finding
 WHERE rule = ANY(%(rules)s) AND status <> 'fixed'
   AND (object_id = ANY(%(ids)s) OR related && %(ids)s::text[]
        OR (rule = ANY(%(per_parcel)s) AND object_id = ANY(%(near)s))
+       OR (rule = ANY(%(owner_rules)s) AND object_id = ANY(%(owner)s))
        OR (rule = ANY(%(spatial)s) AND geom && ANY(ARRAY(
               SELECT ST_MakeEnvelope(x0 - 1, y0 - 1, x1 + 1, y1 + 1, 25832)
               FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[],
