@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 import psycopg
-import sqlalchemy as sa
 from psycopg import sql
 
 from pipeline.config import Config, mask_url
@@ -59,6 +58,8 @@ class Database:
 
     def engine(self, **kwargs):
         """A SQLAlchemy engine (psycopg 3 driver) for the same database."""
+        import sqlalchemy as sa
+
         return sa.create_engine(sqlalchemy_url(self.url), **kwargs)
 
     def revision(self):

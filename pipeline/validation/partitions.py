@@ -145,16 +145,14 @@ def validate_scope(conn, scope, stage_names, params):
     the Flur maps around them. Sets ``scope.near``."""
     if not stage_names:
         return []
-    boxes = scope.boxes
-    sides = dict(zip(("x0", "y0", "x1", "y1"), boxes.T.tolist(), strict=True)) if len(boxes) \
-        else {"x0": [], "y0": [], "x1": [], "y1": []}
-    gaps = np.array(conn.execute(QUERIES_SCOPE["gaps_near"], sides).fetchall(),
+    def sides(boxes):
+        return {k: list(boxes[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))}
+
+    gaps = np.array(conn.execute(QUERIES_SCOPE["gaps_near"], sides(scope.boxes)).fetchall(),
                     dtype=float).reshape(-1, 4)
-    grow = np.array([-CELL, -CELL, CELL, CELL])
-    load = np.concatenate([boxes + grow, gaps + grow * MARGIN / CELL])
-    context = _read_parcels(conn, "in_boxes", {
-        "parcels": scope.parcels,
-        **{k: list(load[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))}})
+    load = np.concatenate([scope.boxes + np.array([-CELL, -CELL, CELL, CELL]),
+                           gaps + np.array([-MARGIN, -MARGIN, MARGIN, MARGIN])])
+    context = _read_parcels(conn, "in_boxes", {"parcels": scope.parcels, **sides(load)})
     geoms = context.geometry.values
     near = scope.meets(geoms) | context["gml_id"].isin(scope.parcels).to_numpy()
     scope.near = set(context["gml_id"][near])

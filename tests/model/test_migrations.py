@@ -3,7 +3,21 @@
 from conftest import url_as
 
 from pipeline.db import Database, migrate
-from schemas.migrate import current, head, upgrade
+from schemas.migrate import alembic_head, current, head, upgrade
+
+
+def test_the_head_is_alembics_and_each_file_names_its_revision():
+    """head() reads the file names; Alembic follows the down_revision chain: they agree, and
+    every migration file is named by its revision."""
+    import re
+
+    from schemas import MIGRATIONS_DIR
+
+    files = sorted((MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
+    assert len(files) > 20
+    for f in files:
+        assert re.search(rf'^revision = "{f.stem}"$', f.read_text(), re.MULTILINE), f.name
+    assert head() == alembic_head() == files[-1].stem
 
 
 def test_upgrade_from_previous_revision_keeps_data(empty_db):
