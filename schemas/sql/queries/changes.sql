@@ -3,16 +3,22 @@
 
 -- name: parcel_changes
 -- A parcel version belongs to the state after run r if r or an earlier run wrote it and no run
--- up to r closed it.
-WITH a AS (
+-- up to r closed it. Only parcels with a version that a run after a and up to b wrote or closed
+-- can differ (found through the run indexes, 0023; a < b).
+WITH candidates AS (
+    SELECT gml_id FROM kataster.ax_flurstueck WHERE run_id > %(a)s AND run_id <= %(b)s
+    UNION
+    SELECT gml_id FROM kataster.ax_flurstueck
+    WHERE closed_run_id > %(a)s AND closed_run_id <= %(b)s),
+a AS (
     SELECT gml_id, flurstueckskennzeichen, amtliche_flaeche, geom
     FROM kataster.ax_flurstueck
-    WHERE run_id <= %(a)s
+    WHERE gml_id IN (SELECT gml_id FROM candidates) AND run_id <= %(a)s
       AND ((closed_run_id IS NULL AND endet IS NULL) OR closed_run_id > %(a)s)),
 b AS (
     SELECT gml_id, flurstueckskennzeichen, amtliche_flaeche, geom
     FROM kataster.ax_flurstueck
-    WHERE run_id <= %(b)s
+    WHERE gml_id IN (SELECT gml_id FROM candidates) AND run_id <= %(b)s
       AND ((closed_run_id IS NULL AND endet IS NULL) OR closed_run_id > %(b)s))
 SELECT coalesce(b.gml_id, a.gml_id), coalesce(b.flurstueckskennzeichen, a.flurstueckskennzeichen),
        k.art, ST_AsBinary(coalesce(b.geom, a.geom)), a.amtliche_flaeche, b.amtliche_flaeche

@@ -53,8 +53,9 @@ bookings(id) AS (
     UNION SELECT e.src FROM owner_an e JOIN bookings r ON e.dst = r.id)
 SELECT id FROM bookings
 UNION SELECT id FROM t
-UNION SELECT f.gml_id FROM kataster.ax_flurstueck f
-      WHERE f.endet IS NULL AND f.ist_gebucht && %(ids)s::text[]
+UNION SELECT f.gml_id FROM t CROSS JOIN LATERAL (   -- one GIN look-up per id
+      SELECT gml_id FROM kataster.ax_flurstueck f
+      WHERE f.endet IS NULL AND f.ist_gebucht @> ARRAY[t.id]) f
 UNION SELECT n.ist_bestandteil_von FROM kataster_privat.ax_namensnummer n JOIN t ON t.id = n.gml_id
 UNION SELECT n.benennt FROM kataster_privat.ax_namensnummer n JOIN t ON t.id = n.gml_id
 UNION SELECT n.gml_id FROM kataster_privat.ax_namensnummer n
