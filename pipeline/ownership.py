@@ -57,26 +57,17 @@ def resolve(conn, run_id, touched=None):
     (:mod:`pipeline.validation.owner`), so that an import and a later validation record one finding
     for one problem. The walk follows the edge table of :func:`pipeline.validation.owner.edges`.
     """
+    from pipeline.steps import ids_of
+
     if touched is not None and conn.execute(QUERIES["first_resolution"]).fetchone()[0]:
         touched = None
     findings = owner_findings(conn, ["owner.unbooked", "owner.chain"],
-                              None if touched is None else touched_ids(conn, touched))
+                              None if touched is None else ids_of(conn, touched))
     resolved(conn, run_id, touched)
     in_scope = sql.SQL(QUERIES["owners_in_scope"] if touched is not None else "")
     conn.execute(sql.SQL(sql_text("steps/eigentum_schreiben.sql")).format(in_scope=in_scope),
                  {"run": run_id})
     return findings
-
-
-def touched_ids(conn, touched):
-    """The gml_ids in ``touched`` (see :func:`resolve`): delivered and ended."""
-    ids = set()
-    for stage, ended in touched.values():
-        ids.update(ended)
-        if stage:
-            ids.update(i for (i,) in conn.execute(
-                sql.SQL(QUERIES["staged_ids"]).format(stage=sql.Identifier(stage))))
-    return sorted(ids)
 
 
 def scope(conn, run_id, touched):

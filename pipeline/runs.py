@@ -291,7 +291,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 fluren = _fluren(conn, ctx)
                 refresh_derived(conn, fluren, _house_numbers(conn, ctx, summary["merge"]))
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
-                summary["touched"] = _touched(conn, ctx, summary["merge"], fluren)
+                summary["touched"] = _touched(ctx, summary["merge"], fluren)
                 _finish(run, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
             rasters.discard(ctx)
@@ -393,7 +393,7 @@ def _fluren(conn, ctx):
 SCOPE_MAX = 50_000
 
 
-def _touched(conn, ctx, merge, fluren):
+def _touched(ctx, merge, fluren):
     """The ids of every object the run delivered or ended, for a validation of what it changed
     (:func:`pipeline.validation.run.validate`, ``touched``); None where a full validation is
     needed: wherever the Flur maps were refilled whole (``fluren`` None: district boundaries,
@@ -402,14 +402,7 @@ def _touched(conn, ctx, merge, fluren):
     changed = sum(m.get("inserted", 0) + m.get("closed", 0) for m in merge.values())
     if fluren is None or changed > SCOPE_MAX:
         return None
-    ids = set()
-    tables = set(ctx.loader.staged) | {op.table for op in ctx.operations}
-    for stage, ended in ctx.touched(sorted(tables)).values():
-        ids.update(ended)
-        if stage is not None:
-            ids.update(gml_id for (gml_id,) in conn.execute(
-                sql.SQL(QUERIES["stage_ids"]).format(stage=sql.Identifier(stage))))
-    return sorted(ids)
+    return ctx.touched_ids(sorted(set(ctx.loader.staged) | {op.table for op in ctx.operations}))
 
 
 def _house_numbers(conn, ctx, merge):

@@ -70,6 +70,22 @@ class Context:
                                 and op.kind in ("delete", "update")}))
                 for table in tables}
 
+    def touched_ids(self, tables):
+        """The gml_ids of the objects the run delivered or ended in ``tables``."""
+        return ids_of(self.conn, self.touched(tables))
+
+
+def ids_of(conn, touched):
+    """The gml_ids in ``touched`` ({table: (staging table or None, ended ids)}, as
+    :meth:`Context.touched` gives it): delivered and ended, sorted."""
+    ids = set()
+    for stage, ended in touched.values():
+        ids.update(ended)
+        if stage:
+            ids.update(i for (i,) in conn.execute(
+                sql.SQL(QUERIES["staged_ids"]).format(stage=sql.Identifier(stage))))
+    return sorted(ids)
+
 
 @dataclass(frozen=True)
 class Step:

@@ -78,9 +78,6 @@ AND ist_bestandteil_von IN (SELECT DISTINCT blatt FROM ownership_walk)
 -- name: owners_in_scope
 WHERE flurstueck_gml_id IN (SELECT gml_id FROM ownership_scope)
 
--- name: staged_ids
-SELECT DISTINCT gml_id FROM {stage};
-
 -- name: index_edges
 CREATE INDEX IF NOT EXISTS owner_an_dst_idx ON owner_an (dst);
 

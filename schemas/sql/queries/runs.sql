@@ -58,10 +58,6 @@ SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass;
 -- name: analyze
 ANALYZE {table};
 
--- name: stage_ids
--- The objects a delivery's stage table holds (what the run delivered).
-SELECT DISTINCT gml_id FROM {stage};
-
 -- name: owner_rows_of_run
 SELECT count(DISTINCT flurstueck_gml_id) FROM kataster_privat.eigentum_aufgeloest
 WHERE run_id = %(run)s;

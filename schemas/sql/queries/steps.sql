@@ -16,3 +16,7 @@ AND beginnt = %(b)s
 
 -- name: open_version
 AND endet IS NULL
+
+-- name: staged_ids
+-- The objects a delivery's staging table holds (what the run delivered).
+SELECT DISTINCT gml_id FROM {stage};
