@@ -288,8 +288,9 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
-                fluren = _fluren(conn, ctx)
-                refresh_derived(conn, fluren, _house_numbers(conn, ctx, summary["merge"]))
+                fluren, pieces = _fluren(conn, ctx)
+                refresh_derived(conn, fluren, _house_numbers(conn, ctx, summary["merge"]),
+                                pieces)
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
                 summary["touched"] = _touched(ctx, summary["merge"], fluren)
                 _finish(run, "committed", summary, source.files, None)
@@ -371,20 +372,23 @@ DISTRICT_TABLES = ("kataster.bezirk", "kataster.ax_katalog")
 
 
 def _fluren(conn, ctx):
-    """The Fluren whose maps this run changed (Flurkennzeichen): those of the parcels it
-    delivered or ended and those of parcels its steps changed (``ctx.fluren``); None where every
-    Flur's may have changed: imported district boundaries or names, a flat delivery (which ends
-    what it does not deliver), a run without history (whose replaced versions are gone), a
-    parcel without a complete Flurkennzeichen."""
+    """The Fluren whose street names this run may have changed (Flurkennzeichen: those of the
+    parcels it delivered or ended and those of parcels its steps changed, ``ctx.fluren``) and
+    the Flur map's pieces its parcels lie in ((Flurkennzeichen, cell), before and after);
+    (None, None) where every Flur's may have changed: imported district boundaries or names, a
+    flat delivery (which ends what it does not deliver), a run without history (whose replaced
+    versions are gone), a parcel without a complete Flurkennzeichen."""
     loader = ctx.loader
     tables = {t for t, staged in loader.staged.items() if staged.rows} | \
         {op.table for op in ctx.operations}
     if not (loader.versioned and loader.history) or tables & set(DISTRICT_TABLES) \
             or None in ctx.fluren:
-        return None
+        return None, None
     stage, ended = ctx.touched(["kataster.ax_flurstueck"])["kataster.ax_flurstueck"]
-    fluren = touched_fluren(conn, loader.run_id, stage, ended)
-    return None if fluren is None else sorted(set(fluren) | ctx.fluren)
+    fluren, pieces = touched_fluren(conn, loader.run_id, stage, ended)
+    if fluren is None:
+        return None, None
+    return sorted(set(fluren) | ctx.fluren), pieces
 
 
 # Above this many changed versions a run is validated whole (reading the scope of every

@@ -173,22 +173,29 @@ def read(db, layer, **filters):
     return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")
 
 
-def refresh_derived(conn, fluren=None, house_numbers=None):
-    """Recompute the derived copies: the name lists (0007); the Flur map (0020) and the street
-    names (0021), only for the Fluren ``fluren`` names (by Flurkennzeichen) or whole when None;
-    the house numbers (0022), only those of the presentation objects and buildings
-    ``house_numbers`` names or whole when None; the Gemarkung map from the Flur map (0006) and
-    the boundary points (0014)."""
+def refresh_derived(conn, fluren=None, house_numbers=None, pieces=()):
+    """Recompute the derived copies: the name lists (0007); the Flur map (0020, 0024) and the
+    street names (0021), whole when ``fluren`` is None, else the street names of the Fluren
+    ``fluren`` names (by Flurkennzeichen) and the Flur map's pieces ``pieces`` names
+    ((Flurkennzeichen, cell) pairs) with the maps of their Fluren; the house numbers (0022),
+    only those of the presentation objects and buildings ``house_numbers`` names or whole when
+    None; the Gemarkung map from the Flur map (0006) and the boundary points (0014)."""
     for view in ("gemarkung_name_liste", "gemeinde_name_liste"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
     if fluren is None:
-        for name in ("flur_map_clear", "flur_map_fill", "street_names_clear",
-                     "street_names_fill"):
+        for name in ("flur_pieces_clear", "flur_pieces_fill", "flur_map_clear", "flur_map_fill",
+                     "street_names_clear", "street_names_fill"):
             conn.execute(QUERIES[name])
-    elif fluren:
-        for name in ("flur_map_drop_fluren", "flur_map_fill_fluren", "street_names_drop_fluren",
-                     "street_names_fill_fluren"):
-            conn.execute(QUERIES[name], {"fluren": list(fluren)})
+    else:
+        if pieces:
+            cells = {"fluren": sorted({f for f, _ in pieces}),
+                     "zellen": sorted({z for _, z in pieces})}
+            for name in ("flur_pieces_drop", "flur_pieces_fill_some", "flur_map_drop_fluren",
+                         "flur_map_fill_fluren"):
+                conn.execute(QUERIES[name], cells)
+        if fluren:
+            for name in ("street_names_drop_fluren", "street_names_fill_fluren"):
+                conn.execute(QUERIES[name], {"fluren": list(fluren)})
     if house_numbers is None:
         for name in ("house_numbers_clear", "house_numbers_fill"):
             conn.execute(QUERIES[name])
@@ -217,14 +224,17 @@ def touched_house_numbers(conn, run_id, touched):
 
 
 def touched_fluren(conn, run_id, stage, ended):
-    """The Flurkennzeichen of the Fluren whose parcels run ``run_id`` delivered (in its staging
-    table ``stage``, or None) or ended (``ended``: gml_ids), before and after the run; None if
-    one of those parcels has no complete Flurkennzeichen (the Flur map's row without an id
-    gathers those: it is refilled whole)."""
+    """The Fluren and the Flur map's pieces of the parcels run ``run_id`` delivered (in its
+    staging table ``stage``, or None) or ended (``ended``: gml_ids), before and after the run:
+    (Flurkennzeichen, [(Flurkennzeichen, cell)]); (None, None) if one of those parcels has no
+    complete Flurkennzeichen (the Flur map's row without an id gathers those: it is refilled
+    whole)."""
     delivered = _q("staged_ids", stage=sql.Identifier(stage)) if stage else _q("no_ids")
-    found = [r[0] for r in conn.execute(_q("touched_fluren", delivered=delivered),
-                                       {"ended": list(ended), "run": run_id})]
-    return None if None in found else sorted(found)
+    found = conn.execute(_q("touched_fluren", delivered=delivered),
+                         {"ended": list(ended), "run": run_id}).fetchall()
+    if any(flur is None for flur, _ in found):
+        return None, None
+    return sorted({flur for flur, _ in found}), sorted(p for p in found if p[1] is not None)
 
 
 def _q(statement, **parts):

@@ -165,6 +165,22 @@ class FlurKarte(Base):
     geom = _geom("MULTIPOLYGON")
 
 
+class FlurStueck(Base):
+    """A piece of the Flur map (0024): the union of a Flur's current parcels in one grid cell
+    (kataster.flur_stueck_quelle's rows, kept by the runs for the cells they touch). The model
+    takes Flur and cell as its key (not declared in the table: parcels without a complete
+    Flurkennzeichen form pieces without an id)."""
+
+    __tablename__ = "flur_stueck"
+    __table_args__ = {"schema": "kataster"}
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    zelle: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    land: Mapped[str | None] = mapped_column(Text)
+    gemarkungsnummer: Mapped[str | None] = mapped_column(Text)
+    flurnummer: Mapped[int | None] = mapped_column(Integer)
+    geom = _geom("MULTIPOLYGON")
+
+
 class Hausnummer(Base):
     """The house numbers (0022): kataster.hausnummer_quelle's rows, kept by the runs for the
     presentation objects and buildings their delivery can have changed."""

@@ -20,20 +20,35 @@ WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_DWithin(m.geom, v.geom, 1e-6)
     "hausnummer": """
 SELECT count(*) FROM kataster.hausnummer m FULL JOIN kataster.hausnummer_quelle v USING (id)
 WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)
-   OR (m.hausnummer, m.herkunft) IS DISTINCT FROM (v.hausnummer, v.herkunft)"""}
+   OR (m.hausnummer, m.herkunft) IS DISTINCT FROM (v.hausnummer, v.herkunft)""",
+    "flur_stueck": """
+SELECT count(*) FROM kataster.flur_stueck m FULL JOIN kataster.flur_stueck_quelle v
+  USING (id, zelle)
+WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)
+   OR (m.land, m.gemarkungsnummer, m.flurnummer)
+      IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.flurnummer)""",
+    # The Flur map as the union of its pieces: kataster.flur reads the kept pieces (0024).
+    "flur_karte": """
+SELECT count(*) FROM kataster.flur_karte m FULL JOIN kataster.flur v USING (id)
+WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)
+   OR (m.land, m.gemarkungsnummer, m.flurnummer, m.gemarkung, m.herkunft)
+      IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.flurnummer, v.gemarkung, v.herkunft)"""}
 VERSIONS = {"strassenname": "SELECT id, xmin::text FROM kataster.strassenname",
-            "hausnummer": "SELECT id, xmin::text FROM kataster.hausnummer"}
+            "hausnummer": "SELECT id, xmin::text FROM kataster.hausnummer",
+            "flur_stueck": "SELECT id || ':' || zelle, xmin::text FROM kataster.flur_stueck"}
 FLUR = "land || gemarkungsnummer || lpad(flurnummer::text, 3, '0')"
 UTC = """to_char(beginnt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
 def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
     """Generated NBA portions (parcels re-sent, their addresses deleted); an address moved to
-    another street while its parcel is not delivered; a house number's presentation object
+    another street while its parcel is not delivered (its Flur's street names change, not the
+    Flur map's pieces); a house number's presentation object
     deleted, then its address renumbered; a presentation object's text emptied, then its
     address renumbered. After every run the street names and house numbers equal their
-    definitions, and a run rewrote only rows of what it touched (the moved address's Flur; the
-    building and object that show a renumbered address, neither delivered)."""
+    definitions (the Flur map's pieces and the Flur map too), and a run rewrote only rows of
+    what it touched (the pieces its parcels lie in; the moved address's Flur; the building and
+    object that show a renumbered address, neither delivered)."""
     city = tmp_path / "city.xml"
     write(120, city, version="7.1", seed=5)
     kataster("import", city, "--no-validate", env=cli_env, check=True)
@@ -75,6 +90,7 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
         write_nba(120, portion, version="7.1", seed=5, sequence=(k, 10))
         rewritten = imported(portion)
         assert 0 < len(rewritten["strassenname"]) < total["strassenname"]
+        assert 0 < len(rewritten["flur_stueck"]) < total["flur_stueck"]
 
     # The address of a parcel in one Flur moves to a street of another Flur; the parcel itself
     # is not delivered: its new address text reaches the street names through lage_text.
@@ -92,6 +108,7 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
     assert query(db, f"SELECT count(*) FROM kataster.strassenname WHERE strasse = %s"
                      f" AND {FLUR} = %s", (street, flur))[0][0] == 1   # now in the first Flur
     assert {i.split(":")[0] for i in rewritten["strassenname"]} == {flur}
+    assert rewritten["flur_stueck"] == set()
 
     # Two house numbers shown by presentation objects of buildings that name their address.
     shown = query(db, f"""

@@ -330,7 +330,8 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
     updates (owners and shares changed, an references moved, parcels rebooked or moved into
     another Flur with another shape, sheets turned fictive and back, Namensnummern and bookings
     deleted, parcels ended): after every run the recorded current owners equal a full
-    resolution of the same state, the Flur map equals its definition (kataster.flur), and the
+    resolution of the same state, the Flur map equals its definition (kataster.flur) and its
+    pieces theirs (kataster.flur_stueck_quelle), and the
     validation after the run, which looks only at what the run can change, left the findings
     (owner findings included) a full validation of the same state leaves."""
     import json
@@ -362,6 +363,7 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
               " SELECT key, status FROM kataster.finding WHERE rule <> 'coverage.precision'")
     owner_rules = set()
     rng = random.Random(20261202)
+    cells = random.Random(24)
     people = [pid(k) for k in PEOPLE]
     scoped_sizes = []
     for step in range(12):
@@ -405,7 +407,8 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
             elif kind == "flur":      # the parcel moves into another Flur, and its shape
                 oid = rng.choice([k for k, f in live.items() if f["type"] == "AX_Flurstueck"])
                 new = _with(live[oid], "flurnummer", str(rng.choice([1, 2, 3])))
-                x = 350000 + rng.randrange(0, 60, 10)
+                # (sometimes into another 200 m cell of the Flur map's pieces)
+                x = 350000 + rng.randrange(0, 60, 10) + cells.choice([0, 400, 800])
                 new["geom"] = ("position", shapely.box(x, 5700000, x + rng.choice([5, 10, 15]),
                                                        5700010))
             elif kind == "sheet":
@@ -450,6 +453,11 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
                          " OR (m.land, m.gemarkungsnummer, m.flurnummer, m.gemarkung, m.herkunft)"
                          " IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.flurnummer,"
                          " v.gemarkung, v.herkunft)")[0][0] == 0, (step, done)
+        # ... and its pieces, which the run redrew where its parcels lie, theirs.
+        assert query(db, "SELECT count(*) FROM kataster.flur_stueck m"
+                         " FULL JOIN kataster.flur_stueck_quelle v USING (id, zelle)"
+                         " WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)"
+                         )[0][0] == 0, (step, done)
         scoped_sizes.append(query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
                                       " WHERE run_id = %s", (run["run_id"],))[0][0])
     # The sequence changed owners (the comparison was not of two empty lists), and raised

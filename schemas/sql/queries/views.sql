@@ -27,17 +27,33 @@ SELECT DISTINCT flurnummer FROM kataster.flur WHERE gemarkungsnummer = %(gemarku
 -- name: refresh
 REFRESH MATERIALIZED VIEW {view};
 
+-- name: flur_pieces_clear
+DELETE FROM kataster.flur_stueck;
+
+-- name: flur_pieces_fill
+INSERT INTO kataster.flur_stueck SELECT * FROM kataster.flur_stueck_quelle;
+
 -- name: flur_map_clear
 DELETE FROM kataster.flur_karte;
 
 -- name: flur_map_fill
 INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur;
 
+-- name: flur_pieces_drop
+-- Every piece of the given Fluren in the given cells (a few more than the pairs a run touched
+-- where a cell holds parcels of several of them: recomputing those costs little).
+DELETE FROM kataster.flur_stueck WHERE id = ANY(%(fluren)s) AND zelle = ANY(%(zellen)s);
+
+-- name: flur_pieces_fill_some
+-- The same pieces again from the parcels, through the index on Flurkennzeichen and cell (0024).
+INSERT INTO kataster.flur_stueck SELECT * FROM kataster.flur_stueck_quelle
+WHERE id = ANY(%(fluren)s) AND zelle = ANY(%(zellen)s);
+
 -- name: flur_map_drop_fluren
 DELETE FROM kataster.flur_karte WHERE id = ANY(%(fluren)s);
 
 -- name: flur_map_fill_fluren
--- The condition on the id reaches the parcels through their Flurkennzeichen index (0020).
+-- The maps of the Fluren from their pieces (kataster.flur reads kataster.flur_stueck).
 INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur WHERE id = ANY(%(fluren)s);
 
 -- name: street_names_clear
@@ -130,9 +146,11 @@ WHERE g.endet IS NULL
       && ((SELECT refs FROM refs) || ARRAY(SELECT ref FROM ptos WHERE ref IS NOT NULL));
 
 -- name: touched_fluren
--- The Fluren of the parcels a run delivered (their gml_ids from its staging table) or ended,
--- in their versions before and after the run.
-SELECT DISTINCT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0')
+-- The Fluren and cells (kataster.zelle, 0024) of the parcels a run delivered (their gml_ids
+-- from its staging table) or ended, in their versions before and after the run; the cell is
+-- NULL for a parcel without geometry.
+SELECT DISTINCT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0'),
+       kataster.zelle(f.geom)
 FROM kataster.ax_flurstueck f
 WHERE f.gml_id = ANY(ARRAY({delivered}) || %(ended)s::text[])
   AND (f.endet IS NULL OR f.closed_run_id = %(run)s);
