@@ -13,8 +13,14 @@ ownership history, and peak RSS. The anchors, in the same run: the first import 
 per parcel; and a full validation of the state after the last portion (the validation after a
 portion looks only where the portion can change findings: pipeline/validation/scope.py).
 
+``--keep`` keeps the database between runs (in the work directory): a later run with
+``--keep`` skips the city's import and applies the next portions of the sequence (a city of
+1,000,000 parcels takes about half an hour to import on this machine); it prints the first
+import's figures as recorded by the run that made it.
+
 Not a test; record the figures in bench/README.md. Usage:
-``python bench/update_nba.py [--parcels 100000] [--portions 10] [--size 100] [--realistic]``.
+``python bench/update_nba.py [--parcels 100000] [--portions 10] [--size 100] [--realistic]
+[--keep]``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -51,6 +58,8 @@ def main():
     ap.add_argument("--realistic", action="store_true",
                     help="the full type mix of a real extract instead of the lean mode")
     ap.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the database; with one kept, apply the next portions to it")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -61,36 +70,50 @@ def main():
         summary = write(args.parcels, city, version="7.1", seed=1, lean=lean)
         print(f"generated the city: {args.parcels:,} parcels, {summary['objects']:,} objects,"
               f" {city.stat().st_size / 1e6:,.0f} MB", flush=True)
-    portions = []
-    for k in range(args.portions):
-        path = work / f"nba_portion_7.1_{tag}_{args.size}_{k}.xml"
-        if not path.exists():
-            write_nba(args.parcels, path, version="7.1", seed=1, lean=lean,
-                      sequence=(k, args.size))
-        portions.append(path)
-    cluster = EmbeddedCluster(work / "state_nba")
-    cluster.up()
+    cluster = EmbeddedCluster(work / f"state_nba_{tag}" if args.keep else work / "state_nba")
+    kept = work / f"kept_{tag}.json"        # the first import's figures and the next portion
     try:
-        url = fresh_database(cluster.url("postgres", "admin"), "bench_nba")
-        Database(url).prepare()
+        cluster.up()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+        if args.keep and kept.exists():
+            state = json.loads(kept.read_text())
+            url = cluster.url("bench_nba", "admin")
+            base = state["base"]
+            print(f"kept database: the city was imported in {base['seconds']:.1f} s"
+                  f" ({state['imported']}); {state['next']} portions applied since", flush=True)
+        else:
+            url = fresh_database(cluster.url("postgres", "admin"), "bench_nba")
+            state = None
         env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s_nba"),
                    KATASTER_IMPORT_ACKNOWLEDGEMENT_DIR=str(work / "s_nba" / "quittierungen"))
-        secs, rss, out = run_measured([str(KATASTER), "-q", "import", str(city), "--no-validate",
-                                       "--json"], env)
-        base = json.loads(out)
-        print(f"city: {city.stat().st_size / 1e6:,.0f} MB imported in {secs:.1f} s "
-              f"({secs / args.parcels * 1000:.2f} ms per parcel), peak RSS {rss:,.0f} MB",
-              flush=True)
-        vsecs, _, _ = run_measured([str(KATASTER), "-q", "validate", "--json"], env)
-        print(f"city validated in {vsecs:.1f} s", flush=True)
+        Database(url).prepare()
+        if state is None:
+            secs, rss, out = run_measured([str(KATASTER), "-q", "import", str(city),
+                                           "--no-validate", "--json"], env)
+            base = json.loads(out)
+            print(f"city: {city.stat().st_size / 1e6:,.0f} MB imported in {secs:.1f} s "
+                  f"({secs / args.parcels * 1000:.2f} ms per parcel), peak RSS {rss:,.0f} MB",
+                  flush=True)
+            vsecs, _, _ = run_measured([str(KATASTER), "-q", "validate", "--json"], env)
+            print(f"city validated in {vsecs:.1f} s", flush=True)
+            state = {"base": base, "imported": datetime.now().isoformat(timespec="minutes"),
+                     "next": 0}
+            if args.keep:
+                kept.write_text(json.dumps(state))
+        portions = []
+        for k in range(state["next"], state["next"] + args.portions):
+            path = work / f"nba_portion_7.1_{tag}_{args.size}_{k}.xml"
+            if not path.exists():
+                write_nba(args.parcels, path, version="7.1", seed=1, lean=lean,
+                          sequence=(k, args.size))
+            portions.append(path)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE)")
             before = conn.execute(SIZES).fetchone()
         print(f"database {before[0] / 1e6:,.0f} MB, resolved ownership {before[1] / 1e6:,.1f} MB"
               f" ({before[2]:,} rows)\n", flush=True)
         rows = []
-        for k, path in enumerate(portions):
+        for k, path in enumerate(portions, start=state["next"]):
             secs, rss, out = run_measured([str(KATASTER), "-q", "import", str(path), "--json"],
                                           env)
             summary = json.loads(out)
@@ -106,6 +129,8 @@ def main():
                    "owners": (after[1] - before[1]) / 1e6, "owner_rows": after[2] - before[2]}
             rows.append(row)
             before = after
+            if args.keep:
+                kept.write_text(json.dumps({**state, "next": k + 1}))
             print(f"portion {k}: {secs:5.1f} s (import {row['import']:.1f} s, validation "
                   f"{row['validation']:.1f} s), {secs / args.size * 1000:.0f} ms per parcel, "
                   f"{changed:,} versions inserted or closed, database +{row['db']:.1f} MB, "
@@ -118,8 +143,11 @@ def main():
         print(f"anchor: full validation of the same state {fsecs:.1f} s (process), "
               f"{full['seconds']:.1f} s (validation)", flush=True)
     finally:
-        cluster.destroy()
-        shutil.rmtree(work / "s_nba", ignore_errors=True)
+        if args.keep:
+            cluster.stop()
+        else:
+            cluster.destroy()
+            shutil.rmtree(work / "s_nba", ignore_errors=True)
     n = len(rows)
     mean = {key: sum(r[key] for r in rows) / n for key in ("total", "import", "validation",
                                                            "db", "owners", "owner_rows")}
