@@ -24,7 +24,7 @@ from pipeline.validation import findings
 from pipeline.views import (
     HOUSE_NUMBER_SOURCES,
     refresh_derived,
-    touched_fluren,
+    touched_districts,
     touched_house_numbers,
 )
 from schemas import queries
@@ -288,11 +288,10 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 for f in summary["files"]:
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
-                fluren, pieces = _fluren(conn, ctx)
-                refresh_derived(conn, fluren, _house_numbers(conn, ctx, summary["merge"]),
-                                pieces)
+                districts = _districts(conn, ctx)
+                refresh_derived(conn, districts, _house_numbers(conn, ctx, summary["merge"]))
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
-                summary["touched"] = _touched(ctx, summary["merge"], fluren)
+                summary["touched"] = _touched(ctx, summary["merge"], districts)
                 _finish(run, "committed", summary, source.files, None)
         except (KatasterError, psycopg.Error) as err:
             rasters.discard(ctx)
@@ -371,24 +370,21 @@ def _large_change(conn, table, m):
 DISTRICT_TABLES = ("kataster.bezirk", "kataster.ax_katalog")
 
 
-def _fluren(conn, ctx):
-    """The Fluren whose street names this run may have changed (Flurkennzeichen: those of the
-    parcels it delivered or ended and those of parcels its steps changed, ``ctx.fluren``) and
-    the Flur map's pieces its parcels lie in ((Flurkennzeichen, cell), before and after);
-    (None, None) where every Flur's may have changed: imported district boundaries or names, a
-    flat delivery (which ends what it does not deliver), a run without history (whose replaced
-    versions are gone), a parcel without a complete Flurkennzeichen."""
+def _districts(conn, ctx):
+    """What this run changed of the Flur map and the street names (:class:`Districts`: the
+    pieces and streets of the parcels it delivered or ended, before and after, and the streets
+    of parcels whose address text its steps changed, ``ctx.strassen``); None where any Flur's
+    may have changed: imported district boundaries or names, a flat delivery (which ends what
+    it does not deliver), a run without history (whose replaced versions are gone), a parcel
+    without a complete Flurkennzeichen."""
     loader = ctx.loader
     tables = {t for t, staged in loader.staged.items() if staged.rows} | \
         {op.table for op in ctx.operations}
     if not (loader.versioned and loader.history) or tables & set(DISTRICT_TABLES) \
-            or None in ctx.fluren:
-        return None, None
+            or None in ctx.strassen:
+        return None
     stage, ended = ctx.touched(["kataster.ax_flurstueck"])["kataster.ax_flurstueck"]
-    fluren, pieces = touched_fluren(conn, loader.run_id, stage, ended)
-    if fluren is None:
-        return None, None
-    return sorted(set(fluren) | ctx.fluren), pieces
+    return touched_districts(conn, loader.run_id, stage, ended, ctx.strassen)
 
 
 # Above this many changed versions a run is validated whole (reading the scope of every
@@ -397,14 +393,14 @@ def _fluren(conn, ctx):
 SCOPE_MAX = 50_000
 
 
-def _touched(ctx, merge, fluren):
+def _touched(ctx, merge, districts):
     """The ids of every object the run delivered or ended, for a validation of what it changed
     (:func:`pipeline.validation.run.validate`, ``touched``); None where a full validation is
-    needed: wherever the Flur maps were refilled whole (``fluren`` None: district boundaries,
+    needed: wherever the Flur maps were refilled whole (``districts`` None: district boundaries,
     flat deliveries, runs without history) and where more than :data:`SCOPE_MAX` versions
     changed."""
     changed = sum(m.get("inserted", 0) + m.get("closed", 0) for m in merge.values())
-    if fluren is None or changed > SCOPE_MAX:
+    if districts is None or changed > SCOPE_MAX:
         return None
     return ctx.touched_ids(sorted(set(ctx.loader.staged) | {op.table for op in ctx.operations}))
 

@@ -30,6 +30,7 @@ from psycopg import sql
 from pipeline.errors import PluginError, SourceError
 from pipeline.validation.findings import Finding
 from pipeline.validation.sql_rules import duplicates
+from pipeline.views import street_ids
 from schemas import queries, sql_text
 
 if TYPE_CHECKING:
@@ -53,9 +54,10 @@ class Context:
     # Files a step wrote beside their destination: (temporary, final). The run moves them into
     # place once it has committed, and removes them if it fails.
     files: list = field(default_factory=list)
-    # Fluren (Flurkennzeichen; None: a parcel without a complete one) of parcels a step changed
-    # beyond what the delivery carried (their address text): their derived maps follow.
-    fluren: set = field(default_factory=set)
+    # Street names (their ids, Flurkennzeichen:Straße; None: a parcel without a complete
+    # Flurkennzeichen) of parcels a step changed beyond what the delivery carried (their
+    # address text, before and after): the street names follow.
+    strassen: set = field(default_factory=set)
 
     @property
     def conn(self):
@@ -213,7 +215,8 @@ def lage_text(ctx):
                       and op.table == "kataster.ax_lagebezeichnung"})
     changed = ctx.conn.execute(sql_text("steps/lage_text.sql"),
                                {"run": ctx.loader.run_id, "deleted": deleted}).fetchall()
-    ctx.fluren.update(flur for flur, current in changed if current)
+    ctx.strassen.update(street_ids((flur, streets) for flur, current, streets in changed
+                                   if current))
     return []
 
 

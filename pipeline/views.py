@@ -6,6 +6,8 @@ through this module can contain personal data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from psycopg import sql
 
 from pipeline.errors import UsageError
@@ -173,29 +175,41 @@ def read(db, layer, **filters):
     return gpd.GeoDataFrame(out, geometry="geom", crs="EPSG:25832")
 
 
-def refresh_derived(conn, fluren=None, house_numbers=None, pieces=()):
+@dataclass(frozen=True)
+class Districts:
+    """What a run changed of the Flur map and the street names: the Flur map's ``pieces``
+    ((Flurkennzeichen, cell), kataster.flur_stueck) and the street names' ``streets`` (their
+    ids, Flurkennzeichen:Straße, kataster.strassenname)."""
+
+    pieces: list
+    streets: list
+
+
+def refresh_derived(conn, districts=None, house_numbers=None):
     """Recompute the derived copies: the name lists (0007); the Flur map (0020, 0024) and the
-    street names (0021), whole when ``fluren`` is None, else the street names of the Fluren
-    ``fluren`` names (by Flurkennzeichen) and the Flur map's pieces ``pieces`` names
-    ((Flurkennzeichen, cell) pairs) with the maps of their Fluren; the house numbers (0022),
-    only those of the presentation objects and buildings ``house_numbers`` names or whole when
-    None; the Gemarkung map from the Flur map (0006) and the boundary points (0014)."""
+    street names (0021, 0025), whole when ``districts`` is None, else the pieces and street
+    names it names, and the maps of the pieces' Fluren; the house numbers (0022), only those of
+    the presentation objects and buildings ``house_numbers`` names or whole when None; the
+    Gemarkung map from the Flur map (0006) and the boundary points (0014)."""
     for view in ("gemarkung_name_liste", "gemeinde_name_liste"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
-    if fluren is None:
+    if districts is None:
         for name in ("flur_pieces_clear", "flur_pieces_fill", "flur_map_clear", "flur_map_fill",
                      "street_names_clear", "street_names_fill"):
             conn.execute(QUERIES[name])
     else:
-        if pieces:
-            cells = {"fluren": sorted({f for f, _ in pieces}),
-                     "zellen": sorted({z for _, z in pieces})}
+        if districts.pieces:
+            cells = {"fluren": sorted({f for f, _ in districts.pieces}),
+                     "zellen": sorted({z for _, z in districts.pieces})}
             for name in ("flur_pieces_drop", "flur_pieces_fill_some", "flur_map_drop_fluren",
                          "flur_map_fill_fluren"):
                 conn.execute(QUERIES[name], cells)
-        if fluren:
-            for name in ("street_names_drop_fluren", "street_names_fill_fluren"):
-                conn.execute(QUERIES[name], {"fluren": list(fluren)})
+        if districts.streets:
+            split = [i.split(":", 1) for i in districts.streets]
+            streets = {"ids": sorted(districts.streets), "fluren": sorted({f for f, _ in split}),
+                       "strassen": sorted({s for _, s in split})}
+            for name in ("street_names_drop_ids", "street_names_fill_ids"):
+                conn.execute(QUERIES[name], streets)
     if house_numbers is None:
         for name in ("house_numbers_clear", "house_numbers_fill"):
             conn.execute(QUERIES[name])
@@ -204,6 +218,18 @@ def refresh_derived(conn, fluren=None, house_numbers=None, pieces=()):
             conn.execute(QUERIES[name], {"ids": list(house_numbers)})
     for view in ("gemarkung_karte", "grenzpunkt"):
         conn.execute(sql.SQL(QUERIES["refresh"]).format(view=sql.Identifier("kataster", view)))
+
+
+def street_ids(rows):
+    """The ids of the street names (Flurkennzeichen:Straße) of (Flurkennzeichen, streets) rows;
+    None for a row without a Flurkennzeichen."""
+    ids = set()
+    for flur, streets in rows:
+        if flur is None:
+            ids.add(None)
+        else:
+            ids.update(f"{flur}:{s}" for s in streets or () if s)
+    return ids
 
 
 # What a house number is drawn from: the statement's part for each table's touched objects.
@@ -223,18 +249,19 @@ def touched_house_numbers(conn, run_id, touched):
     return sorted(r[0] for r in conn.execute(_q("touched_house_numbers", **parts), args))
 
 
-def touched_fluren(conn, run_id, stage, ended):
-    """The Fluren and the Flur map's pieces of the parcels run ``run_id`` delivered (in its
-    staging table ``stage``, or None) or ended (``ended``: gml_ids), before and after the run:
-    (Flurkennzeichen, [(Flurkennzeichen, cell)]); (None, None) if one of those parcels has no
-    complete Flurkennzeichen (the Flur map's row without an id gathers those: it is refilled
-    whole)."""
+def touched_districts(conn, run_id, stage, ended, streets=()):
+    """The :class:`Districts` of the parcels run ``run_id`` delivered (in its staging table
+    ``stage``, or None) or ended (``ended``: gml_ids), before and after the run, with the
+    street names ``streets`` (ids) a step changed; None if one of those parcels has no complete
+    Flurkennzeichen (the Flur map's row without an id gathers those: it is refilled whole)."""
     delivered = _q("staged_ids", stage=sql.Identifier(stage)) if stage else _q("no_ids")
     found = conn.execute(_q("touched_fluren", delivered=delivered),
                          {"ended": list(ended), "run": run_id}).fetchall()
-    if any(flur is None for flur, _ in found):
-        return None, None
-    return sorted({flur for flur, _ in found}), sorted(p for p in found if p[1] is not None)
+    ids = street_ids((flur, names) for flur, _, names in found) | set(streets)
+    if None in ids:
+        return None
+    return Districts(pieces=sorted({(flur, cell) for flur, cell, _ in found if cell is not None}),
+                     streets=sorted(ids))
 
 
 def _q(statement, **parts):

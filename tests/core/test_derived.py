@@ -42,8 +42,8 @@ UTC = """to_char(beginnt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
     """Generated NBA portions (parcels re-sent, their addresses deleted); an address moved to
-    another street while its parcel is not delivered (its Flur's street names change, not the
-    Flur map's pieces); a house number's presentation object
+    another street while its parcel is not delivered (the old and the new street's names in its
+    Flur change, not the Flur map's pieces); a house number's presentation object
     deleted, then its address renumbered; a presentation object's text emptied, then its
     address renumbered. After every run the street names and house numbers equal their
     definitions (the Flur map's pieces and the Flur map too), and a run rewrote only rows of
@@ -107,6 +107,10 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
     rewritten = nba("moved", [address(lid, "999", code)])
     assert query(db, f"SELECT count(*) FROM kataster.strassenname WHERE strasse = %s"
                      f" AND {FLUR} = %s", (street, flur))[0][0] == 1   # now in the first Flur
+    # Only the street names of the new street and of the old one (if it keeps addresses there)
+    # in that Flur were rewritten.
+    assert f"{flur}:{street}" in rewritten["strassenname"]
+    assert len(rewritten["strassenname"]) <= 2
     assert {i.split(":")[0] for i in rewritten["strassenname"]} == {flur}
     assert rewritten["flur_stueck"] == set()
 

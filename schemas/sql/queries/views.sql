@@ -62,15 +62,28 @@ DELETE FROM kataster.strassenname;
 -- name: street_names_fill
 INSERT INTO kataster.strassenname SELECT * FROM kataster.strassenname_quelle;
 
--- name: street_names_drop_fluren
-DELETE FROM kataster.strassenname
-WHERE land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') = ANY(%(fluren)s);
+-- name: street_names_drop_ids
+DELETE FROM kataster.strassenname WHERE id = ANY(%(ids)s);
 
--- name: street_names_fill_fluren
--- The condition is on the view's grouping columns: PostgreSQL moves it into the view, to the
--- parcels, where it meets their Flurkennzeichen index (0020).
-INSERT INTO kataster.strassenname SELECT * FROM kataster.strassenname_quelle
-WHERE land || gemarkungsnummer || lpad(flurnummer::text, 3, '0') = ANY(%(fluren)s);
+-- name: street_names_fill_ids
+-- kataster.strassenname_quelle's rows named by ids (Flurkennzeichen:Straße), written so that
+-- PostgreSQL starts from the parcels of those Fluren on those streets (the indexes of 0024 and
+-- 0025): the view filtered by id would cut the address text of every parcel of the Fluren.
+-- tests/core/test_derived.py holds the two equal.
+INSERT INTO kataster.strassenname
+SELECT * FROM (
+    SELECT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') || ':' || s.strasse
+               AS id,
+           s.strasse, f.land, f.gemarkungsnummer, f.flurnummer, count(*)::integer,
+           'abgeleitet'::text,
+           ST_Centroid(ST_Collect(ST_PointOnSurface(f.geom)))::geometry(Point, 25832)
+    FROM kataster.ax_flurstueck f, unnest(kataster.strassen(f.lage)) AS s(strasse)
+    WHERE f.endet IS NULL AND f.geom IS NOT NULL AND f.lage IS NOT NULL
+      AND f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') = ANY(%(fluren)s)
+      AND kataster.strassen(f.lage) && %(strassen)s::text[]
+      AND s.strasse <> '' AND f.flurnummer IS NOT NULL
+    GROUP BY f.land, f.gemarkungsnummer, f.flurnummer, s.strasse) n
+WHERE n.id = ANY(%(ids)s);
 
 -- name: house_numbers_clear
 DELETE FROM kataster.hausnummer;
@@ -146,11 +159,11 @@ WHERE g.endet IS NULL
       && ((SELECT refs FROM refs) || ARRAY(SELECT ref FROM ptos WHERE ref IS NOT NULL));
 
 -- name: touched_fluren
--- The Fluren and cells (kataster.zelle, 0024) of the parcels a run delivered (their gml_ids
--- from its staging table) or ended, in their versions before and after the run; the cell is
--- NULL for a parcel without geometry.
-SELECT DISTINCT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0'),
-       kataster.zelle(f.geom)
+-- The Fluren, cells (kataster.zelle, 0024) and streets (kataster.strassen, 0025) of the parcels
+-- a run delivered (their gml_ids from its staging table) or ended, in their versions before
+-- and after the run; the cell is NULL for a parcel without geometry.
+SELECT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0'),
+       kataster.zelle(f.geom), kataster.strassen(f.lage)
 FROM kataster.ax_flurstueck f
 WHERE f.gml_id = ANY(ARRAY({delivered}) || %(ended)s::text[])
   AND (f.endet IS NULL OR f.closed_run_id = %(run)s);

@@ -35,10 +35,16 @@ text AS (
      AND k.objektart = 'AX_LagebezeichnungKatalogeintrag'
      AND k.schluessel = l.land || l.regierungsbezirk || l.kreis || l.gemeinde || l.lage
     GROUP BY p.gml_id, p.beginnt)
-UPDATE kataster.ax_flurstueck f SET lage = t.lage FROM text t
+UPDATE kataster.ax_flurstueck f SET lage = t.lage
+FROM text t, kataster.ax_flurstueck o
 WHERE f.gml_id = t.gml_id AND f.beginnt = t.beginnt AND f.lage IS DISTINCT FROM t.lage
   AND f.gml_id = ANY(ARRAY(SELECT gml_id FROM text))
--- The Fluren of the current parcels whose text changed: their street names follow.
+  -- o: the same row as the statement found it, for the text before.
+  AND o.gml_id = f.gml_id AND o.beginnt = f.beginnt
+  AND o.gml_id = ANY(ARRAY(SELECT gml_id FROM text))
+-- The Fluren and streets, before and after, of the current parcels whose text changed: their
+-- street names follow.
 RETURNING CASE WHEN f.endet IS NULL
                THEN f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') END,
-          f.endet IS NULL;
+          f.endet IS NULL,
+          coalesce(kataster.strassen(o.lage), '{}') || coalesce(kataster.strassen(f.lage), '{}');
