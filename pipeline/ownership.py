@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from pipeline.validation.owner import DIVIDED, FICTIVE, edges, owner_findings
+from pipeline.validation.owner import DIVIDED, FICTIVE, keep_edges, owner_findings
 from schemas import queries, sql_text
 
 QUERIES = queries("ownership")
@@ -55,12 +55,16 @@ def resolve(conn, run_id, touched=None):
     The walk meets the problems that the owner rules ``owner.unbooked`` and ``owner.chain``
     name (a parcel without its booking, a cycle, a dead end); they are reported by those rules
     (:mod:`pipeline.validation.owner`), so that an import and a later validation record one finding
-    for one problem. The walk follows the edge table of :func:`pipeline.validation.owner.edges`.
+    for one problem. The walk follows the edge table of the ``an`` references, which this
+    keeps current first (:func:`pipeline.validation.owner.keep_edges`).
     """
     from pipeline.steps import ids_of
 
     if touched is not None and conn.execute(QUERIES["first_resolution"]).fetchone()[0]:
         touched = None
+    bookings = "kataster_privat.ax_buchungsstelle"
+    keep_edges(conn, None if touched is None else
+               ids_of(conn, {bookings: touched.get(bookings, (None, ()))}))
     findings = owner_findings(conn, ["owner.unbooked", "owner.chain"],
                               None if touched is None else ids_of(conn, touched))
     resolved(conn, run_id, touched)
@@ -93,9 +97,6 @@ def resolved(conn, run_id=None, touched=None):
     ``touched``) of the parcels in the scope of run ``run_id`` that ``touched`` gives (see
     :func:`resolve`). A test compares the full resolution with the recorded history's
     current state."""
-    edges(conn)
-    conn.execute(QUERIES["index_edges"])
-    conn.execute(QUERIES["analyze_edges"])
     scoped = touched is not None
     if scoped:
         scope(conn, run_id, touched)

@@ -181,6 +181,17 @@ class FlurStueck(Base):
     geom = _geom("MULTIPOLYGON")
 
 
+class BuchungAn(Base):
+    """An ``an`` reference between bookings (0026): booking ``src`` points at booking ``dst``;
+    kataster_privat.buchung_an_quelle's rows, kept by the runs for the bookings they touch. The
+    model takes the pair as its key (not declared in the table)."""
+
+    __tablename__ = "buchung_an"
+    __table_args__ = {"schema": "kataster_privat"}
+    src: Mapped[str] = mapped_column(Text, primary_key=True)
+    dst: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
 class Hausnummer(Base):
     """The house numbers (0022): kataster.hausnummer_quelle's rows, kept by the runs for the
     presentation objects and buildings their delivery can have changed."""

@@ -11,8 +11,9 @@ owner.chain           cycles in ``an`` chains, and divided bookings reached from
                       no booking points at (dead ends)
 
 Every rule is set-based SQL over the current versions (12 million objects for a city of a
-million parcels). The ``an`` references are unnested once into a temporary edge table that the
-closure (which bookings reach a parcel), the cycle search and the divided-property shares share.
+million parcels). The ``an`` references are kept as an edge table (``kataster_privat.buchung_an``,
+:func:`keep_edges`) that the closure (which bookings reach a parcel), the cycle search, the
+divided-property shares and the ownership walk share.
 Shares are compared exactly: groups whose shares have one denominator are checked in SQL with
 numeric sums (exact for decimals); only the groups that fail that test or mix denominators are
 summed again in Python with :class:`fractions.Fraction`, which also writes the message.
@@ -139,12 +140,17 @@ def _strongly_connected(edges):
     return out
 
 
-def edges(conn):
-    """The temporary edge table ``owner_an`` (booking -> the booking it points at with ``an``)
-    of this transaction, made once: the owner rules and the ownership walk both follow it."""
-    if not conn.execute(QUERIES["edges_exist"]).fetchone()[0]:
-        conn.execute(QUERIES["edges"])
-        conn.execute(QUERIES["analyze_edges"])
+def keep_edges(conn, ids=None):
+    """Keep the edge table of the ``an`` references (``kataster_privat.buchung_an``: booking ->
+    the booking it points at, 0026) current after a run's merge: the edges of the bookings
+    ``ids`` (gml_ids the run delivered or ended) replaced by those of their current versions,
+    or every edge refilled when ``ids`` is None."""
+    if ids is None:
+        for name in ("edges_clear", "edges_fill_all", "analyze_edges"):
+            conn.execute(QUERIES[name])
+    elif ids:
+        for name in ("edges_drop", "edges_fill"):
+            conn.execute(QUERIES[name], {"ids": list(ids)})
 
 
 # The placeholders of the rule statements that limit them to the scope, and their columns.
@@ -181,10 +187,7 @@ def owner_findings_in_scope(conn, rules, touched):
     params = {"divided": list(DIVIDED), "fictive": FICTIVE}
     scoped = touched is not None
     with conn.transaction():
-        if scoped or {"owner.no_parcel", "owner.chain", "owner.shares"} & set(rules):
-            edges(conn)
         if scoped:
-            conn.execute(QUERIES["index_edges"])
             conn.execute(QUERIES["drop_scope"])
             conn.execute(QUERIES["scope"], {"ids": list(touched)})
             conn.execute(QUERIES["analyze_scope"])

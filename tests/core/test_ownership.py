@@ -330,8 +330,9 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
     updates (owners and shares changed, an references moved, parcels rebooked or moved into
     another Flur with another shape, sheets turned fictive and back, Namensnummern and bookings
     deleted, parcels ended): after every run the recorded current owners equal a full
-    resolution of the same state, the Flur map equals its definition (kataster.flur) and its
-    pieces theirs (kataster.flur_stueck_quelle), and the
+    resolution of the same state, the kept an references (kataster_privat.buchung_an) equal
+    their definition, the Flur map equals its definition (kataster.flur) and its pieces theirs
+    (kataster.flur_stueck_quelle), and the
     validation after the run, which looks only at what the run can change, left the findings
     (owner findings included) a full validation of the same state leaves."""
     import json
@@ -453,6 +454,11 @@ def test_scoped_steps_equal_full_on_random_updates(cli_env, db, tmp_path):
                          " OR (m.land, m.gemarkungsnummer, m.flurnummer, m.gemarkung, m.herkunft)"
                          " IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.flurnummer,"
                          " v.gemarkung, v.herkunft)")[0][0] == 0, (step, done)
+        # The kept an references equal their definition.
+        assert query(db, "(SELECT src, dst FROM kataster_privat.buchung_an EXCEPT ALL"
+                         " SELECT src, dst FROM kataster_privat.buchung_an_quelle) UNION ALL"
+                         " (SELECT src, dst FROM kataster_privat.buchung_an_quelle EXCEPT ALL"
+                         " SELECT src, dst FROM kataster_privat.buchung_an)") == [], (step, done)
         # ... and its pieces, which the run redrew where its parcels lie, theirs.
         assert query(db, "SELECT count(*) FROM kataster.flur_stueck m"
                          " FULL JOIN kataster.flur_stueck_quelle v USING (id, zelle)"

@@ -1,21 +1,27 @@
 -- The owner rules (pipeline/validation/owner.py): set-based SQL over the current versions.
 -- Temporary tables are dropped at the end of the transaction owner_findings opens (or, called
--- inside an import's transaction, at its commit: the ownership walk reuses owner_an).
+-- inside an import's transaction, at its commit). The an references are the kept edge table
+-- kataster_privat.buchung_an (0026).
 -- Each rule's statement returns (object id, message, related ids or NULL, WKB location or
 -- NULL). Anti-joins, not NOT IN: PostgreSQL cannot hash a NOT IN over a subquery that large;
 -- NOT IN also finds nothing once a NULL is in the list.
 
--- name: edges_exist
-SELECT to_regclass('pg_temp.owner_an') IS NOT NULL;
+-- name: edges_drop
+DELETE FROM kataster_privat.buchung_an WHERE src = ANY(%(ids)s);
 
--- name: edges
--- The an references as edges: booking -> the booking it points at.
-CREATE TEMPORARY TABLE IF NOT EXISTS owner_an ON COMMIT DROP AS
-SELECT gml_id AS src, unnest(an) AS dst
-FROM kataster_privat.ax_buchungsstelle WHERE endet IS NULL AND an IS NOT NULL;
+-- name: edges_fill
+INSERT INTO kataster_privat.buchung_an
+SELECT gml_id, unnest(an) FROM kataster_privat.ax_buchungsstelle
+WHERE endet IS NULL AND an IS NOT NULL AND gml_id = ANY(%(ids)s);
+
+-- name: edges_clear
+DELETE FROM kataster_privat.buchung_an;
+
+-- name: edges_fill_all
+INSERT INTO kataster_privat.buchung_an SELECT * FROM kataster_privat.buchung_an_quelle;
 
 -- name: analyze_edges
-ANALYZE owner_an;
+ANALYZE kataster_privat.buchung_an;
 
 -- name: reached
 -- Bookings that reach a current parcel: booked by one, or pointing (an) at one that does.
@@ -23,12 +29,8 @@ CREATE TEMPORARY TABLE owner_reached ON COMMIT DROP AS
 WITH RECURSIVE reached(id) AS (
     SELECT unnest(ist_gebucht) FROM kataster.ax_flurstueck WHERE endet IS NULL
     UNION
-    SELECT e.src FROM owner_an e JOIN reached r ON r.id = e.dst)
+    SELECT e.src FROM kataster_privat.buchung_an e JOIN reached r ON r.id = e.dst)
 SELECT id FROM reached;
-
--- name: index_edges
-CREATE INDEX IF NOT EXISTS owner_an_dst_idx ON owner_an (dst);
-CREATE INDEX IF NOT EXISTS owner_an_src_idx ON owner_an (src);
 
 -- name: scope
 -- The owner objects whose findings the objects %(ids)s (what a run delivered or ended, every
@@ -50,7 +52,7 @@ seed(id) AS (
           WHERE b.endet IS NULL AND b.ist_bestandteil_von = ANY(%(ids)s::text[])),
 bookings(id) AS (
     SELECT id FROM seed
-    UNION SELECT e.src FROM owner_an e JOIN bookings r ON e.dst = r.id)
+    UNION SELECT e.src FROM kataster_privat.buchung_an e JOIN bookings r ON e.dst = r.id)
 SELECT id FROM bookings
 UNION SELECT id FROM t
 UNION SELECT f.gml_id FROM t CROSS JOIN LATERAL (   -- one GIN look-up per id
@@ -83,13 +85,13 @@ ANALYZE owner_scope;
 CREATE TEMPORARY TABLE owner_reached ON COMMIT DROP AS
 WITH RECURSIVE ahead(id) AS (
     SELECT id FROM owner_scope
-    UNION SELECT e.dst FROM owner_an e JOIN ahead a ON e.src = a.id),
+    UNION SELECT e.dst FROM kataster_privat.buchung_an e JOIN ahead a ON e.src = a.id),
 reached(id) AS (
     SELECT a.id FROM ahead a
     WHERE EXISTS (SELECT 1 FROM kataster.ax_flurstueck f
                   WHERE f.endet IS NULL AND f.ist_gebucht @> ARRAY[a.id])
     UNION
-    SELECT e.src FROM owner_an e JOIN reached r ON r.id = e.dst
+    SELECT e.src FROM kataster_privat.buchung_an e JOIN reached r ON r.id = e.dst
     WHERE e.src IN (SELECT id FROM ahead))
 SELECT id FROM reached;
 
@@ -162,7 +164,7 @@ WITH dead AS (
            ON bl.gml_id = s.ist_bestandteil_von AND bl.endet IS NULL
     WHERE s.endet IS NULL AND (s.buchungsart = ANY(%(divided)s) OR bl.blattart = %(fictive)s)
       {scope_s}
-      AND NOT EXISTS (SELECT 1 FROM owner_an e WHERE e.dst = s.gml_id)),
+      AND NOT EXISTS (SELECT 1 FROM kataster_privat.buchung_an e WHERE e.dst = s.gml_id)),
 booked AS (
     SELECT b.id, array_agg(f.gml_id ORDER BY f.gml_id) AS parcels
     FROM kataster.ax_flurstueck f CROSS JOIN LATERAL unnest(f.ist_gebucht) AS b(id)
@@ -175,7 +177,7 @@ FROM dead d LEFT JOIN booked ON booked.id = d.gml_id;
 
 -- name: cycle_edges
 CREATE TEMPORARY TABLE owner_cycle ON COMMIT DROP AS
-SELECT DISTINCT src, dst FROM owner_an WHERE TRUE {scope_src} {scope_dst};
+SELECT DISTINCT src, dst FROM kataster_privat.buchung_an WHERE TRUE {scope_src} {scope_dst};
 
 -- name: trim
 -- Edges that may lie on a cycle: drop, until nothing changes, every edge whose source nobody
@@ -217,7 +219,7 @@ FROM nn JOIN g USING (blatt, parent) GROUP BY blatt, parent;
 -- The bookings dividing a property (1301/1302/1303 an 1101/1102) whose shares may not add up to 1.
 WITH parts AS (
     SELECT e.dst AS target, s.gml_id, s.anteil_zaehler AS z, s.anteil_nenner AS n
-    FROM owner_an e JOIN kataster_privat.ax_buchungsstelle s
+    FROM kataster_privat.buchung_an e JOIN kataster_privat.ax_buchungsstelle s
          ON s.gml_id = e.src AND s.endet IS NULL AND s.buchungsart = ANY(%(dividing)s)
             {scope_edst}),
 g AS (

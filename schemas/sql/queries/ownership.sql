@@ -1,6 +1,6 @@
 -- The ownership resolution (pipeline/ownership.py): three set-based statements over the
--- current versions, into temporary tables dropped at commit. The walk follows owner_an, the
--- edge table of the owner rules (schemas/sql/queries/owner_rules.sql).
+-- current versions, into temporary tables dropped at commit. The walk follows the kept edge
+-- table of the an references, kataster_privat.buchung_an (0026).
 -- Scoped to a run's change, the walk starts only from the parcels in ownership_scope and the
 -- sheets' owners are resolved only for the sheets it reaches: {in_scope} and {bookings} are
 -- those filters, or nothing for a full resolution (literal braces are doubled there).
@@ -59,7 +59,7 @@ WITH RECURSIVE down(id) AS (
     JOIN kataster.ax_flurstueck f ON f.gml_id = sc.gml_id AND f.endet IS NULL
     CROSS JOIN LATERAL unnest(f.ist_gebucht) AS b(id)
     UNION
-    SELECT e.src FROM down JOIN owner_an e ON e.dst = down.id)
+    SELECT e.src FROM down JOIN kataster_privat.buchung_an e ON e.dst = down.id)
 SELECT id FROM down;
 
 -- name: analyze_scope
@@ -77,12 +77,6 @@ AND ist_bestandteil_von IN (SELECT DISTINCT blatt FROM ownership_walk)
 
 -- name: owners_in_scope
 WHERE flurstueck_gml_id IN (SELECT gml_id FROM ownership_scope)
-
--- name: index_edges
-CREATE INDEX IF NOT EXISTS owner_an_dst_idx ON owner_an (dst);
-
--- name: analyze_edges
-ANALYZE owner_an;
 
 -- name: sheet_owners
 -- The owners of every sheet with their shares, each member's share multiplied by the shares of
@@ -165,7 +159,7 @@ walk AS (
            CASE WHEN w.divided THEN w.z * r.z ELSE 1 END,
            CASE WHEN w.divided THEN w.n * r.n ELSE 1 END,
            w.path || r.gml_id, r.gml_id = ANY(w.path)
-    FROM walk w JOIN owner_an e ON e.dst = w.sid JOIN st r ON r.gml_id = e.src
+    FROM walk w JOIN kataster_privat.buchung_an e ON e.dst = w.sid JOIN st r ON r.gml_id = e.src
     WHERE NOT w.cycle)
 SELECT * FROM walk;
 
