@@ -24,6 +24,8 @@ GROUP BY f.land, f.gemarkungsnummer, f.flurnummer, kataster.zelle(f.geom);
 
 CREATE TABLE kataster.flur_stueck AS SELECT * FROM kataster.flur_stueck_quelle;
 CREATE INDEX flur_stueck_id_idx ON kataster.flur_stueck (id, zelle);
+-- Statistics now: the first run's plans read them.
+ANALYZE kataster.flur_stueck;
 REVOKE ALL ON kataster.flur_stueck, kataster.flur_stueck_quelle FROM PUBLIC;
 
 -- A run's pieces: the parcels of a Flur in a cell, through one index (its first column also

@@ -12,6 +12,9 @@ FROM kataster_privat.ax_buchungsstelle WHERE endet IS NULL AND an IS NOT NULL;
 CREATE TABLE kataster_privat.buchung_an AS SELECT * FROM kataster_privat.buchung_an_quelle;
 CREATE INDEX buchung_an_src_idx ON kataster_privat.buchung_an (src);
 CREATE INDEX buchung_an_dst_idx ON kataster_privat.buchung_an (dst);
+-- Statistics now: the first run's plans read them (without, the ownership step of a
+-- 100-parcel update took 0.9 s instead of 0.25 s).
+ANALYZE kataster_privat.buchung_an;
 REVOKE ALL ON kataster_privat.buchung_an, kataster_privat.buchung_an_quelle FROM PUBLIC;
 
 -- The Namensnummern of a sheet (the owner rules' scope of a run, the shares of a sheet): they
