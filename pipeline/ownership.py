@@ -26,8 +26,11 @@ Dangling references become findings (of the owner rules), never crashes.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from psycopg import sql
 
+from pipeline.db import scoped_memory
 from pipeline.validation.owner import DIVIDED, FICTIVE, keep_edges, owner_findings
 from schemas import queries, sql_text
 
@@ -65,12 +68,13 @@ def resolve(conn, run_id, touched=None):
     bookings = "kataster_privat.ax_buchungsstelle"
     keep_edges(conn, None if touched is None else
                ids_of(conn, {bookings: touched.get(bookings, (None, ()))}))
-    findings = owner_findings(conn, ["owner.unbooked", "owner.chain"],
-                              None if touched is None else ids_of(conn, touched))
-    resolved(conn, run_id, touched)
-    in_scope = sql.SQL(QUERIES["owners_in_scope"] if touched is not None else "")
-    conn.execute(sql.SQL(sql_text("steps/eigentum_schreiben.sql")).format(in_scope=in_scope),
-                 {"run": run_id})
+    with scoped_memory(conn) if touched is not None else nullcontext():
+        findings = owner_findings(conn, ["owner.unbooked", "owner.chain"],
+                                  None if touched is None else ids_of(conn, touched))
+        resolved(conn, run_id, touched)
+        in_scope = sql.SQL(QUERIES["owners_in_scope"] if touched is not None else "")
+        conn.execute(sql.SQL(sql_text("steps/eigentum_schreiben.sql")).format(
+            in_scope=in_scope), {"run": run_id})
     return findings
 
 
@@ -87,8 +91,9 @@ def scope(conn, run_id, touched):
             cur.executemany(QUERIES["touched_operation"],
                             [{"table": table, "gml_id": g} for g in ids])
     conn.execute(QUERIES["scope"], {"run": run_id})
-    conn.execute(QUERIES["scope_bookings"])
     conn.execute(QUERIES["analyze_scope"])
+    conn.execute(QUERIES["scope_bookings"])
+    conn.execute(QUERIES["analyze_bookings"])
 
 
 def resolved(conn, run_id=None, touched=None):

@@ -22,11 +22,13 @@ summed again in Python with :class:`fractions.Fraction`, which also writes the m
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from fractions import Fraction
 
 import shapely
 from psycopg import sql
 
+from pipeline.db import scoped_memory
 from pipeline.validation.findings import Finding
 from schemas import queries
 
@@ -186,7 +188,7 @@ def owner_findings_in_scope(conn, rules, touched):
     findings = []
     params = {"divided": list(DIVIDED), "fictive": FICTIVE}
     scoped = touched is not None
-    with conn.transaction():
+    with conn.transaction(), scoped_memory(conn) if scoped else nullcontext():
         if scoped:
             conn.execute(QUERIES["drop_scope"])
             conn.execute(QUERIES["scope"], {"ids": list(touched)})

@@ -63,7 +63,11 @@ WITH RECURSIVE down(id) AS (
 SELECT id FROM down;
 
 -- name: analyze_scope
+-- Before the bookings are collected from it: estimated unseen, the scope's parcels were
+-- joined by reading every current parcel.
 ANALYZE ownership_scope;
+
+-- name: analyze_bookings
 ANALYZE ownership_bookings;
 
 -- name: parcels_in_scope
