@@ -135,13 +135,13 @@ SCOPED_WORK_MEM = "4MB"
 def scoped_memory(conn):
     """Statements inside run with :data:`SCOPED_WORK_MEM` (for the small sets of a scoped
     run), then the transaction's setting is back."""
-    before = conn.execute("SELECT current_setting('work_mem')").fetchone()[0]
-    conn.execute("SELECT set_config('work_mem', %s, true)", (SCOPED_WORK_MEM,))
+    before = conn.execute(QUERIES["work_mem"]).fetchone()[0]
+    conn.execute(QUERIES["set_work_mem"], {"value": SCOPED_WORK_MEM})
     try:
         yield
     finally:
         if not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-            conn.execute("SELECT set_config('work_mem', %s, true)", (before,))
+            conn.execute(QUERIES["set_work_mem"], {"value": before})
 
 
 def _create_extension(conn, name, url):

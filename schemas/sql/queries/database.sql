@@ -59,3 +59,10 @@ SELECT 1 FROM pg_database WHERE datname = %(name)s;
 
 -- name: create_database
 CREATE DATABASE {name} OWNER {owner};
+
+-- name: work_mem
+SELECT current_setting('work_mem');
+
+-- name: set_work_mem
+-- For the rest of the transaction (pipeline.db.scoped_memory restores it).
+SELECT set_config('work_mem', %(value)s, true);
