@@ -33,10 +33,6 @@ QUERIES = queries("runs")
 
 log = logging.getLogger(__name__)
 
-# A run analyses a table it changed when the rows it inserted or closed reach this share of
-# the table's estimated rows (never analysed: -1, so always).
-STALE_SHARE = 0.1
-
 # One advisory lock serialises all imports into a database ("KATASTER" as a number).
 IMPORT_LOCK = 0x4B41544153544552 & 0x7FFFFFFFFFFFFFFF
 
@@ -266,14 +262,14 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                 ctx = steps.Context(loader, source.operations, source.rasters, config)
                 source.findings.extend(steps.run(source.steps, "staged", ctx))
                 log.info("checks done at %.2f s", time.monotonic() - started)
-                summary["merge"] = {k: v for k, v in loader.merge().items()}
+                summary["merge"] = ctx.merge = {k: v for k, v in loader.merge().items()}
                 # Statistics first (they commit with the run), so that what follows (the
                 # importer's steps after the merge, such as the ownership walk, the district
                 # maps, the validation after the import and a user's first query) is planned
                 # on the new data: without them the maps took 3 s for any size of delivery
                 # and the ownership walk of 95 MB 11.7 s instead of 1.1 s.
                 log.info("merged into the targets at %.2f s", time.monotonic() - started)
-                _analyze(conn, summary["merge"])
+                _analyze(ctx)
                 log.info("changed tables analysed at %.2f s", time.monotonic() - started)
                 source.findings.extend(steps.run(source.steps, "merged", ctx))
                 if portions:
@@ -289,7 +285,7 @@ def _run(db, config, importer, source, summary, options, fmt, history, force, st
                     f["status"] = "imported"
                 # The materialised name lists and district maps follow the data.
                 districts = _districts(conn, ctx)
-                refresh_derived(conn, districts, _house_numbers(conn, ctx, summary["merge"]))
+                refresh_derived(conn, districts, _house_numbers(conn, ctx))
                 log.info("derived maps refreshed at %.2f s", time.monotonic() - started)
                 summary["touched"] = _touched(ctx, summary["merge"], districts)
                 _finish(run, "committed", summary, source.files, None)
@@ -344,26 +340,16 @@ def _acknowledge(conn, config, run_id, source, summary, ok, message):
                                 for (prof, datum), parts in missing.items() if prof in profiles]
 
 
-def _analyze(conn, merge):
+def _analyze(ctx):
     """Statistics for the tables the run changed materially (inside the run's transaction), so
     that what follows is planned on the new data rather than on none; autovacuum would get
     there only minutes after the commit. A table whose rows changed by less than a tenth keeps
     its statistics (ANALYZE of a large table with geometries takes seconds, whatever the
     size of the change; autovacuum analyses it once enough has changed)."""
-    for table, m in merge.items():
-        if _large_change(conn, table, m):
-            conn.execute(sql.SQL(QUERIES["analyze"]).format(
+    for table in ctx.merge:
+        if ctx.large_change(table):
+            ctx.conn.execute(sql.SQL(QUERIES["analyze"]).format(
                 table=sql.Identifier(*table.split("."))))
-
-
-def _large_change(conn, table, m):
-    """True if the run changed a tenth or more of ``table``'s estimated rows (``m``: its merge
-    counts; a table never analysed counts as empty)."""
-    changed = m.get("inserted", 0) + m.get("closed", 0)
-    if not changed:
-        return False
-    estimate = conn.execute(QUERIES["estimated_rows"], {"table": table}).fetchone()[0]
-    return changed >= STALE_SHARE * max(estimate, 0)
 
 
 # Deliveries of these change district boundaries or names that any Flur map may show.
@@ -405,14 +391,14 @@ def _touched(ctx, merge, districts):
     return ctx.touched_ids(sorted(set(ctx.loader.staged) | {op.table for op in ctx.operations}))
 
 
-def _house_numbers(conn, ctx, merge):
+def _house_numbers(conn, ctx):
     """The ids of the house numbers this run may have changed, or None where any may have (a
     flat delivery, a run without history) or where a tenth or more of a table they are drawn
     from changed (a first import: refilling them is cheaper than following each change)."""
     loader = ctx.loader
     tables = HOUSE_NUMBER_SOURCES.values()
     if not (loader.versioned and loader.history) or \
-            any(_large_change(conn, t, merge.get(t, {})) for t in tables):
+            any(ctx.large_change(t) for t in tables):
         return None
     return touched_house_numbers(conn, loader.run_id, ctx.touched(tables))
 

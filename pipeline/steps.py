@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 QUERIES = queries("steps")
 
 PHASES = ("staged", "merged")
+# A run that changed this share or more of a table's rows (a first import) counts as having
+# changed all of it: its statistics are renewed, what is derived from it is recomputed whole.
+LARGE_SHARE = 0.1
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Context:
     # Flurkennzeichen) of parcels a step changed beyond what the delivery carried (their
     # address text, before and after): the street names follow.
     strassen: set = field(default_factory=set)
+    # The merge's counts per table ({"inserted": n, "closed": n, ...}), once merged.
+    merge: dict = field(default_factory=dict)
 
     @property
     def conn(self):
@@ -71,6 +76,16 @@ class Context:
                         sorted({op.gml_id for op in self.operations if op.table == table
                                 and op.kind in ("delete", "update")}))
                 for table in tables}
+
+    def large_change(self, table):
+        """True if the run changed :data:`LARGE_SHARE` or more of ``table``'s estimated rows (a
+        table never analysed counts as empty)."""
+        m = self.merge.get(table, {})
+        changed = m.get("inserted", 0) + m.get("closed", 0)
+        if not changed:
+            return False
+        estimate = self.conn.execute(QUERIES["estimated_rows"], {"table": table}).fetchone()[0]
+        return changed >= LARGE_SHARE * max(estimate, 0)
 
     def touched_ids(self, tables):
         """The gml_ids of the objects the run delivered or ended in ``tables``."""
@@ -210,7 +225,14 @@ def apply_operations(ctx):
 
 @step("lage_text", "merged", after=("apply_operations",))
 def lage_text(ctx):
-    """Address text (``lage``) of the parcels from their Lagebezeichnungen."""
+    """Address text (``lage``) of the parcels from their Lagebezeichnungen: of those the run
+    touched and those naming a Lagebezeichnung it changed (one index look-up each), or, where
+    it changed a large share of the Lagebezeichnungen (a first import), of every parcel in one
+    pass."""
+    if ctx.large_change("kataster.ax_lagebezeichnung"):
+        ctx.conn.execute(sql_text("steps/lage_text_all.sql"), {"run": ctx.loader.run_id})
+        ctx.strassen.add(None)          # any street name may have changed: refilled whole
+        return []
     deleted = sorted({op.gml_id for op in ctx.operations if op.kind in ("delete", "update")
                       and op.table == "kataster.ax_lagebezeichnung"})
     changed = ctx.conn.execute(sql_text("steps/lage_text.sql"),

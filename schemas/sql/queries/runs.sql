@@ -52,9 +52,6 @@ GROUP BY f.sha256;
 INSERT INTO kataster.import_file (run_id, path, size, sha256, status)
 VALUES (%(run)s, %(path)s, %(size)s, %(sha256)s, %(status)s);
 
--- name: estimated_rows
-SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass;
-
 -- name: analyze
 ANALYZE {table};
 

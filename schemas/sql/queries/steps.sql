@@ -20,3 +20,6 @@ AND endet IS NULL
 -- name: staged_ids
 -- The objects a delivery's staging table holds (what the run delivered).
 SELECT DISTINCT gml_id FROM {stage};
+
+-- name: estimated_rows
+SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass;
