@@ -479,9 +479,9 @@ def _with(feature, name, value):
 
 
 def test_rebuild_recomputes_what_runs_keep_scoped(cli_env, db, tmp_path):
-    """``kataster db rebuild`` resolves every parcel's owners and redraws every Flur in one
-    run: what drifted from the data (here by hand) is set right, and a consistent database
-    gets no owner rows."""
+    """``kataster db rebuild`` resolves every parcel's owners, redraws every Flur and refills
+    the kept pieces of the Flur map and an references in one run: what drifted from the data
+    (here by hand) is set right, and a consistent database gets no owner rows."""
     import json
 
     path = tmp_path / "owners.xml"
@@ -494,14 +494,23 @@ def test_rebuild_recomputes_what_runs_keep_scoped(cli_env, db, tmp_path):
     before = query(db, flur_map)
     owners = "SELECT * FROM kataster_privat.eigentum_aktuell ORDER BY 1, 5, 4"
     recorded = query(db, owners)
+    kept = {"kataster.flur_stueck": "kataster.flur_stueck_quelle",
+            "kataster_privat.buchung_an": "kataster_privat.buchung_an_quelle"}
+    differ = ("SELECT count(*) FROM ((SELECT * FROM {0} EXCEPT ALL SELECT * FROM {1})"
+              " UNION ALL (SELECT * FROM {1} EXCEPT ALL SELECT * FROM {0})) d")
     with db.connect() as conn:
         conn.execute("DELETE FROM kataster.flur_karte")
+        for table in kept:
+            conn.execute(f"DELETE FROM {table}")
         conn.execute("DELETE FROM kataster_privat.eigentum_aufgeloest"
                      " WHERE flurstueck_gml_id = 'DENW36AL0000P002'")
         conn.commit()
+    assert all(query(db, differ.format(t, q))[0][0] > 0 for t, q in kept.items())
     fixed = json.loads(kataster("db", "rebuild", "--json", env=cli_env, check=True).stdout)
     assert fixed["counts"] == {"eigentum_parcels": 1}
     assert query(db, flur_map) == before and len(before) > 0
+    # The kept pieces of the Flur map and an references are whole again.
+    assert [query(db, differ.format(t, q))[0][0] for t, q in kept.items()] == [0, 0]
     assert [r[:-1] for r in query(db, owners)] == [r[:-1] for r in recorded]   # (run_id aside)
     assert query(db, "SELECT kind, importer, status FROM kataster.import_run"
                      " WHERE id = %s", (fixed["run_id"],)) == [("rebuild", None, "committed")]
