@@ -153,7 +153,8 @@ def validate(rules: Sequence[str] | None = None, gemarkung: str | None = None,
 
 def rebuild(config: Config | None = None, database: Database | None = None) -> dict[str, Any]:
     """Recompute whole what imports keep scoped to their change, as ``kataster db rebuild``:
-    the ownership resolution of every parcel and the derived maps, in one run.
+    the ownership resolution of every parcel (with the kept ``an`` references) and the
+    derived maps (Flur map and its pieces, street names, house numbers), in one run.
 
     Returns
     -------

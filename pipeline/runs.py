@@ -415,7 +415,8 @@ def _finish(run, status, summary, files, error):
 def rebuild(db, lock_timeout=60.0):
     """Recompute what the runs keep scoped to their change, whole and in one run of kind
     ``rebuild``: the ownership resolution of every current parcel (recording the parcels whose
-    owners differ from the recorded ones) and every derived map. Returns the run's summary."""
+    owners differ from the recorded ones; the kept an references refilled first) and every
+    derived map. Returns the run's summary."""
     from pipeline import ownership
 
     started = time.monotonic()

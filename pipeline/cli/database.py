@@ -125,8 +125,8 @@ def db_status(obj, as_json):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def db_rebuild(obj, as_json):
-    """Recompute the ownership resolution and the district maps whole (imports update them
-    only where their change reaches)."""
+    """Recompute the ownership resolution (with the an references) and the derived maps
+    whole (imports update them only where their change reaches)."""
     from pipeline import api
 
     summary = api.rebuild(obj.config, obj.database())
