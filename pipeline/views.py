@@ -205,11 +205,8 @@ def refresh_derived(conn, districts=None, house_numbers=None):
                          "flur_map_fill_fluren"):
                 conn.execute(QUERIES[name], cells)
         if districts.streets:
-            split = [i.split(":", 1) for i in districts.streets]
-            streets = {"ids": sorted(districts.streets), "fluren": sorted({f for f, _ in split}),
-                       "strassen": sorted({s for _, s in split})}
             for name in ("street_names_drop_ids", "street_names_fill_ids"):
-                conn.execute(QUERIES[name], streets)
+                conn.execute(QUERIES[name], {"ids": sorted(districts.streets)})
     if house_numbers is None:
         for name in ("house_numbers_clear", "house_numbers_fill"):
             conn.execute(QUERIES[name])

@@ -2,9 +2,11 @@
 -- recomputed the street names (0021) of every Flur whose parcels it touched, reading every
 -- address of those Fluren (0.33 s of a 100-parcel update on 100,000 parcels, where a Flur has
 -- 300 parcels; ten times that at a million). kataster.strassen gives the street of each part
--- of a parcel's address text, as kataster.strassenname_quelle has always cut it; indexed, it
--- leads a run from the streets it touched (of its parcels before and after, and of the
--- parcels whose address text it changed) to the parcels on them in the same Fluren.
+-- of a parcel's address text, as kataster.strassenname_quelle has always cut it;
+-- kataster.strassen_ids the ids of the street-name rows a parcel counts in (Flurkennzeichen:
+-- Straße). Indexed, they lead a run from the rows it touched (the streets of its parcels
+-- before and after, and of the parcels whose address text it changed) to the parcels on
+-- those streets in those Fluren (a long street has thousands of parcels in the city).
 
 CREATE FUNCTION kataster.strassen(lage text) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -28,5 +30,12 @@ FROM adressen
 WHERE strasse <> '' AND flurnummer IS NOT NULL
 GROUP BY land, gemarkungsnummer, flurnummer, strasse;
 
+CREATE FUNCTION kataster.strassen_ids(flur text, lage text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN ARRAY(SELECT flur || ':' || s.strasse FROM unnest(kataster.strassen(lage)) AS s(strasse)
+             WHERE s.strasse <> '');
+
 CREATE INDEX ax_flurstueck_strassen_idx ON kataster.ax_flurstueck
-    USING gin (kataster.strassen(lage)) WHERE endet IS NULL;
+    USING gin (kataster.strassen_ids(land || gemarkungsnummer || lpad(flurnummer::text, 3, '0'),
+                                     lage))
+    WHERE endet IS NULL;

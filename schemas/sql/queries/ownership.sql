@@ -59,7 +59,10 @@ WITH RECURSIVE down(id) AS (
     JOIN kataster.ax_flurstueck f ON f.gml_id = sc.gml_id AND f.endet IS NULL
     CROSS JOIN LATERAL unnest(f.ist_gebucht) AS b(id)
     UNION
-    SELECT e.src FROM down JOIN kataster_privat.buchung_an e ON e.dst = down.id)
+    -- LATERAL with OFFSET 0 (which keeps the planner from turning it into a join): one index
+    -- look-up per booking; a join was planned as a merge over every edge (0.25 s at 1,000,000).
+    SELECT e.src FROM down CROSS JOIN LATERAL (
+        SELECT src FROM kataster_privat.buchung_an e WHERE e.dst = down.id OFFSET 0) e)
 SELECT id FROM down;
 
 -- name: analyze_scope

@@ -67,8 +67,8 @@ DELETE FROM kataster.strassenname WHERE id = ANY(%(ids)s);
 
 -- name: street_names_fill_ids
 -- kataster.strassenname_quelle's rows named by ids (Flurkennzeichen:Straße), written so that
--- PostgreSQL starts from the parcels of those Fluren on those streets (the indexes of 0024 and
--- 0025): the view filtered by id would cut the address text of every parcel of the Fluren.
+-- PostgreSQL starts from the parcels that count in them (the index on kataster.strassen_ids,
+-- 0025): the view filtered by id would cut the address text of every parcel first.
 -- tests/core/test_derived.py holds the two equal.
 INSERT INTO kataster.strassenname
 SELECT * FROM (
@@ -79,8 +79,8 @@ SELECT * FROM (
            ST_Centroid(ST_Collect(ST_PointOnSurface(f.geom)))::geometry(Point, 25832)
     FROM kataster.ax_flurstueck f, unnest(kataster.strassen(f.lage)) AS s(strasse)
     WHERE f.endet IS NULL AND f.geom IS NOT NULL AND f.lage IS NOT NULL
-      AND f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') = ANY(%(fluren)s)
-      AND kataster.strassen(f.lage) && %(strassen)s::text[]
+      AND kataster.strassen_ids(f.land || f.gemarkungsnummer
+                                || lpad(f.flurnummer::text, 3, '0'), f.lage) && %(ids)s::text[]
       AND s.strasse <> '' AND f.flurnummer IS NOT NULL
     GROUP BY f.land, f.gemarkungsnummer, f.flurnummer, s.strasse) n
 WHERE n.id = ANY(%(ids)s);
