@@ -218,14 +218,14 @@ def refresh_derived(conn, districts=None, house_numbers=None):
 
 
 def street_ids(rows):
-    """The ids of the street names (Flurkennzeichen:Straße) of (Flurkennzeichen, streets) rows;
-    None for a row without a Flurkennzeichen."""
+    """The street-name ids (Flurkennzeichen:Straße, as ``kataster.strassen_ids`` gives them) of
+    (Flurkennzeichen, ids) rows; None for a row without a Flurkennzeichen."""
     ids = set()
-    for flur, streets in rows:
+    for flur, names in rows:
         if flur is None:
             ids.add(None)
         else:
-            ids.update(f"{flur}:{s}" for s in streets or () if s)
+            ids.update(names or ())
     return ids
 
 
@@ -252,7 +252,7 @@ def touched_districts(conn, run_id, stage, ended, streets=()):
     street names ``streets`` (ids) a step changed; None if one of those parcels has no complete
     Flurkennzeichen (the Flur map's row without an id gathers those: it is refilled whole)."""
     delivered = _q("staged_ids", stage=sql.Identifier(stage)) if stage else _q("no_ids")
-    found = conn.execute(_q("touched_fluren", delivered=delivered),
+    found = conn.execute(_q("touched_districts", delivered=delivered),
                          {"ended": list(ended), "run": run_id}).fetchall()
     ids = street_ids((flur, names) for flur, _, names in found) | set(streets)
     if None in ids:

@@ -158,12 +158,14 @@ WHERE g.endet IS NULL
   AND kataster.verweise(g.attrs->'zeigtAuf')
       && ((SELECT refs FROM refs) || ARRAY(SELECT ref FROM ptos WHERE ref IS NOT NULL));
 
--- name: touched_fluren
--- The Fluren, cells (kataster.zelle, 0024) and streets (kataster.strassen, 0025) of the parcels
--- a run delivered (their gml_ids from its staging table) or ended, in their versions before
--- and after the run; the cell is NULL for a parcel without geometry.
+-- name: touched_districts
+-- The Fluren, cells (kataster.zelle, 0024) and street-name ids (kataster.strassen_ids, 0025)
+-- of the parcels a run delivered (their gml_ids from its staging table) or ended, in their
+-- versions before and after the run; the cell is NULL for a parcel without geometry.
 SELECT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0'),
-       kataster.zelle(f.geom), kataster.strassen(f.lage)
+       kataster.zelle(f.geom),
+       kataster.strassen_ids(f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0'),
+                             f.lage)
 FROM kataster.ax_flurstueck f
 WHERE f.gml_id = ANY(ARRAY({delivered}) || %(ended)s::text[])
   AND (f.endet IS NULL OR f.closed_run_id = %(run)s);

@@ -47,4 +47,7 @@ WHERE f.gml_id = t.gml_id AND f.beginnt = t.beginnt AND f.lage IS DISTINCT FROM 
 RETURNING CASE WHEN f.endet IS NULL
                THEN f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') END,
           f.endet IS NULL,
-          coalesce(kataster.strassen(o.lage), '{}') || coalesce(kataster.strassen(f.lage), '{}');
+          coalesce(kataster.strassen_ids(f.land || f.gemarkungsnummer
+                                         || lpad(f.flurnummer::text, 3, '0'), o.lage), '{}')
+          || coalesce(kataster.strassen_ids(f.land || f.gemarkungsnummer
+                                            || lpad(f.flurnummer::text, 3, '0'), f.lage), '{}');
