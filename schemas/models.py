@@ -165,6 +165,21 @@ class FlurKarte(Base):
     geom = _geom("MULTIPOLYGON")
 
 
+class GemarkungKarte(Base):
+    """The Gemarkung map (0027): kataster.gemarkung's rows, kept by the runs for the
+    Gemarkungen of the Fluren they touch. ``id`` is unique (parcels without a Gemarkung share
+    one row without an id); the model takes it as the key."""
+
+    __tablename__ = "gemarkung_karte"
+    __table_args__ = {"schema": "kataster"}
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    land: Mapped[str | None] = mapped_column(Text)
+    gemarkungsnummer: Mapped[str | None] = mapped_column(Text)
+    gemarkung: Mapped[str | None] = mapped_column(Text)
+    herkunft: Mapped[str | None] = mapped_column(Text)
+    geom = _geom("MULTIPOLYGON")
+
+
 class FlurStueck(Base):
     """A piece of the Flur map (0024): the union of a Flur's current parcels in one grid cell
     (kataster.flur_stueck_quelle's rows, kept by the runs for the cells they touch). The model

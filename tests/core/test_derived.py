@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import shapely
 from conftest import kataster, query
 
@@ -32,10 +33,18 @@ WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)
 SELECT count(*) FROM kataster.flur_karte m FULL JOIN kataster.flur v USING (id)
 WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)
    OR (m.land, m.gemarkungsnummer, m.flurnummer, m.gemarkung, m.herkunft)
-      IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.flurnummer, v.gemarkung, v.herkunft)"""}
+      IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.flurnummer, v.gemarkung, v.herkunft)""",
+    # The Gemarkung map from the Flur map (0027).
+    "gemarkung_karte": """
+SELECT count(*) FROM kataster.gemarkung_karte m FULL JOIN kataster.gemarkung v USING (id)
+WHERE m.id IS NULL OR v.id IS NULL OR NOT ST_Equals(m.geom, v.geom)
+   OR (m.land, m.gemarkungsnummer, m.gemarkung, m.herkunft)
+      IS DISTINCT FROM (v.land, v.gemarkungsnummer, v.gemarkung, v.herkunft)"""}
 VERSIONS = {"strassenname": "SELECT id, xmin::text FROM kataster.strassenname",
             "hausnummer": "SELECT id, xmin::text FROM kataster.hausnummer",
-            "flur_stueck": "SELECT id || ':' || zelle, xmin::text FROM kataster.flur_stueck"}
+            "flur_stueck": "SELECT id || ':' || zelle, xmin::text FROM kataster.flur_stueck",
+            "flur_karte": "SELECT id, xmin::text FROM kataster.flur_karte",
+            "gemarkung_karte": "SELECT id, xmin::text FROM kataster.gemarkung_karte"}
 FLUR = "land || gemarkungsnummer || lpad(flurnummer::text, 3, '0')"
 UTC = """to_char(beginnt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
@@ -91,6 +100,9 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
         rewritten = imported(portion)
         assert 0 < len(rewritten["strassenname"]) < total["strassenname"]
         assert 0 < len(rewritten["flur_stueck"]) < total["flur_stueck"]
+        # The maps of the pieces' Fluren and of their Gemarkungen were redrawn, no others.
+        assert rewritten["flur_karte"] == {i.split(":")[0] for i in rewritten["flur_stueck"]}
+        assert rewritten["gemarkung_karte"] == {f[:6] for f in rewritten["flur_karte"]}
 
     # The address of a parcel in one Flur moves to a street of another Flur; the parcel itself
     # is not delivered: its new address text reaches the street names through lage_text.
@@ -112,7 +124,8 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
     assert f"{flur}:{street}" in rewritten["strassenname"]
     assert len(rewritten["strassenname"]) <= 2
     assert {i.split(":")[0] for i in rewritten["strassenname"]} == {flur}
-    assert rewritten["flur_stueck"] == set()
+    assert rewritten["flur_stueck"] == rewritten["flur_karte"] == set()
+    assert rewritten["gemarkung_karte"] == set()
 
     # Two house numbers shown by presentation objects of buildings that name their address.
     shown = query(db, f"""
@@ -147,3 +160,28 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
         i for i, in query(db, "SELECT id FROM kataster.strassenname")}
     assert query(db, "SELECT hausnummer FROM kataster.hausnummer WHERE id = %s",
                  (pto,)) == [("12c",)]
+
+
+def test_district_map_union_falls_back_where_parts_are_no_coverage():
+    """The maps' union (GEOS's coverage union) gives ST_Union's outline on a clean coverage,
+    and where the parts are no coverage (an overlap; a shared edge with a vertex on one side
+    only, which GEOS's coverage union refuses) the general union's."""
+    from pipeline.views import union_parts
+
+    def union(*geoms):
+        return union_parts(shapely.to_wkb(list(geoms)))
+
+    a, b = shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)
+    clean = union(a, b, shapely.box(5, 5, 6, 6))
+    assert clean.geom_type == "MultiPolygon" and len(clean.geoms) == 2
+    assert clean.equals(shapely.union_all([a, b, shapely.box(5, 5, 6, 6)]))
+    # (1, 1) is a vertex of the two left squares, not of the tall right one.
+    t = [a, shapely.box(0, 1, 1, 2), shapely.box(1, 0, 2, 2)]
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.coverage_union_all(t)
+    assert union(*t).equals(shapely.box(0, 0, 2, 2))
+    # Overlapping parts: the coverage union is invalid, the map is the true union.
+    overlap = [a, shapely.box(0.5, 0, 1.5, 1)]
+    assert not shapely.coverage_union_all(overlap).is_valid
+    got = union(*overlap)
+    assert got.is_valid and got.equals(shapely.box(0, 0, 1.5, 1))

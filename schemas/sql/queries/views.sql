@@ -27,34 +27,78 @@ SELECT DISTINCT flurnummer FROM kataster.flur WHERE gemarkungsnummer = %(gemarku
 -- name: refresh
 REFRESH MATERIALIZED VIEW {view};
 
--- name: flur_pieces_clear
-DELETE FROM kataster.flur_stueck;
-
--- name: flur_pieces_fill
-INSERT INTO kataster.flur_stueck SELECT * FROM kataster.flur_stueck_quelle;
-
--- name: flur_map_clear
-DELETE FROM kataster.flur_karte;
-
--- name: flur_map_fill
-INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur;
+-- The district maps (pipeline/views.py refresh_derived): the Flur map's pieces (0024) from the
+-- parcels, the Flur map (0020) from the pieces, the Gemarkung map (0027) from the Flur map.
+-- Each statement takes arrays of ids (a piece: its Flur and cell), or NULL for all. The rows
+-- with imported boundaries are written in SQL; the derived ones are read as parts (a piece's
+-- parcels, a Flur's pieces, a Gemarkung's Flur maps) that pipeline/views.py joins with GEOS's
+-- coverage union. kataster.flur_stueck_quelle, kataster.flur and kataster.gemarkung stay the
+-- definitions (ST_Union); tests/core/test_derived.py holds the maps equal to them.
 
 -- name: flur_pieces_drop
 -- Every piece of the given Fluren in the given cells (a few more than the pairs a run touched
 -- where a cell holds parcels of several of them: recomputing those costs little).
-DELETE FROM kataster.flur_stueck WHERE id = ANY(%(fluren)s) AND zelle = ANY(%(zellen)s);
+DELETE FROM kataster.flur_stueck
+WHERE %(fluren)s::text[] IS NULL OR (id = ANY(%(fluren)s) AND zelle = ANY(%(zellen)s));
 
--- name: flur_pieces_fill_some
--- The same pieces again from the parcels, through the index on Flurkennzeichen and cell (0024).
-INSERT INTO kataster.flur_stueck SELECT * FROM kataster.flur_stueck_quelle
-WHERE id = ANY(%(fluren)s) AND zelle = ANY(%(zellen)s);
+-- name: flur_piece_parts
+-- kataster.flur_stueck_quelle's rows with the WKB of their parcels in place of the union (the
+-- union leaves out invalid ones); named ones through the index on Flurkennzeichen and cell.
+SELECT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') AS id,
+       kataster.zelle(f.geom) AS zelle, f.land, f.gemarkungsnummer, f.flurnummer,
+       array_agg(ST_AsBinary(f.geom)) AS parts
+FROM kataster.ax_flurstueck f
+WHERE f.endet IS NULL AND f.geom IS NOT NULL
+  AND (%(fluren)s::text[] IS NULL
+       OR (f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') = ANY(%(fluren)s)
+           AND kataster.zelle(f.geom) = ANY(%(zellen)s)))
+GROUP BY f.land, f.gemarkungsnummer, f.flurnummer, kataster.zelle(f.geom);
 
--- name: flur_map_drop_fluren
-DELETE FROM kataster.flur_karte WHERE id = ANY(%(fluren)s);
+-- name: flur_map_drop
+DELETE FROM kataster.flur_karte WHERE %(fluren)s::text[] IS NULL OR id = ANY(%(fluren)s)
+RETURNING land || gemarkungsnummer;
 
--- name: flur_map_fill_fluren
--- The maps of the Fluren from their pieces (kataster.flur reads kataster.flur_stueck).
-INSERT INTO kataster.flur_karte SELECT * FROM kataster.flur WHERE id = ANY(%(fluren)s);
+-- name: flur_map_fill_imported
+INSERT INTO kataster.flur_karte
+SELECT * FROM kataster.flur
+WHERE herkunft = 'importiert' AND (%(fluren)s::text[] IS NULL OR id = ANY(%(fluren)s))
+RETURNING land || gemarkungsnummer;
+
+-- name: flur_map_parts
+-- kataster.flur's derived rows, with the WKB of their pieces in place of the union.
+SELECT s.id, s.land, s.gemarkungsnummer, s.flurnummer, g.bezeichnung AS gemarkung,
+       'abgeleitet'::text AS herkunft, array_agg(ST_AsBinary(s.geom)) AS parts
+FROM kataster.flur_stueck s
+LEFT JOIN kataster.gemarkung_name g USING (land, gemarkungsnummer)
+WHERE NOT EXISTS (SELECT 1 FROM kataster.bezirk b
+                  WHERE b.art = 'flur' AND b.endet IS NULL AND b.land = s.land
+                    AND b.gemarkungsnummer = s.gemarkungsnummer AND b.flurnummer = s.flurnummer)
+  AND (%(fluren)s::text[] IS NULL OR s.id = ANY(%(fluren)s))
+GROUP BY s.id, s.land, s.gemarkungsnummer, s.flurnummer, g.bezeichnung;
+
+-- name: gemarkung_map_drop
+DELETE FROM kataster.gemarkung_karte
+WHERE %(gemarkungen)s::text[] IS NULL OR id = ANY(%(gemarkungen)s)
+RETURNING id;
+
+-- name: gemarkung_map_fill_imported
+INSERT INTO kataster.gemarkung_karte
+SELECT * FROM kataster.gemarkung
+WHERE herkunft = 'importiert'
+  AND (%(gemarkungen)s::text[] IS NULL OR id = ANY(%(gemarkungen)s))
+RETURNING id;
+
+-- name: gemarkung_map_parts
+-- kataster.gemarkung's derived rows, with the WKB of their Flur maps in place of the union.
+SELECT f.land || f.gemarkungsnummer AS id, f.land, f.gemarkungsnummer,
+       min(f.gemarkung) AS gemarkung, 'abgeleitet'::text AS herkunft,
+       array_agg(ST_AsBinary(f.geom)) AS parts
+FROM kataster.flur_karte f
+WHERE NOT EXISTS (SELECT 1 FROM kataster.bezirk b
+                  WHERE b.art = 'gemarkung' AND b.endet IS NULL AND b.land = f.land
+                    AND b.gemarkungsnummer = f.gemarkungsnummer)
+  AND (%(gemarkungen)s::text[] IS NULL OR f.land || f.gemarkungsnummer = ANY(%(gemarkungen)s))
+GROUP BY f.land, f.gemarkungsnummer;
 
 -- name: street_names_clear
 DELETE FROM kataster.strassenname;
