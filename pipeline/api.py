@@ -26,12 +26,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from pipeline import views
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
     from rasterio.io import DatasetReader
 
     from pipeline.config import Config
@@ -314,6 +313,8 @@ def import_runs(limit: int = 20, database: Database | None = None) -> pd.DataFra
           status importer
     0  committed      ogr
     """
+    import pandas as pd
+
     from pipeline.runs import list_runs
 
     return pd.DataFrame(list_runs(_db(database), limit))
