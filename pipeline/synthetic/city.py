@@ -84,13 +84,23 @@ def _nearest(points, seeds):
     return out
 
 
-def build(n, seed=1, city="Mülheim"):
+# The layout of a delivery without a real Flur structure (the daily-updates issue, point 5).
+FLAT_FLUREN = 20
+
+
+def build(n, seed=1, city="Mülheim", layout="city"):
     """Build the synthetic cadastre in memory.
+
+    ``layout`` "city" spreads the parcels over the city's Gemarkungen and their Fluren;
+    "flat" puts them all into the first Gemarkung, in :data:`FLAT_FLUREN` Fluren that are
+    bands of the grid's rows (50,000 parcels each at 1,000,000), and writes no district
+    boundaries, as a delivery without a real Flur structure has.
 
     Returns
     -------
     dict of GeoDataFrame
-        ``Flurstueck``, ``GebaeudeBauwerk`` and ``KatasterBezirk`` in EPSG:25832.
+        ``Flurstueck``, ``GebaeudeBauwerk`` and (layout "city") ``KatasterBezirk`` in
+        EPSG:25832.
 
     Examples
     --------
@@ -125,7 +135,13 @@ def build(n, seed=1, city="Mülheim"):
                       for i in range(len(gemarkungen))])
     gem = _nearest(pts, gseed)
     flur = np.zeros(n, dtype=np.int64)
-    for g, (_, _, fluren) in enumerate(gemarkungen):
+    if layout == "flat":
+        gem[:] = 0
+        flur = 1 + gy * FLAT_FLUREN // rows
+        gemarkungen = gemarkungen[:1]
+    elif layout != "city":
+        raise UsageError(f"unknown layout {layout!r}; choose city or flat")
+    for g, (_, _, fluren) in enumerate([] if layout == "flat" else gemarkungen):
         members = np.flatnonzero(gem == g)
         k = min(len(fluren), len(members))
         if k == 0:
@@ -212,6 +228,8 @@ def build(n, seed=1, city="Mülheim"):
         "gemaschl": parcels["gemaschl"].to_numpy()[built],
     }, geometry=gpd.GeoSeries(shapely.multipolygons(bgeoms, indices=np.arange(len(built))),
                               crs=25832))
+    if layout == "flat":
+        return {"Flurstueck": parcels, "GebaeudeBauwerk": buildings}
 
     # Flur boundaries: the coverage union of each Flur's parcels.
     keys = parcels["flurschl"].to_numpy()
@@ -231,8 +249,9 @@ def build(n, seed=1, city="Mülheim"):
     return {"Flurstueck": parcels, "GebaeudeBauwerk": buildings, "KatasterBezirk": districts}
 
 
-def generate(n, out, fmt="gpkg", seed=1, city="Mülheim"):
-    """Write the synthetic cadastre with ``n`` parcels to ``out``.
+def generate(n, out, fmt="gpkg", seed=1, city="Mülheim", layout="city"):
+    """Write the synthetic cadastre with ``n`` parcels to ``out`` (``layout``: see
+    :func:`build`).
 
     ``gpkg`` writes one file with three layers; ``shp``, ``geojson``, ``fgb`` and ``gml``
     write a directory with one file per layer (GML as GML 3.2, like a WFS answer).
@@ -240,7 +259,7 @@ def generate(n, out, fmt="gpkg", seed=1, city="Mülheim"):
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     started = time.monotonic()
-    layers = build(n, seed, city)
+    layers = build(n, seed, city, layout)
     driver, suffix = FORMATS[fmt]
     out = Path(out)
     if fmt == "gpkg":
@@ -257,7 +276,7 @@ def generate(n, out, fmt="gpkg", seed=1, city="Mülheim"):
             if fmt == "gml":
                 opts = {"dataset_options": {"FORMAT": "GML3.2"}}
             pyogrio.write_dataframe(gdf, target, driver=driver, **opts)
-    flur_count = int(layers["KatasterBezirk"].shape[0])
+    flur_count = int(layers["Flurstueck"]["flurschl"].nunique())
     return {"out": str(out), "format": fmt, "parcels": int(len(layers["Flurstueck"])),
             "buildings": int(len(layers["GebaeudeBauwerk"])),
             "gemarkungen": int(layers["Flurstueck"]["gemaschl"].nunique()),
