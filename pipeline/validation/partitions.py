@@ -1,5 +1,5 @@
-"""Partitions: one Gemarkung's current parcels plus a band of neighbours, read from the
-database and run through the stages in Dask workers; the holes on partition borders found
+"""Partitions: one Gemarkung's current parcels in one tile plus a band of neighbours, read from
+the database and run through the stages in Dask workers; the holes on partition borders found
 from the union of the partitions' outlines."""
 
 from __future__ import annotations
@@ -28,13 +28,25 @@ QUERIES = queries("partitions")
 QUERIES_SCOPE = queries("scope")
 MARGIN = 1.0   # metres around a partition's parcels from which neighbours are loaded
 CELL = 100.0   # metres: grid cells in which neighbours are looked up
+# Metres: the side of the tiles (kataster.kachel, 0028) that cut a Gemarkung into partitions,
+# so that a partition's work is bounded whatever the administrative layout (one Gemarkung of
+# 1,000,000 parcels had been one partition): 16 km² hold ~27,000 parcels of 600 m².
+TILE = 4000.0
+
+
+def partitions(conn, gemarkung=None):
+    """The partitions of a full validation: (Land, Gemarkung, tile) of the current parcels
+    (of Gemarkung ``gemarkung`` only, if given), ("", "", "") for those without a complete
+    Gemarkung."""
+    rows = conn.execute(QUERIES["partitions"], {"gemarkung": gemarkung, "size": TILE})
+    return sorted({(la, ge, tile) if la and ge else ("", "", "") for la, ge, tile in rows})
 
 
 def _read_parcels(conn, where, args):
     rows = conn.execute(sql.SQL(QUERIES["parcels"]).format(where=sql.SQL(QUERIES[where])),
-                        args).fetchall()
+                        {**args, "size": TILE}).fetchall()
     df = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "land",
-                                     "gemarkungsnummer", "flurnummer", "wkb"])
+                                     "gemarkungsnummer", "flurnummer", "teil", "wkb"])
     geom = shapely.from_wkb(df.pop("wkb").map(lambda b: None if b is None else bytes(b)).to_numpy())
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=25832))
 
@@ -79,11 +91,12 @@ def _cells(bounds, margin, size):
 
 
 def validate_partition(url, partition, stage_names, params):
-    """Run the partition stages for one Gemarkung (runs in a Dask worker); returns its findings
-    and the outline of its parcels (WKB, for the border holes found by :func:`border_holes`)."""
+    """Run the partition stages for one Gemarkung's tile (runs in a Dask worker); returns its
+    findings and the outline of its parcels (WKB, for the border holes found by
+    :func:`border_holes`)."""
     from pipeline.db import Database
 
-    land, gem = partition
+    land, gem, tile = partition
     db = Database(url)
     if not (land and gem):
         # Parcels without a (complete) Gemarkung: only the per-parcel stages; their overlaps and
@@ -99,7 +112,11 @@ def validate_partition(url, partition, stage_names, params):
              "verify_hole": None}, params)["findings"]
         return findings, shapely.to_wkb(outline)
     with db.connect() as conn:
-        parcels = _read_parcels(conn, "of_gemarkung", {"land": land, "gemarkung": gem})
+        where = {"land": land, "gemarkung": gem, "tile": tile}
+        if tile:
+            x, y = (float(c) * TILE for c in tile.split(":"))
+            where.update(minx=x, miny=y, maxx=x + TILE, maxy=y + TILE)
+        parcels = _read_parcels(conn, "of_tile" if tile else "without_tile", where)
         geoms = parcels.geometry.values
         bounds = shapely.bounds(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
         if not len(bounds):
@@ -116,7 +133,7 @@ def validate_partition(url, partition, stage_names, params):
         cells = _cells(bounds, MARGIN, CELL)
         neighbours = _read_parcels(conn, "neighbours", {
             **{k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))},
-            "land": land, "gemarkung": gem})
+            "land": land, "gemarkung": gem, "tile": tile})
         districts = _read_districts(conn, env)
     context = pd.concat([parcels, neighbours], ignore_index=True)
 
@@ -129,7 +146,7 @@ def validate_partition(url, partition, stage_names, params):
 
     pipeline = Pipeline(stages_for(stage_names), provided=PARTITION_INPUTS)
     out = pipeline.run({"parcels": parcels, "context": context, "own": len(parcels),
-                        "districts": districts, "partition": land + gem,
+                        "districts": districts, "partition": f"{land}{gem}/{tile}",
                         "verify_hole": verify_hole}, params)
     outline = out.get("outline")
     return out["findings"], None if outline is None else shapely.to_wkb(outline)

@@ -18,7 +18,7 @@ from pipeline.errors import UsageError
 from pipeline.runs import Run
 from pipeline.validation import findings as stored
 from pipeline.validation.owner import owner_findings_in_scope
-from pipeline.validation.partitions import QUERIES as PARTITIONS
+from pipeline.validation.partitions import partitions as partitions_of
 from pipeline.validation.partitions import run_partitions, validate_scope
 from pipeline.validation.rules import RULES, of_kind
 from pipeline.validation.scope import UNSCOPED, Scope
@@ -109,9 +109,7 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
     with db.connect(autocommit=True) as conn, \
             Run(conn, "validate", {"rules": rules, "gemarkung": gemarkung, "params": values},
                 config["database.lock_timeout"]) as run:
-        partitions = conn.execute(PARTITIONS["partitions"], {"gemarkung": gemarkung}
-                                  ).fetchall()
-        partitions = sorted({(la, ge) if la and ge else ("", "") for la, ge in partitions})
+        partitions = partitions_of(conn, gemarkung)
         # The set-based rules run in the database while the partitions run in the workers.
         with ThreadPoolExecutor(1) as pool:
             in_database = pool.submit(_database_rules, db, rules, values, gemarkung)

@@ -88,7 +88,7 @@ def _stage_sliver(ctx, params):
         for i in hit]}
 
 
-def _district_keys(frame, flur=True):
+def _district_keys(frame):
     """"LLGGGG:FFF" per row as Python strings: ":FFF" without a complete Gemarkung, "LLGGGG:"
     without a Flur (never NaN, whatever pandas' string dtype does with missing values)."""
     def text(col):
@@ -96,10 +96,8 @@ def _district_keys(frame, flur=True):
 
     land, gem = text("land"), text("gemarkungsnummer")
     key = np.where((land != "") & (gem != ""), land + gem, "")   # "" : no (complete) Gemarkung
-    if flur:
-        key = key + ":" + frame["flurnummer"].astype("Int64").astype("string").fillna("").to_numpy(
-            dtype=object)
-    return key
+    return key + ":" + frame["flurnummer"].astype("Int64").astype("string").fillna("").to_numpy(
+        dtype=object)
 
 
 def _complete(keys):
@@ -109,8 +107,9 @@ def _complete(keys):
 
 
 def _owned(keys, partition):
-    """A finding involving parcels of several Gemarkungen belongs to the smallest key (parcels
-    without a Gemarkung have no partition that looks at neighbours: they never own one). A
+    """A finding involving parcels of several partitions belongs to the smallest of their keys
+    (``teil``: Gemarkung and tile; parcels without a Gemarkung have no partition that looks at
+    neighbours: they never own one). A
     scoped validation (``partition`` None) is one piece: it owns every finding a partition
     would."""
     keys = [k for k in keys if k]
@@ -147,7 +146,7 @@ def _stage_coverage(ctx, params):
     idx = np.flatnonzero(ctx["usable"])
     g = geoms[idx]
     ids = context["gml_id"].to_numpy()[idx]
-    gkey = _district_keys(context, flur=False)[idx]
+    gkey = context["teil"].to_numpy(dtype=object)[idx]   # the owning partition of each
     findings = []
     width = params["gap_max_width"]
     clean = ctx["clean"][idx]

@@ -1,23 +1,38 @@
 -- Reading the validation's partitions (pipeline/validation/partitions.py, run.py): one
--- Gemarkung's current parcels, a band of neighbours, the Flur boundaries around them.
+-- Gemarkung's current parcels in one tile (kataster.kachel, 0028, of TILE metres), a band
+-- of neighbours, the Flur boundaries around them.
 
 -- name: partitions
--- One partition per Gemarkung, and one ("", "") for parcels without a complete one.
-SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, '')
+-- One partition per Gemarkung and tile ("" for parcels without a geometry), and one
+-- ("", "", "") for parcels without a complete Gemarkung.
+SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, ''),
+       coalesce(kataster.kachel(geom, %(size)s), '')
 FROM kataster.ax_flurstueck
 WHERE endet IS NULL AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s)
-ORDER BY 1, 2;
+ORDER BY 1, 2, 3;
 
 -- name: parcels
-SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer, ST_AsBinary(geom)
+-- teil: the partition that owns what is found on the parcel ("" without a complete Gemarkung).
+SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,
+       CASE WHEN coalesce(land, '') <> '' AND coalesce(gemarkungsnummer, '') <> ''
+            THEN land || gemarkungsnummer || '/' || coalesce(kataster.kachel(geom, %(size)s), '')
+            ELSE '' END AS teil,
+       ST_AsBinary(geom)
 FROM kataster.ax_flurstueck
 WHERE endet IS NULL AND {where};
 
 -- name: without_gemarkung
 (coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '')
 
--- name: of_gemarkung
+-- name: of_tile
+-- Through the spatial index: the parcels whose extent meets the tile's square, of them those
+-- whose extent's centre lies in it.
 land = %(land)s AND gemarkungsnummer = %(gemarkung)s
+AND geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
+AND kataster.kachel(geom, %(size)s) = %(tile)s
+
+-- name: without_tile
+land = %(land)s AND gemarkungsnummer = %(gemarkung)s AND kataster.kachel(geom, %(size)s) IS NULL
 
 -- name: neighbours
 -- The other parcels in the grid cells (x0, y0, x1, y1) that the partition's parcels touch.
@@ -27,7 +42,8 @@ gml_id = ANY(ARRAY(
          AS c(x0, y0, x1, y1)
     JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     WHERE n.endet IS NULL
-      AND NOT (coalesce(n.land, '') = %(land)s AND coalesce(n.gemarkungsnummer, '') = %(gemarkung)s)))
+      AND NOT (coalesce(n.land, '') = %(land)s AND coalesce(n.gemarkungsnummer, '') = %(gemarkung)s
+               AND kataster.kachel(n.geom, %(size)s) = %(tile)s)))
 
 -- name: in_boxes
 -- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1).
