@@ -237,6 +237,7 @@ def _write_unions(conn, parts_query, params, table):
     import shapely
 
     gemarkungen = set()
+    conn.execute(QUERIES["cursor_reads_all"])
     with conn.cursor(name="kataster_map_parts") as parts:
         parts.itersize = 2000
         parts.execute(QUERIES[parts_query], params)
