@@ -109,12 +109,12 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
     with db.connect(autocommit=True) as conn, \
             Run(conn, "validate", {"rules": rules, "gemarkung": gemarkung, "params": values},
                 config["database.lock_timeout"]) as run:
-        partitions = partitions_of(conn, gemarkung)
+        partitions, tiled = partitions_of(conn, gemarkung)
         # The set-based rules run in the database while the partitions run in the workers.
         with ThreadPoolExecutor(1) as pool:
             in_database = pool.submit(_database_rules, db, rules, values, gemarkung)
             t = time.monotonic()
-            found = run_partitions(db.url, partitions, stage_names, values, scheduler)
+            found = run_partitions(db.url, partitions, stage_names, values, scheduler, tiled)
             log.info("%d partitions in %.1f s", len(partitions), time.monotonic() - t)
             found += in_database.result()[0]
         if {"coverage.gap", "coverage.overlap"} & set(rules):

@@ -65,9 +65,10 @@ def test_planted_errors_found_exactly(planted, cli_env, db):
 
 
 def test_tiles_cut_gemarkungen_without_changing_findings(planted, config, db, monkeypatch):
-    """A full validation partitions by Gemarkung and tile (point 5 of the daily-updates issue):
-    with tiles of 250 m instead of 4 km, a Gemarkung falls into many partitions, and the
-    findings are the same, each found once (those on tile borders too)."""
+    """A full validation cuts large Gemarkungen into tiles (point 5 of the daily-updates
+    issue): with every Gemarkung of more than 100 parcels cut into tiles of 250 m, a Gemarkung
+    falls into many partitions, and the findings are the same, each found once (those on tile
+    borders too)."""
     from pipeline.runs import run_import
     from pipeline.validation import partitions
     from pipeline.validation.run import validate
@@ -81,11 +82,14 @@ def test_tiles_cut_gemarkungen_without_changing_findings(planted, config, db, mo
                       for f in result.findings)
 
     with db.connect() as conn:
-        gemarkungen = {(la, ge) for la, ge, _ in partitions.partitions(conn)}
+        whole, tiled = partitions.partitions(conn)
+        assert tiled == [] and all(tile is None for _, _, tile in whole)
         wide = found()
         monkeypatch.setattr(partitions, "TILE", 250.0)
-        tiles = partitions.partitions(conn)
-    assert len(tiles) > 3 * len(gemarkungen)
+        monkeypatch.setattr(partitions, "MOST", 100)
+        tiles, tiled = partitions.partitions(conn)
+    assert len(tiled) == len({(la, ge) for la, ge, _ in whole if la})
+    assert len(tiles) > 3 * len(whole)
     narrow = found()
     assert len({k for _, k, _, _ in narrow}) == len(narrow)
     assert narrow == wide and len(wide) > 10
@@ -172,7 +176,7 @@ def test_hole_on_a_gemarkung_border(config, db, tmp_path, monkeypatch):
     # not reach across a hole 100 m wide: no partition sees it closed; the outlines do.
     monkeypatch.setattr(partitions, "CELL", 1.0)
     with db.connect() as conn:
-        parts = [p for p in partitions.partitions(conn) if p[1] in set(gem[gone])]
+        parts = [p for p in partitions.partitions(conn)[0] if p[1] in set(gem[gone])]
     assert len(parts) >= 2
     for part in parts:
         found, _ = partitions.validate_partition(db.url, part, ["coverage"], params(config))

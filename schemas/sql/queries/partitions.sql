@@ -1,28 +1,41 @@
 -- Reading the validation's partitions (pipeline/validation/partitions.py, run.py): one
--- Gemarkung's current parcels in one tile (kataster.kachel, 0028, of TILE metres), a band
--- of neighbours, the Flur boundaries around them.
+-- Gemarkung's current parcels (in a large Gemarkung: those in one tile, kataster.kachel, 0028),
+-- a band of neighbours, the Flur boundaries around them. "tiled" lists the large Gemarkungen
+-- (Land and Gemarkungsnummer), "size" is the side of a tile.
+
+-- name: large_gemarkungen
+SELECT land || gemarkungsnummer
+FROM kataster.ax_flurstueck
+WHERE endet IS NULL AND land <> '' AND gemarkungsnummer <> ''
+  AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s)
+GROUP BY land, gemarkungsnummer
+HAVING count(*) > %(most)s;
 
 -- name: partitions
--- One partition per Gemarkung and tile ("" for parcels without a geometry), and one
--- ("", "", "") for parcels without a complete Gemarkung.
+-- One partition per Gemarkung (tile NULL) or, in a large one, per tile ("" for its parcels
+-- without a geometry), and one ("", "", NULL) for parcels without a complete Gemarkung.
 SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, ''),
-       coalesce(kataster.kachel(geom, %(size)s), '')
+       CASE WHEN land || gemarkungsnummer = ANY(%(tiled)s)
+            THEN coalesce(kataster.kachel(geom, %(size)s), '') END
 FROM kataster.ax_flurstueck
-WHERE endet IS NULL AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s)
-ORDER BY 1, 2, 3;
+WHERE endet IS NULL AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s);
 
 -- name: parcels
 -- teil: the partition that owns what is found on the parcel ("" without a complete Gemarkung).
 SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,
-       CASE WHEN coalesce(land, '') <> '' AND coalesce(gemarkungsnummer, '') <> ''
+       CASE WHEN coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '' THEN ''
+            WHEN land || gemarkungsnummer = ANY(%(tiled)s)
             THEN land || gemarkungsnummer || '/' || coalesce(kataster.kachel(geom, %(size)s), '')
-            ELSE '' END AS teil,
+            ELSE land || gemarkungsnummer || '/' END AS teil,
        ST_AsBinary(geom)
 FROM kataster.ax_flurstueck
 WHERE endet IS NULL AND {where};
 
 -- name: without_gemarkung
 (coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '')
+
+-- name: of_gemarkung
+land = %(land)s AND gemarkungsnummer = %(gemarkung)s
 
 -- name: of_tile
 -- Through the spatial index: the parcels whose extent meets the tile's square, of them those
@@ -43,7 +56,7 @@ gml_id = ANY(ARRAY(
     JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     WHERE n.endet IS NULL
       AND NOT (coalesce(n.land, '') = %(land)s AND coalesce(n.gemarkungsnummer, '') = %(gemarkung)s
-               AND kataster.kachel(n.geom, %(size)s) = %(tile)s)))
+               AND (%(tile)s::text IS NULL OR kataster.kachel(n.geom, %(size)s) = %(tile)s))))
 
 -- name: in_boxes
 -- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1).
