@@ -148,3 +148,41 @@ def test_versioned_without_history_replaces(db):
     _load(db, [_frame(a, "2020-01-01T00:00:00Z", 100)], history=False)
     _load(db, [_frame(a, "2021-01-01T00:00:00Z", 110)], history=False)
     assert versions(db) == [("2021", None, 110.0)]
+
+
+def test_update_reads_what_the_delivery_names(db, config, tmp_path, monkeypatch):
+    """The daily-updates issue, point 1: an NBA portion's merge (and what precedes it in the
+    run: staging and the checks on the staged data) reads the stored versions of what the
+    portion carries or names through indexes; no table it merges into is read whole. Counted
+    by PostgreSQL for the run's transaction (pg_stat_xact_user_tables) when the merge is done."""
+    from pipeline import runs
+    from pipeline.synthetic.nas import write, write_nba
+
+    city, portion = tmp_path / "city.xml", tmp_path / "portion.xml"
+    write(3000, city, version="7.1", seed=11)
+    write_nba(3000, portion, version="7.1", seed=11, sequence=(0, 20))
+    run_import(db, config, [city])
+    sizes = dict(query(db, "SELECT schemaname || '.' || relname, n_live_tup"
+                           " FROM pg_stat_user_tables"
+                           " WHERE schemaname IN ('kataster', 'kataster_privat')"))
+    read = {}
+    analyze = runs._analyze
+
+    def after_merge(ctx):
+        read.update({t: (seq, rows, merged) for t, seq, rows, merged in ctx.conn.execute(
+            "SELECT schemaname || '.' || relname, seq_scan, seq_tup_read, n_tup_ins + n_tup_upd"
+            " FROM pg_stat_xact_user_tables"
+            " WHERE schemaname IN ('kataster', 'kataster_privat')")})
+        analyze(ctx)
+
+    monkeypatch.setattr(runs, "_analyze", after_merge)
+    summary = run_import(db, config, [portion])
+    assert summary["status"] == "committed"
+    merged = {t: m["delivered"] + m["closed"] for t, m in summary["merge"].items()
+              if m["delivered"] or m["closed"]}
+    assert "kataster.ax_flurstueck" in merged
+    for table, named in merged.items():
+        seq, rows, written = read[table]
+        assert written > 0 and sizes[table] > 20 * named, (table, written, sizes[table])
+        # A whole read of the table (thousands of rows) would show here.
+        assert rows <= 2 * named, (table, seq, rows, sizes[table])
