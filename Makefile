@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/georef.py
 	$(BIN)/python bench/update_nba.py
+	$(BIN)/python bench/flat_layout.py
 
 # The public API: what analysts, plug-in importers and exporters and the command line build on.
 PUBLIC_API := pipeline/api.py pipeline/errors.py pipeline/registry.py pipeline/steps.py \
