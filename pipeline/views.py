@@ -250,7 +250,7 @@ def _write_unions(conn, parts_query, params, table):
             geoms = shapely.set_srid([union_parts(r[-1]) for r in rows], 25832)
             wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
             with conn.cursor().copy(copy_rows) as copy:
-                for row, g in zip(rows, wkb):
+                for row, g in zip(rows, wkb, strict=True):
                     copy.write_row((*row[:-1], g))
             gemarkungen.update(r[land] + r[gem] for r in rows
                                if r[land] is not None and r[gem] is not None)
