@@ -243,9 +243,9 @@ def _write_unions(conn, parts_query, params, table):
         parts.execute(QUERIES[parts_query], params)
         cols = [d.name for d in parts.description][:-1]
         land, gem = cols.index("land"), cols.index("gemarkungsnummer")
-        copy_rows = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier("kataster", table),
-            sql.SQL(", ").join(map(sql.Identifier, cols + ["geom"])))
+        copy_rows = sql.SQL(QUERIES["copy_unions"]).format(
+            table=sql.Identifier("kataster", table),
+            columns=sql.SQL(", ").join(map(sql.Identifier, cols + ["geom"])))
         while rows := parts.fetchmany(2000):
             geoms = shapely.set_srid([union_parts(r[-1]) for r in rows], 25832)
             wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)

@@ -18,7 +18,7 @@ def frame(rows):
                        "flurstueckskennzeichen": [f"053084{r[1]:03d}{k:05d}______"
                                                   for k, r in enumerate(rows, 1)],
                        "land": "05", "gemarkungsnummer": "3084",
-                       "flurnummer": [r[1] for r in rows]})
+                       "flurnummer": [r[1] for r in rows], "teil": "053084/"})
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([r[2] for r in rows], crs=25832))
 
 
@@ -34,7 +34,7 @@ def run(rows, names, districts=None, hole_is_real=True):
                               "herkunft": []}, geometry=gpd.GeoSeries([], crs=25832))
     out = Pipeline(stages_for(names), provided=PARTITION_INPUTS).run(
         {"parcels": parcels, "context": parcels, "own": len(parcels),
-         "districts": empty if districts is None else districts, "partition": "053084",
+         "districts": empty if districts is None else districts, "partition": "053084/",
          "verify_hole": lambda hole: hole_is_real}, PARAMS)
     return out["findings"]
 

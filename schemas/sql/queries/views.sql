@@ -41,6 +41,10 @@ REFRESH MATERIALIZED VIEW {view};
 -- a full index scan in group order, 1.5 s instead of 0.04 s at 1,000,000 parcels.
 SET LOCAL cursor_tuple_fraction = 1;
 
+-- name: copy_unions
+-- The rows of a parts query with the union of their parts, into the map table {table}.
+COPY {table} ({columns}) FROM STDIN;
+
 -- name: flur_pieces_drop
 -- Every piece of the given Fluren in the given cells (a few more than the pairs a run touched
 -- where a cell holds parcels of several of them: recomputing those costs little).
