@@ -332,6 +332,17 @@ def _boundary(image, box):
     return sum(1 for p in image.crop(box).get_flattened_data() if abs(p[0] - p[2]) > 120)
 
 
+def _line_mask(*images, grow=2):
+    """Indices (row-major) of the pixels within ``grow`` pixels of a boundary-coloured pixel
+    (as :func:`_boundary` counts them) in any of the images."""
+    width, height = images[0].size
+    hit = {k for image in images for k, p in enumerate(image.get_flattened_data())
+           if abs(p[0] - p[2]) > 120}
+    return {(y + dy) * width + x + dx for k in hit for y, x in [divmod(k, width)]
+            for dy in range(-grow, grow + 1) for dx in range(-grow, grow + 1)
+            if 0 <= y + dy < height and 0 <= x + dx < width}
+
+
 def _drawn(image):
     """Pixels that are not white background."""
     return sum(1 for p in image.get_flattened_data() if p != (255, 255, 255))
@@ -465,10 +476,19 @@ def test_web_mercator_tiles_come_from_their_own_mapfile(served):
         assert _drawn(a) > 100, (x, y)
         if n >= len(points):      # a dashed boundary line in the middle of the tile
             assert _boundary(a, (96, 96, 160, 160)) > 20, (x, y)
-        # The same map: only anti-aliased edge pixels may differ.
-        differing = sum(1 for p, q in zip(a.get_flattened_data(), b.get_flattened_data(), strict=True)
-                        if max(abs(i - j) for i, j in zip(p, q, strict=True)) > 60)
+        # The same map: only anti-aliased edge pixels may differ. Where a Flur or Gemarkung
+        # boundary crosses the tile, the dashes may start elsewhere (the clipped ring starts
+        # where ST_ClipByBox2D starts it, the whole one where MapServer cuts it to the image):
+        # there the boundary pixels (and 2 pixels around them) are compared by their number.
+        near_line = _line_mask(a, b) if n >= len(points) else set()
+        differing = sum(1 for k, (p, q) in enumerate(zip(a.get_flattened_data(),
+                                                         b.get_flattened_data(), strict=True))
+                        if k not in near_line
+                        and max(abs(i - j) for i, j in zip(p, q, strict=True)) > 60)
         assert differing < 0.002 * 256 * 256, (x, y, differing)
+        if near_line:
+            full = (0, 0, *a.size)
+            assert abs(_boundary(a, full) - _boundary(b, full)) < 0.1 * _boundary(b, full), (x, y)
     # The routing, seen in the database: MapServer writes the request's box into the SQL, and
     # only the mapfile in EPSG:3857 asks PostGIS for transformed geometries (the query text of
     # the service's sessions is visible to the admin role).
