@@ -143,7 +143,7 @@ def validate_partition(url, partition, stage_names, params, tiled=()):
         neighbours = _read_parcels(conn, "neighbours", {
             **{k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))},
             "land": land, "gemarkung": gem, "tile": tile}, tiled)
-        districts = _read_districts(conn, env)
+        districts = _read_districts(conn, env) if "district" in stage_names else None
     context = pd.concat([parcels, neighbours], ignore_index=True)
 
     def verify_hole(hole):
@@ -225,7 +225,7 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None, tiled=(
             else {}
         results = dask.compute(*tasks, scheduler=scheduler or "processes", **kwargs)
     findings = dedupe([f for part, _ in results for f in part])
-    if "coverage" in stage_names and len(partitions) > 1:
+    if "gap" in stage_names and len(partitions) > 1:
         from pipeline.db import Database
 
         outlines = [shapely.from_wkb(w) for _, w in results if w is not None]

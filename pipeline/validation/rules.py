@@ -50,16 +50,16 @@ RULES = {
              kind="stage", source="sliver", params=("sliver_max_area", "sliver_min_width")),
         Rule("coverage.overlap", "error",
              "Two current parcels overlap by more than validation.overlap_min_area",
-             kind="stage", source="coverage", params=("overlap_min_area",)),
+             kind="stage", source="overlap", params=("overlap_min_area",)),
         Rule("coverage.gap", "error",
              "A hole enclosed by parcels (any size), or an open gap narrower than "
              "validation.gap_max_width",
-             kind="stage", source="coverage", params=("gap_max_width",)),
+             kind="stage", source="gap", params=("gap_max_width",)),
         Rule("coverage.precision", "info",
              "Gaps and overlaps below the data's coordinate precision (smaller than "
              "validation.precision_min_area or narrower than validation.precision_min_width), "
-             "counted in one finding per run",
-             kind="stage", source="coverage", params=("precision_min_area", "precision_min_width")),
+             "counted in one finding per run (by the overlap and the gap stage)",
+             kind="stage", source="gap", params=("precision_min_area", "precision_min_width")),
         Rule("district.outside", "warning",
              "Parcel lies mainly inside another Flur or Gemarkung than its identifier says",
              kind="stage", source="district", params=("outside_min_share",)),

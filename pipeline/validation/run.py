@@ -104,8 +104,7 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
                              "not both")
         return _validate_touched(db, rules, values, private, touched, started,
                                  config["database.lock_timeout"])
-    wanted = {RULES[r].source for r in rules if RULES[r].kind == "stage"}
-    stage_names = [s.name for s in PARTITION_STAGES if s.name in wanted]
+    stage_names = _stage_names(rules)
     with db.connect(autocommit=True) as conn, \
             Run(conn, "validate", {"rules": rules, "gemarkung": gemarkung, "params": values},
                 config["database.lock_timeout"]) as run:
@@ -137,8 +136,7 @@ def _validate_touched(db: Database, rules: list[str], values: dict[str, Any], pr
     on the parcels around them in this process, the SQL rules on them, the owner rules on the
     owner objects they reach."""
     rules = [r for r in rules if r not in UNSCOPED]
-    stage_names = [s.name for s in PARTITION_STAGES
-                   if s.name in {RULES[r].source for r in rules if RULES[r].kind == "stage"}]
+    stage_names = _stage_names(rules)
     with db.connect(autocommit=True) as conn, \
             Run(conn, "validate", {"rules": rules, "touched": len(touched), "params": values},
                 lock_timeout) as run:
@@ -160,6 +158,16 @@ def _validate_touched(db: Database, rules: list[str], values: dict[str, Any], pr
             run.finish("committed", counts=counts, findings=counts["by_severity"])
     return ValidationResult(run.id, found, counts, fixed, round(time.monotonic() - started, 3),
                             private)
+
+
+def _stage_names(rules: Sequence[str]) -> list[str]:
+    """The partition stages that check ``rules``, in order; only the stages asked for run
+    (``--rules geometry.invalid,coverage.overlap`` neither unions parcels nor looks for gaps).
+    coverage.precision counts the dust of both coverage stages."""
+    wanted = {RULES[r].source for r in rules if RULES[r].kind == "stage"}
+    if "coverage.precision" in rules:
+        wanted |= {"overlap", "gap"}
+    return [s.name for s in PARTITION_STAGES if s.name in wanted]
 
 
 def _database_rules(db: Database, rules: Sequence[str], values: dict[str, Any],

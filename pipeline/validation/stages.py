@@ -118,7 +118,7 @@ def _owned(keys, partition):
 
 def _stage_edges(ctx, params):
     """GEOS coverage validation of the context (``coverage_invalid_edges``), shared by the
-    coverage and district stages: ``usable`` marks valid non-empty geometries, ``clean`` those
+    overlap and gap stages: ``usable`` marks valid non-empty geometries, ``clean`` those
     of them without invalid edges. Clean polygons form a valid coverage (an overlap or a narrow
     gap marks edges on both sides), so GEOS's fast coverage union may join them."""
     geoms = ctx["context"].geometry.values
@@ -138,20 +138,22 @@ def _union(geoms, clean):
     return union
 
 
-def _stage_coverage(ctx, params):
-    """coverage.overlap and coverage.gap with GEOS coverage validation."""
+def _usable(ctx):
+    """The usable polygons of the context: geometries, gml_ids, owning partition keys
+    (``teil``), whether each is clean, and the indices of those that are not (the candidates)."""
     context = ctx["context"]
-    part = ctx["partition"]
-    geoms = context.geometry.values
     idx = np.flatnonzero(ctx["usable"])
-    g = geoms[idx]
-    ids = context["gml_id"].to_numpy()[idx]
-    gkey = context["teil"].to_numpy(dtype=object)[idx]   # the owning partition of each
-    findings = []
-    width = params["gap_max_width"]
     clean = ctx["clean"][idx]
-    cand = np.flatnonzero(~clean)
-    # Overlaps: only polygons with invalid edges can overlap; compare those pairwise.
+    return (context.geometry.values[idx], context["gml_id"].to_numpy()[idx],
+            context["teil"].to_numpy(dtype=object)[idx], clean, np.flatnonzero(~clean), idx)
+
+
+def _stage_overlap(ctx, params):
+    """coverage.overlap: only polygons with invalid edges (GEOS coverage validation) can
+    overlap; those are compared pairwise."""
+    g, ids, gkey, _, cand, _ = _usable(ctx)
+    part = ctx["partition"]
+    findings = []
     if len(cand):
         tree = shapely.STRtree(g[cand])
         a, b = tree.query(g[cand], predicate="intersects")
@@ -172,8 +174,16 @@ def _stage_coverage(ctx, params):
             findings.append(Finding(
                 "coverage.overlap", first, f"parcels {first} and {second} overlap by "
                 f"{area[k]:.2f} m²", geom=_polygonal(inter[k]), related=[second]))
-    # Holes enclosed by parcels, whatever their size (a missing parcel); only the candidates
-    # need a general union.
+    return {"findings": dedupe(findings)}
+
+
+def _stage_gap(ctx, params):
+    """coverage.gap: holes enclosed by parcels, whatever their size (a missing parcel), and
+    open gaps narrower than ``gap_max_width``; only the candidates need a general union."""
+    g, ids, gkey, clean, cand, idx = _usable(ctx)
+    part = ctx["partition"]
+    width = params["gap_max_width"]
+    findings = []
     union = _union(g, clean)
     # The outline of the partition's own parcels (the context lists them first): the driver
     # unions the outlines of all partitions to find holes on partition borders.
@@ -329,8 +339,9 @@ PARTITION_STAGES = [
     Stage("geometry", ("parcels",), (), _stage_empty_invalid),
     Stage("sliver", ("parcels",), (), _stage_sliver),
     Stage("edges", ("context",), ("usable", "clean"), _stage_edges),
-    Stage("coverage", ("context", "usable", "clean", "own", "partition", "verify_hole"),
-          ("outline",), _stage_coverage),
+    Stage("overlap", ("context", "usable", "clean", "partition"), (), _stage_overlap),
+    Stage("gap", ("context", "usable", "clean", "own", "partition", "verify_hole"),
+          ("outline",), _stage_gap),
     Stage("district", ("parcels", "districts"), (), _stage_district),
 ]
 

@@ -179,7 +179,7 @@ def test_hole_on_a_gemarkung_border(config, db, tmp_path, monkeypatch):
         parts = [p for p in partitions.partitions(conn)[0] if p[1] in set(gem[gone])]
     assert len(parts) >= 2
     for part in parts:
-        found, _ = partitions.validate_partition(db.url, part, ["coverage"], params(config))
+        found, _ = partitions.validate_partition(db.url, part, ["gap"], params(config))
         assert not [f for f in found if f.rule == "coverage.gap"]
     narrow = gaps(validate(db, config, rules=["coverage.gap"], scheduler="synchronous"))
     monkeypatch.undo()

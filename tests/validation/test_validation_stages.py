@@ -44,7 +44,7 @@ def rules_of(findings):
 
 
 def test_a_sound_grid_has_no_findings():
-    assert run(grid(), ["geometry", "sliver", "coverage", "district"]) == []
+    assert run(grid(), ["geometry", "sliver", "overlap", "gap", "district"]) == []
 
 
 def test_empty_invalid_and_sliver():
@@ -61,7 +61,7 @@ def test_empty_invalid_and_sliver():
 def test_an_overlap_is_located_where_the_parcels_overlap():
     rows = grid()
     rows[0] = ("P00", 1, shapely.box(0, 0, 12, 10))       # 2 m into its neighbour P10
-    found = run(rows, ["coverage"])
+    found = run(rows, ["overlap", "gap"])
     assert rules_of(found) == [("coverage.overlap", "P00")]
     assert found[0].related == ["P10"]
     assert found[0].geom.equals(shapely.box(10, 0, 12, 10))
@@ -69,20 +69,20 @@ def test_an_overlap_is_located_where_the_parcels_overlap():
 
 def test_a_missing_parcel_is_a_hole_unless_the_database_fills_it():
     rows = grid(skip={(1, 1)})
-    found = run(rows, ["coverage"])
+    found = run(rows, ["overlap", "gap"])
     assert [f.rule for f in found] == ["coverage.gap"]
     assert found[0].geom.equals(shapely.box(10, 10, 20, 20))
     assert len(found[0].related) == 7                       # the 8 parcels around it
-    assert run(rows, ["coverage"], hole_is_real=False) == []
+    assert run(rows, ["overlap", "gap"], hole_is_real=False) == []
 
 
 def test_a_narrow_open_gap_and_precision_dust():
     rows = grid(n=2)
     rows[2] = ("P10", 1, shapely.box(10.3, 0, 20, 10))     # 0.3 m gap at the edge: open
-    found = run(rows, ["coverage"])
+    found = run(rows, ["overlap", "gap"])
     assert [f.rule for f in found] == ["coverage.gap"]
     rows[2] = ("P10", 1, shapely.box(10.001, 0, 20, 10))   # 1 mm: below the precision
-    found = run(rows, ["coverage"])
+    found = run(rows, ["overlap", "gap"])
     assert {f.rule for f in found} == {"coverage.precision"}
     counted = collapse_precision(found, PARAMS)
     assert len(counted) == 1 and counted[0].message.startswith(f"{len(found)} gaps or overlaps")
@@ -117,12 +117,24 @@ def test_a_parcel_in_the_wrong_flur():
     assert "(imported)" in imported[0].message
 
 
+def test_only_the_stages_of_the_chosen_rules_run():
+    """Two rules run two stages (and the edges they need): no union, no search for gaps;
+    coverage.precision, the dust of both coverage stages, runs both."""
+    from pipeline.validation.run import _stage_names
+
+    assert _stage_names(["geometry.invalid", "coverage.overlap"]) == ["geometry", "overlap"]
+    assert _stage_names(["coverage.precision"]) == ["overlap", "gap"]
+    holed = grid(skip={(1, 1)})
+    assert run(holed, ["overlap"]) == [] and rules_of(run(holed, ["gap"]))[0][0] == "coverage.gap"
+
+
 def test_the_pipeline_adds_the_stages_a_stage_needs():
-    assert [s.name for s in stages_for(["coverage"])] == ["edges", "coverage"]
+    assert [s.name for s in stages_for(["gap"])] == ["edges", "gap"]
+    assert [s.name for s in stages_for(["overlap", "gap"])] == ["edges", "overlap", "gap"]
     assert [s.name for s in stages_for(["sliver"])] == ["sliver"]
 
 
-@pytest.mark.parametrize("names", [["geometry"], ["coverage"], ["district"]])
+@pytest.mark.parametrize("names", [["geometry"], ["overlap", "gap"], ["district"]])
 def test_stages_report_only_their_rules(names):
     from pipeline.validation.rules import RULES
 
