@@ -28,34 +28,64 @@ QUERIES = queries("partitions")
 QUERIES_SCOPE = queries("scope")
 MARGIN = 1.0   # metres around a partition's parcels from which neighbours are loaded
 CELL = 100.0   # metres: grid cells in which neighbours are looked up
-# A Gemarkung of more than MOST current parcels is cut into tiles of TILE metres
-# (kataster.kachel, 0028), so that a partition's work is bounded whatever the administrative
-# layout: a delivery without a real Flur structure (1,000,000 parcels in one Gemarkung) had
-# been one partition worked through by one process. 16 km² hold ~27,000 parcels of 600 m².
-# Smaller Gemarkungen stay whole: cutting all of them into 4 km tiles made the full validation
-# of the generated 1,000,000-parcel city (14 Gemarkungen) 60 s instead of 44 s.
+# A Gemarkung of more than MOST current parcels is cut into tiles of TILE metres (tile_of), so
+# that a partition's work is bounded whatever the administrative layout: a delivery without a
+# real Flur structure (1,000,000 parcels in one Gemarkung) had been one partition worked through
+# by one process. 16 km² hold ~27,000 parcels of 600 m². Smaller Gemarkungen stay whole:
+# cutting all of them into 4 km tiles made the full validation of the generated
+# 1,000,000-parcel city (14 Gemarkungen) 60 s instead of 44 s.
 MOST = 100_000
 TILE = 4000.0
+
+
+def tile_of(bounds):
+    """The tile of each extent (rows of minx, miny, maxx, maxy): "x:y", the column and row of
+    the square of TILE metres (a grid from the origin of EPSG:25832) holding the extent's
+    centre; "" without an extent (NaN). Computed here from the exact coordinates, not in SQL:
+    PostGIS's boxes are rounded to single precision, and a per-row SQL function cost 4 µs a
+    parcel (2.2 s to list the tiles of 1,000,000 parcels)."""
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    placed = ~np.isnan(bounds).any(axis=1)
+    centre = np.floor((bounds[placed, :2] + bounds[placed, 2:]) / (2 * TILE)).astype(np.int64)
+    tiles = np.full(len(bounds), "", dtype=object)
+    tiles[placed] = np.char.add(np.char.add(centre[:, 0].astype(str), ":"),
+                                centre[:, 1].astype(str)).astype(object)
+    return tiles
 
 
 def partitions(conn, gemarkung=None):
     """The partitions of a full validation (of Gemarkung ``gemarkung`` only, if given) and the
     Gemarkungen cut into tiles: (Land, Gemarkung, tile) of the current parcels, tile None for a
-    whole Gemarkung ("" for the parcels without a geometry in a cut one), ("", "", None) for
-    those without a complete Gemarkung."""
-    args = {"gemarkung": gemarkung, "most": MOST, "size": TILE}
+    whole Gemarkung; in a cut one every tile of its extent ("x:y", some perhaps empty) and ""
+    for its parcels without a geometry; ("", "", None) for those without a complete
+    Gemarkung."""
+    args = {"gemarkung": gemarkung, "most": MOST}
     tiled = sorted(r[0] for r in conn.execute(QUERIES["large_gemarkungen"], args))
     rows = conn.execute(QUERIES["partitions"], {**args, "tiled": tiled})
-    found = {(la, ge, tile) if la and ge else ("", "", None) for la, ge, tile in rows}
+    found = {(la, ge, None) if la and ge else ("", "", None) for la, ge in rows}
+    for la, ge, x0, y0, x1, y1, unplaced in conn.execute(QUERIES["extents"], {"tiled": tiled}):
+        if x0 is not None:
+            cols, lines = (range(int(np.floor(lo / TILE)), int(np.floor(hi / TILE)) + 1)
+                           for lo, hi in ((x0, x1), (y0, y1)))
+            found |= {(la, ge, f"{c}:{r}") for c in cols for r in lines}
+        if unplaced:
+            found.add((la, ge, ""))
     return sorted(found, key=lambda p: (p[0], p[1], p[2] is not None, p[2] or "")), tiled
 
 
 def _read_parcels(conn, where, args, tiled=()):
+    """Current parcels (``where``: a named condition) with their owning partition (``teil``:
+    Gemarkung and tile, see :func:`tile_of`) and geometry."""
     rows = conn.execute(sql.SQL(QUERIES["parcels"]).format(where=sql.SQL(QUERIES[where])),
-                        {**args, "size": TILE, "tiled": list(tiled)}).fetchall()
+                        args).fetchall()
     df = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "land",
                                      "gemarkungsnummer", "flurnummer", "teil", "wkb"])
     geom = shapely.from_wkb(df.pop("wkb").map(lambda b: None if b is None else bytes(b)).to_numpy())
+    key = df["teil"].to_numpy(dtype=object)
+    tile = np.full(len(df), "", dtype=object)
+    cut = np.isin(key, list(tiled)) if len(tiled) and len(df) else np.zeros(len(df), dtype=bool)
+    tile[cut] = tile_of(shapely.bounds(geom[cut]))
+    df["teil"] = np.where(key == "", "", key + "/" + tile)
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=25832))
 
 
@@ -126,6 +156,8 @@ def validate_partition(url, partition, stage_names, params, tiled=()):
             where.update(minx=x, miny=y, maxx=x + TILE, maxy=y + TILE)
         parcels = _read_parcels(conn, "of_gemarkung" if tile is None else
                                 "of_tile" if tile else "without_tile", where, tiled)
+        if tile:    # the square's parcels whose centre lies in it
+            parcels = parcels[parcels["teil"] == f"{land}{gem}/{tile}"].reset_index(drop=True)
         geoms = parcels.geometry.values
         bounds = shapely.bounds(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
         if not len(bounds):
@@ -142,7 +174,8 @@ def validate_partition(url, partition, stage_names, params, tiled=()):
         cells = _cells(bounds, MARGIN, CELL)
         neighbours = _read_parcels(conn, "neighbours", {
             **{k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))},
-            "land": land, "gemarkung": gem, "tile": tile}, tiled)
+            "land": land, "gemarkung": gem,
+            "own": None if tile is None else list(parcels["gml_id"])}, tiled)
         districts = _read_districts(conn, env) if "district" in stage_names else None
     context = pd.concat([parcels, neighbours], ignore_index=True)
 

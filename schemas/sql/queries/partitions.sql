@@ -1,7 +1,7 @@
 -- Reading the validation's partitions (pipeline/validation/partitions.py, run.py): one
--- Gemarkung's current parcels (in a large Gemarkung: those in one tile, kataster.kachel, 0028),
+-- Gemarkung's current parcels (in a large Gemarkung: those in one tile, partitions.tile_of),
 -- a band of neighbours, the Flur boundaries around them. "tiled" lists the large Gemarkungen
--- (Land and Gemarkungsnummer), "size" is the side of a tile.
+-- (Land and Gemarkungsnummer).
 
 -- name: large_gemarkungen
 SELECT land || gemarkungsnummer
@@ -11,22 +11,29 @@ WHERE endet IS NULL AND land <> '' AND gemarkungsnummer <> ''
 GROUP BY land, gemarkungsnummer
 HAVING count(*) > %(most)s;
 
+-- name: extents
+-- The extent of each large Gemarkung (of bounding boxes rounded outwards: its tiles cover it)
+-- and whether it has parcels without a geometry.
+SELECT land, gemarkungsnummer, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), unplaced
+FROM (SELECT land, gemarkungsnummer, ST_Extent(geom) AS e, bool_or(geom IS NULL) AS unplaced
+      FROM kataster.ax_flurstueck
+      WHERE endet IS NULL AND land || gemarkungsnummer = ANY(%(tiled)s)
+      GROUP BY land, gemarkungsnummer) x;
+
 -- name: partitions
--- One partition per Gemarkung (tile NULL) or, in a large one, per tile ("" for its parcels
--- without a geometry), and one ("", "", NULL) for parcels without a complete Gemarkung.
-SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, ''),
-       CASE WHEN land || gemarkungsnummer = ANY(%(tiled)s)
-            THEN coalesce(kataster.kachel(geom, %(size)s), '') END
+-- One partition per Gemarkung not cut into tiles, and one ("", "") for parcels without a
+-- complete Gemarkung.
+SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, '')
 FROM kataster.ax_flurstueck
-WHERE endet IS NULL AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s);
+WHERE endet IS NULL AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s)
+  AND NOT (coalesce(land || gemarkungsnummer, '') = ANY(%(tiled)s));
 
 -- name: parcels
--- teil: the partition that owns what is found on the parcel ("" without a complete Gemarkung).
+-- gemarkung: the Gemarkung of the partition that owns what is found on the parcel ("" without
+-- a complete Gemarkung); in a Gemarkung cut into tiles, the tile is added from the geometry.
 SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,
        CASE WHEN coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '' THEN ''
-            WHEN land || gemarkungsnummer = ANY(%(tiled)s)
-            THEN land || gemarkungsnummer || '/' || coalesce(kataster.kachel(geom, %(size)s), '')
-            ELSE land || gemarkungsnummer || '/' END AS teil,
+            ELSE land || gemarkungsnummer END,
        ST_AsBinary(geom)
 FROM kataster.ax_flurstueck
 WHERE endet IS NULL AND {where};
@@ -38,17 +45,17 @@ WHERE endet IS NULL AND {where};
 land = %(land)s AND gemarkungsnummer = %(gemarkung)s
 
 -- name: of_tile
--- Through the spatial index: the parcels whose extent meets the tile's square, of them those
--- whose extent's centre lies in it.
+-- Through the spatial index: the parcels whose extent meets the tile's square; of them, those
+-- whose extent's centre lies in it are the tile's (partitions.tile_of).
 land = %(land)s AND gemarkungsnummer = %(gemarkung)s
 AND geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
-AND kataster.kachel(geom, %(size)s) = %(tile)s
 
 -- name: without_tile
-land = %(land)s AND gemarkungsnummer = %(gemarkung)s AND kataster.kachel(geom, %(size)s) IS NULL
+land = %(land)s AND gemarkungsnummer = %(gemarkung)s AND geom IS NULL
 
 -- name: neighbours
--- The other parcels in the grid cells (x0, y0, x1, y1) that the partition's parcels touch.
+-- The other parcels in the grid cells (x0, y0, x1, y1) that the partition's parcels touch: not
+-- of its Gemarkung or, in one cut into tiles, not among its parcels (own).
 gml_id = ANY(ARRAY(
     SELECT DISTINCT n.gml_id
     FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
@@ -56,7 +63,7 @@ gml_id = ANY(ARRAY(
     JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     WHERE n.endet IS NULL
       AND NOT (coalesce(n.land, '') = %(land)s AND coalesce(n.gemarkungsnummer, '') = %(gemarkung)s
-               AND (%(tile)s::text IS NULL OR kataster.kachel(n.geom, %(size)s) = %(tile)s))))
+               AND (%(own)s::text[] IS NULL OR n.gml_id = ANY(%(own)s)))))
 
 -- name: in_boxes
 -- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1).
