@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from import_vector import KATASTER, fresh_database, pg_conninfo, run_measured  # noqa: E402
+from import_vector import KATASTER, fresh_database, ogr2ogr_load, run_measured  # noqa: E402
 from validate import sql_anchor  # noqa: E402
 
 from pipeline.db import Database  # noqa: E402
@@ -89,14 +89,7 @@ def main():
               f"(ratio to staging {derived / staged:.2f}), peak RSS {import_rss:,.0f} MB",
               flush=True)
 
-        ogr_url = fresh_database(admin, "bench_flat_ogr")
-        with psycopg.connect(ogr_url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION postgis")
-            conn.execute("CREATE SCHEMA scratch")
-        ogr_s, _, _ = run_measured([
-            "ogr2ogr", "-f", "PostgreSQL", pg_conninfo(ogr_url), str(path),
-            "-lco", "SCHEMA=scratch", "-lco", "SPATIAL_INDEX=GIST", "-lco", "OVERWRITE=YES",
-            "-nlt", "PROMOTE_TO_MULTI", "--config", "PG_USE_COPY", "YES"])
+        _, ogr_s, _ = ogr2ogr_load(admin, "bench_flat_ogr", path)
         print(f"ogr2ogr load of the same file: {ogr_s:.1f} s", flush=True)
 
         two_s, two_rss, _ = run_measured([str(KATASTER), "-q", "validate", "--rules",

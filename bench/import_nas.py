@@ -25,13 +25,17 @@ import shutil
 import sys
 from pathlib import Path
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from import_vector import KATASTER, fresh_database, pg_conninfo, run_measured  # noqa: E402
+from import_vector import (  # noqa: E402
+    KATASTER,
+    fresh_database,
+    pg_conninfo,
+    run_measured,
+    scratch_database,
+)
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
@@ -79,10 +83,7 @@ def main():
                 row = {"version": version, "mb": size_mb, "objects": objects, "ours_s": secs,
                        "ours_rss": rss}
                 if version == "6.0" and size_mb <= args.anchor_max_mb:
-                    ogr_url = fresh_database(admin, "bench_nas_ogr")
-                    with psycopg.connect(ogr_url, autocommit=True) as conn:
-                        conn.execute("CREATE EXTENSION postgis")
-                        conn.execute("CREATE SCHEMA scratch")
+                    ogr_url = scratch_database(admin, "bench_nas_ogr")
                     conninfo = pg_conninfo(ogr_url) + " active_schema=scratch schemas=scratch"
                     ogr_s, _, _ = run_measured(["ogr2ogr", "-f", "PostgreSQL", conninfo,
                                                 str(path), "-nlt", "CONVERT_TO_LINEAR",

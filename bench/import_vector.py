@@ -93,6 +93,27 @@ def fresh_database(admin_url, name):
     return urlunsplit(parts._replace(path="/" + name))
 
 
+def scratch_database(admin_url, name):
+    """A fresh database with PostGIS and an empty schema ``scratch`` for ogr2ogr to load into."""
+    url = fresh_database(admin_url, name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+        conn.execute("CREATE SCHEMA scratch")
+    return url
+
+
+def ogr2ogr_load(admin_url, name, path):
+    """``ogr2ogr -f PostgreSQL`` of every layer of the vector file ``path`` into schema
+    ``scratch`` of a fresh database ``name`` (GiST indexes, COPY); returns its URL, seconds
+    and peak RSS."""
+    url = scratch_database(admin_url, name)
+    secs, rss, _ = run_measured([
+        "ogr2ogr", "-f", "PostgreSQL", pg_conninfo(url), str(path),
+        "-lco", "SCHEMA=scratch", "-lco", "SPATIAL_INDEX=GIST", "-lco", "OVERWRITE=YES",
+        "-nlt", "PROMOTE_TO_MULTI", "--config", "PG_USE_COPY", "YES"])
+    return url, secs, rss
+
+
 def pg_conninfo(url):
     parts = urlsplit(url)
     query = dict(p.split("=", 1) for p in parts.query.split("&") if p)
@@ -131,14 +152,7 @@ def main():
                 count = conn.execute("SELECT count(*) FROM kataster.flurstueck").fetchone()[0]
             assert count == n, (count, n)
 
-            ogr_url = fresh_database(admin, "bench_ogr")
-            with psycopg.connect(ogr_url, autocommit=True) as conn:
-                conn.execute("CREATE EXTENSION postgis")
-                conn.execute("CREATE SCHEMA scratch")
-            ogr_s, ogr_rss, _ = run_measured([
-                "ogr2ogr", "-f", "PostgreSQL", pg_conninfo(ogr_url), str(path),
-                "-lco", "SCHEMA=scratch", "-lco", "SPATIAL_INDEX=GIST", "-lco", "OVERWRITE=YES",
-                "-nlt", "PROMOTE_TO_MULTI", "--config", "PG_USE_COPY", "YES"])
+            ogr_url, ogr_s, ogr_rss = ogr2ogr_load(admin, "bench_ogr", path)
             with psycopg.connect(ogr_url) as conn:
                 ogr_count = conn.execute("SELECT count(*) FROM scratch.flurstueck").fetchone()[0]
                 has_index = conn.execute(

@@ -150,7 +150,7 @@ def validate_partition(url, partition, stage_names, params, tiled=()):
              "verify_hole": None}, params)["findings"]
         return findings, shapely.to_wkb(outline)
     with db.connect() as conn:
-        where = {"land": land, "gemarkung": gem, "tile": tile}
+        where = {"land": land, "gemarkung": gem}
         if tile:
             x, y = (float(c) * TILE for c in tile.split(":"))
             where.update(minx=x, miny=y, maxx=x + TILE, maxy=y + TILE)

@@ -29,8 +29,9 @@ WHERE endet IS NULL AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gem
   AND NOT (coalesce(land || gemarkungsnummer, '') = ANY(%(tiled)s));
 
 -- name: parcels
--- gemarkung: the Gemarkung of the partition that owns what is found on the parcel ("" without
--- a complete Gemarkung); in a Gemarkung cut into tiles, the tile is added from the geometry.
+-- The sixth column: the Gemarkung of the partition that owns what is found on the parcel (""
+-- without a complete Gemarkung); in a Gemarkung cut into tiles, Python adds the tile
+-- (partitions._read_parcels).
 SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,
        CASE WHEN coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '' THEN ''
             ELSE land || gemarkungsnummer END,
