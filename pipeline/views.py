@@ -315,7 +315,9 @@ def touched_districts(conn, run_id, stage, ended, streets=()):
     """The :class:`Districts` of the parcels run ``run_id`` delivered (in its staging table
     ``stage``, or None) or ended (``ended``: gml_ids), before and after the run, with the
     street names ``streets`` (ids) a step changed; None if one of those parcels has no complete
-    Flurkennzeichen (the Flur map's row without an id gathers those: it is refilled whole)."""
+    Flurkennzeichen (the Flur map's row without an id gathers those: it is refilled whole). A
+    parcel re-sent with the same geometry and Flur (a new area, owner or address) leaves its
+    piece of the Flur map as it is, and with the same address text too, its street names."""
     delivered = _q("staged_ids", stage=sql.Identifier(stage)) if stage else _q("no_ids")
     found = conn.execute(_q("touched_districts", delivered=delivered),
                          {"ended": list(ended), "run": run_id}).fetchall()

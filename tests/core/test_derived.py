@@ -4,9 +4,10 @@ import json
 
 import pytest
 import shapely
+import shapely.affinity
 from conftest import kataster, query
 
-from pipeline.synthetic.nas import write, write_nba
+from pipeline.synthetic.nas import _City, write, write_nba
 from pipeline.synthetic.nas_writer import Ref, Writer, open_output, versioned_id
 
 # Rows of a kept copy that differ from its definition (the centre of a street's addresses may
@@ -50,14 +51,15 @@ UTC = """to_char(beginnt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
 def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
-    """Generated NBA portions (parcels re-sent, their addresses deleted); an address moved to
-    another street while its parcel is not delivered (the old and the new street's names in its
-    Flur change, not the Flur map's pieces); a house number's presentation object
-    deleted, then its address renumbered; a presentation object's text emptied, then its
-    address renumbered. After every run the street names and house numbers equal their
-    definitions (the Flur map's pieces and the Flur map too), and a run rewrote only rows of
-    what it touched (the pieces its parcels lie in; the moved address's Flur; the building and
-    object that show a renumbered address, neither delivered)."""
+    """Generated NBA portions (parcels re-sent with their outline, their addresses deleted); a
+    parcel re-sent with a new outline; an address moved to another street while its parcel is
+    not delivered (the old and the new street's names in its Flur change, not the Flur map's
+    pieces); a house number's presentation object deleted, then its address renumbered; a
+    presentation object's text emptied, then its address renumbered. After every run the
+    street names and house numbers equal their definitions (the Flur map's pieces and the Flur
+    map too), and a run rewrote only rows of what it changed (the street names of the re-sent
+    parcels; the pieces, Flur and Gemarkung of the reshaped one; the moved address's Flur; the
+    building and object that show a renumbered address, neither delivered)."""
     city = tmp_path / "city.xml"
     write(120, city, version="7.1", seed=5)
     kataster("import", city, "--no-validate", env=cli_env, check=True)
@@ -99,10 +101,26 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
         write_nba(120, portion, version="7.1", seed=5, sequence=(k, 10))
         rewritten = imported(portion)
         assert 0 < len(rewritten["strassenname"]) < total["strassenname"]
-        assert 0 < len(rewritten["flur_stueck"]) < total["flur_stueck"]
-        # The maps of the pieces' Fluren and of their Gemarkungen were redrawn, no others.
-        assert rewritten["flur_karte"] == {i.split(":")[0] for i in rewritten["flur_stueck"]}
-        assert rewritten["gemarkung_karte"] == {f[:6] for f in rewritten["flur_karte"]}
+        # The parcels keep their outline and Flur (a new area, an address gone): no piece of
+        # the Flur map, no Flur or Gemarkung map is redrawn.
+        assert rewritten["flur_stueck"] == rewritten["flur_karte"] == set()
+        assert rewritten["gemarkung_karte"] == set()
+
+    # A parcel re-sent with a new outline (shrunk by a tenth about its centre, so its cell
+    # stays): the pieces of its cell, its Flur's map and its Gemarkung's are redrawn, no others.
+    c = _City(120, 5, "Mülheim", False)
+    i = next(k for k in range(len(c.parcels)) if k not in c.arcs)
+    gid = c.parcels["idflurst"].iat[i]
+    beginnt, booking, flur, zelle = query(
+        db, f"SELECT {UTC}, ist_gebucht[1], {FLUR}, kataster.zelle(geom)"
+            " FROM kataster.ax_flurstueck WHERE gml_id = %s AND endet IS NULL", (gid,))[0]
+    new = c.parcel(i, booking, next(dates), 1000,
+                   lambda g: shapely.affinity.scale(g, 0.9, 0.9))
+    rewritten = nba("reshaped", [(new, versioned_id(gid, beginnt), False)])
+    assert f"{flur}:{zelle}" in rewritten["flur_stueck"]
+    assert {piece.split(":")[0] for piece in rewritten["flur_stueck"]} == {flur}
+    assert rewritten["flur_karte"] == {flur}
+    assert rewritten["gemarkung_karte"] == {flur[:6]}
 
     # The address of a parcel in one Flur moves to a street of another Flur; the parcel itself
     # is not delivered: its new address text reaches the street names through lage_text.

@@ -215,14 +215,28 @@ WHERE g.endet IS NULL
 -- name: touched_districts
 -- The Fluren, cells (kataster.zelle, 0024) and street-name ids (kataster.strassen_ids, 0025)
 -- of the parcels a run delivered (their gml_ids from its staging table) or ended, in their
--- versions before and after the run; the cell is NULL for a parcel without geometry.
-SELECT f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0'),
-       kataster.zelle(f.geom),
-       kataster.strassen_ids(f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0'),
-                             f.lage)
-FROM kataster.ax_flurstueck f
-WHERE f.gml_id = ANY(ARRAY({delivered}) || %(ended)s::text[])
-  AND (f.endet IS NULL OR f.closed_run_id = %(run)s);
+-- versions before and after the run; the cell is NULL for a parcel without geometry. What
+-- the maps draw of a parcel is its geometry and Flur (the pieces), with its address text (the
+-- street names): a parcel whose one version before the run and one version after (inserted
+-- by it) agree in all of these changes no map and is left out; where they agree in geometry
+-- and Flur only, its cell is NULL (its piece stays as it is).
+WITH v AS (
+    SELECT f.gml_id, f.land || f.gemarkungsnummer || lpad(f.flurnummer::text, 3, '0') AS flur,
+           f.geom, f.lage, f.endet IS NULL AS aktuell, f.run_id = %(run)s AS neu
+    FROM kataster.ax_flurstueck f
+    WHERE f.gml_id = ANY(ARRAY({delivered}) || %(ended)s::text[])
+      AND (f.endet IS NULL OR f.closed_run_id = %(run)s)),
+same AS (
+    SELECT gml_id, count(DISTINCT (flur, ST_AsEWKB(geom))) = 1 AS shape,
+           count(DISTINCT (flur, ST_AsEWKB(geom), lage)) = 1 AS drawn
+    FROM v
+    GROUP BY gml_id
+    HAVING count(*) = 2 AND count(*) FILTER (WHERE aktuell AND neu) = 1
+       AND count(*) FILTER (WHERE NOT aktuell AND NOT neu) = 1)
+SELECT v.flur, CASE WHEN s.shape THEN NULL ELSE kataster.zelle(v.geom) END,
+       kataster.strassen_ids(v.flur, v.lage)
+FROM v LEFT JOIN same s USING (gml_id)
+WHERE s.drawn IS NOT TRUE;
 
 -- name: staged_ids
 SELECT gml_id FROM {stage}
