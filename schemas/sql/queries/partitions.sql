@@ -56,24 +56,24 @@ land = %(land)s AND gemarkungsnummer = %(gemarkung)s AND geom IS NULL
 
 -- name: neighbours
 -- The other parcels in the grid cells (x0, y0, x1, y1) that the partition's parcels touch: not
--- of its Gemarkung or, in one cut into tiles, not among its parcels (own).
-gml_id = ANY(ARRAY(
-    SELECT DISTINCT n.gml_id
+-- of its Gemarkung or, in one cut into tiles, not among its parcels (own). One bitmap scan of
+-- the spatial index for all cells, one pass over the table (as in_boxes).
+geom && ANY(ARRAY(
+    SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
-         AS c(x0, y0, x1, y1)
-    JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
-    WHERE n.endet IS NULL
-      AND NOT (coalesce(n.land, '') = %(land)s AND coalesce(n.gemarkungsnummer, '') = %(gemarkung)s
-               AND (%(own)s::text[] IS NULL OR n.gml_id = ANY(%(own)s)))))
+         AS c(x0, y0, x1, y1)))
+AND NOT (coalesce(land, '') = %(land)s AND coalesce(gemarkungsnummer, '') = %(gemarkung)s
+         AND (%(own)s::text[] IS NULL OR gml_id = ANY(%(own)s)))
 
 -- name: in_boxes
--- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1).
-(gml_id = ANY(%(parcels)s) OR gml_id = ANY(ARRAY(
-    SELECT DISTINCT n.gml_id
+-- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1). One
+-- bitmap scan of both indexes and one pass over the table (looking the boxes' parcels up by
+-- gml_id again touched ten times the pages: 47,546 buffers instead of 4,320 for a portion's
+-- 11,564 parcels at 1,000,000).
+(gml_id = ANY(%(parcels)s) OR geom && ANY(ARRAY(
+    SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
-         AS c(x0, y0, x1, y1)
-    JOIN kataster.ax_flurstueck n ON n.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
-    WHERE n.endet IS NULL)))
+         AS c(x0, y0, x1, y1))))
 
 -- name: fluren
 -- The Flur maps around a piece (imported boundaries where delivered, else derived).
