@@ -149,16 +149,21 @@ def _usable(ctx):
 
 
 def _stage_overlap(ctx, params):
-    """coverage.overlap: only polygons with invalid edges (GEOS coverage validation) can
-    overlap; those are compared pairwise."""
+    """coverage.overlap: every overlap has a polygon with invalid edges (GEOS coverage
+    validation) on at least one side, but not always on both: a parcel drawn inside another
+    marks only its own edges. So each marked polygon is compared with every polygon it meets
+    (each pair once)."""
     g, ids, gkey, _, cand, _ = _usable(ctx)
     part = ctx["partition"]
     findings = []
     if len(cand):
-        tree = shapely.STRtree(g[cand])
+        marked = np.zeros(len(g), dtype=bool)
+        marked[cand] = True
+        tree = shapely.STRtree(g)
         a, b = tree.query(g[cand], predicate="intersects")
-        keep = a < b
-        a, b = cand[a[keep]], cand[b[keep]]
+        a = cand[a]
+        keep = (a != b) & (~marked[b] | (a < b))
+        a, b = a[keep], b[keep]
         inter = shapely.intersection(g[a], g[b])
         polys = shapely.get_parts(inter, return_index=True)
         area = np.bincount(polys[1], weights=shapely.area(polys[0]) *

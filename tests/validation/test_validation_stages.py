@@ -67,6 +67,17 @@ def test_an_overlap_is_located_where_the_parcels_overlap():
     assert found[0].geom.equals(shapely.box(10, 0, 12, 10))
 
 
+def test_a_parcel_inside_another_is_an_overlap():
+    """A parcel drawn wholly inside another: GEOS's coverage validation marks only the inner
+    one's edges (the outer one's edges all match its neighbours), so the pair is found by
+    comparing the marked parcel with every parcel it meets, not only with marked ones."""
+    rows = grid() + [("IN", 1, shapely.box(13, 13, 17, 17))]       # inside P11
+    found = run(rows, ["overlap"])
+    assert rules_of(found) == [("coverage.overlap", "IN")]
+    assert found[0].related == ["P11"]
+    assert found[0].geom.equals(shapely.box(13, 13, 17, 17))
+
+
 def test_a_missing_parcel_is_a_hole_unless_the_database_fills_it():
     rows = grid(skip={(1, 1)})
     found = run(rows, ["overlap", "gap"])
