@@ -16,6 +16,7 @@ Built on :func:`pipeline.synthetic.city.build` (same parcels, buildings, address
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from fractions import Fraction
 
@@ -299,6 +300,31 @@ class _City:
         for i in range(len(self.parcels)):
             yield i, owners.for_parcel(self.parcels["idflurst"].iat[i], int(rng.integers(20)))
 
+    def address(self, i, beginnt, number):
+        """Parcel ``i``'s address (AX_LagebezeichnungMitHausnummer) with house ``number``."""
+        return {"type": "AX_LagebezeichnungMitHausnummer", "id": _oid("L", i),
+                "beginnt": beginnt, "props": [
+                    ("lagebezeichnung", {"AX_VerschluesselteLagebezeichnung": {
+                        "land": "05", "regierungsbezirk": "1", "kreis": self.kreis,
+                        "gemeinde": "000", "lage": self.streets[self.addresses.iat[i, 0]]}}),
+                    ("hausnummer", number)]}
+
+    def building_of_parcel(self):
+        """{parcel index: index of its building} (the generator names buildings after the
+        index of their parcel)."""
+        return {int(o[10:16], 16) - 0x800000: k
+                for k, o in enumerate(self.layers["GebaeudeBauwerk"]["oid"])}
+
+    def building(self, i, b, shape, beginnt, to_out, storeys=0):
+        """The building ``b`` on parcel ``i`` (``storeys`` more than generated)."""
+        buildings = self.layers["GebaeudeBauwerk"]
+        return {"type": "AX_Gebaeude", "id": _oid("H", i), "beginnt": beginnt,
+                "geom": ("position", to_out(shape)), "props": [
+                    ("gebaeudefunktion", str(buildings["gfkzshh"].iat[b])),
+                    ("anzahlDerOberirdischenGeschosse",
+                     str(int(buildings["anzahlgs"].iat[b]) + storeys)),
+                    ("zeigtAuf", Ref(_oid("L", i)))]}
+
     def parcel(self, i, booking, beginnt, area, to_out):
         row = self.parcels.iloc[i]
         nummer = {"zaehler": row["flstnrzae"]}
@@ -463,29 +489,20 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim", lean=False)
         for f in cat:
             emit(f)
         bgeoms = buildings.geometry.values
-        # The generator names buildings after the index of their parcel.
-        bld_of_parcel = {int(o[10:16], 16) - 0x800000: k for k, o in enumerate(buildings["oid"])}
+        bld_of_parcel = c.building_of_parcel()
         for i, booking in c.bookings(owners, rng):
             gid = parcels["idflurst"].iat[i]
             area = c.book_area(i)
             if i in c.arcs:
                 arc_areas[gid] = area
-            lage_id = _oid("L", i)
-            street, number = c.addresses.iat[i, 0], c.addresses.iat[i, 1]
-            emit({"type": "AX_LagebezeichnungMitHausnummer", "id": lage_id, "beginnt": BASE,
-                  "props": [("lagebezeichnung", {"AX_VerschluesselteLagebezeichnung": {
-                      "land": "05", "regierungsbezirk": "1", "kreis": c.kreis, "gemeinde": "000",
-                      "lage": c.streets[street]}}), ("hausnummer", number)]})
+            number = c.addresses.iat[i, 1]
+            emit(c.address(i, BASE, number))
             beginnt = beginnt_of(i)
             emit(c.parcel(i, booking, beginnt, area, to_out))
             b = bld_of_parcel.get(i)
             bshape = shapely.get_geometry(bgeoms[b], 0) if b is not None else None
             if b is not None:
-                emit({"type": "AX_Gebaeude", "id": _oid("H", i), "beginnt": BASE,
-                      "geom": ("position", to_out(bshape)), "props": [
-                          ("gebaeudefunktion", str(buildings["gfkzshh"].iat[b])),
-                          ("anzahlDerOberirdischenGeschosse", str(buildings["anzahlgs"].iat[b])),
-                          ("zeigtAuf", Ref(lage_id))]})
+                emit(c.building(i, b, bshape, BASE, to_out))
             if not lean:
                 for f in _extras(c, i, gid, beginnt, to_out, vertex_owner,
                                  (bshape, number) if b is not None else None):
@@ -518,7 +535,10 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lea
     many addresses are deleted. ``part``: (laufende Nummer, Gesamtzahl) of the portion.
 
     ``sequence=(k, size)``: instead of ``fraction``, the k-th (from 0) of daily portions of
-    ``size`` parcels each, to be applied in order: disjoint parcels, versions one day apart."""
+    ``size`` parcels each, to be applied in order: disjoint parcels, versions one day apart;
+    each parcel comes with new versions of its booking (AX_Buchungsstelle, another laufende
+    Nummer), its address (the next house number) and its building where it has one (one
+    storey more), as a day's Fortführungen carry them."""
     c = _City(n, seed, city, lean)
     parcels = c.parcels
     rng = np.random.default_rng(seed + 2000)
@@ -533,8 +553,11 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lea
                                       replace=False)).tolist())
     owners = _Owners(np.random.default_rng(seed + 1000), c.spec["gemeinde"])
     writer = Writer(version, prefix="adv" if version == "7.1" else None)
+    bgeoms = c.layers["GebaeudeBauwerk"].geometry.values
+    bld_of_parcel = c.building_of_parcel() if sequence else {}
     replaces, deletes = [], []
     for i, booking in c.bookings(owners, owners.rng):
+        mine = list(owners.features)        # parcel i's sheets, bookings, owners
         owners.features.clear()
         if i not in pick:
             continue
@@ -542,7 +565,20 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lea
         new = c.parcel(i, booking, update, c.book_area(i) + 1, _same)
         new["gml_id"] = versioned_id(gid, update)
         replaces.append((new, versioned_id(gid, beginnt_of(i)), False))
-        deletes.append(("AX_LagebezeichnungMitHausnummer", versioned_id(_oid("L", i), BASE)))
+        lage = _oid("L", i)
+        if not sequence:
+            deletes.append(("AX_LagebezeichnungMitHausnummer", versioned_id(lage, BASE)))
+            continue
+        stelle = next(f for f in mine if f["id"] == booking)
+        replaces.append(({**stelle, "beginnt": update, "props": [
+            (name, "2" if name == "laufendeNummer" else value)
+            for name, value in stelle["props"]]}, versioned_id(booking, BASE), False))
+        number = int(re.match(r"\d+", c.addresses.iat[i, 1]).group(0)) + 1
+        replaces.append((c.address(i, update, str(number)), versioned_id(lage, BASE), False))
+        b = bld_of_parcel.get(i)
+        if b is not None:
+            replaces.append((c.building(i, b, shapely.get_geometry(bgeoms[b], 0), update, _same,
+                                        storeys=1), versioned_id(_oid("H", i), BASE), False))
     with open_output(out) as fh:
         writer.nba([], replaces, deletes, datum, fh, portion={
             "profilkennung": f"NBA_{c.spec['gemeinde'].split()[0]}",

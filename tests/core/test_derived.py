@@ -51,7 +51,8 @@ UTC = """to_char(beginnt AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
 def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
-    """Generated NBA portions (parcels re-sent with their outline, their addresses deleted); a
+    """Generated NBA portions (parcels re-sent with their outline, with new versions of their
+    bookings, addresses and buildings: the next house number); a
     parcel re-sent with a new outline; an address moved to another street while its parcel is
     not delivered (the old and the new street's names in its Flur change, not the Flur map's
     pieces); a house number's presentation object deleted, then its address renumbered; a
@@ -98,10 +99,10 @@ def test_street_names_and_house_numbers_follow_updates(cli_env, db, tmp_path):
 
     for k in range(2):
         portion = tmp_path / f"portion_{k}.xml"
-        write_nba(120, portion, version="7.1", seed=5, sequence=(k, 10))
+        write_nba(120, portion, version="7.1", seed=5, sequence=(k, 4))
         rewritten = imported(portion)
         assert 0 < len(rewritten["strassenname"]) < total["strassenname"]
-        # The parcels keep their outline and Flur (a new area, an address gone): no piece of
+        # The parcels keep their outline and Flur (a new area, the next house number): no piece of
         # the Flur map, no Flur or Gemarkung map is redrawn.
         assert rewritten["flur_stueck"] == rewritten["flur_karte"] == set()
         assert rewritten["gemarkung_karte"] == set()

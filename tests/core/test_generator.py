@@ -123,8 +123,9 @@ def test_generated_update_resends_complete_versions(cli_env, db, tmp_path):
 
 def test_generated_daily_portions_apply_in_order(cli_env, db, tmp_path):
     """A sequence of daily portions (bench/update_nba.py): disjoint parcels, one day apart;
-    each applies on top of the ones before it, re-sends complete versions and adds ownership
-    history only where owners changed (none here: the portions change areas)."""
+    each applies on top of the ones before it, re-sends complete versions (of the parcels,
+    their bookings, addresses and buildings) and adds ownership history only where owners
+    changed (none here: the portions change areas, booking numbers, house numbers, storeys)."""
     import json
 
     from pipeline.synthetic.nas import write, write_nba
@@ -141,6 +142,10 @@ def test_generated_daily_portions_apply_in_order(cli_env, db, tmp_path):
                                       check=True).stdout)
         assert summary["status"] == "committed"
         assert summary["merge"]["kataster.ax_flurstueck"]["inserted"] == 20
+        # Each parcel's booking and address come with it, and its building where it has one.
+        assert summary["merge"]["kataster_privat.ax_buchungsstelle"]["inserted"] == 20
+        assert summary["merge"]["kataster.ax_lagebezeichnung"]["inserted"] == 20
+        assert 0 < summary["merge"]["kataster.ax_gebaeude"]["inserted"] <= 20
         assert query(db, "SELECT count(*) FROM kataster_privat.eigentum_aufgeloest"
                          " WHERE run_id = %s", (summary["run_id"],)) == [(0,)]
     assert not (replaced[0] & replaced[1]) and not (replaced[1] & replaced[2])
