@@ -3,8 +3,8 @@
 On a generated city (default 100,000 parcels, the generator's lean mode, GeoInfoDok 7.1; the
 files are generated once and kept in bench/out) it imports the city into a fresh database and
 validates it once, then applies a sequence of NBA portions (``write_nba(sequence=(k, size))``:
-disjoint parcels re-sent as complete new versions with their bookings and addresses, one
-address deleted per parcel, one day apart), each as a city would: ``kataster import PORTION``
+disjoint parcels re-sent as complete new versions, each with new versions of its booking, its
+address and its building, one day apart), each as a city would: ``kataster import PORTION``
 with the default validation after the import, timed as the whole process (start-up included).
 
 Prints per portion: seconds of the import run and of the validation (from the import summary),
