@@ -532,7 +532,8 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lea
     """An NBA update for the extract of the same ``n``, ``seed`` and ``lean``: a share of the
     parcels get a new version (amtliche Fläche + 1 m²) that re-sends the complete object (its
     booking, address and municipality references included, as real NBA portions do), and as
-    many addresses are deleted. ``part``: (laufende Nummer, Gesamtzahl) of the portion.
+    many addresses are deleted (not so with ``sequence``). ``part``: (laufende Nummer,
+    Gesamtzahl) of the portion.
 
     ``sequence=(k, size)``: instead of ``fraction``, the k-th (from 0) of daily portions of
     ``size`` parcels each, to be applied in order: disjoint parcels, versions one day apart;
