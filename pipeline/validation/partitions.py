@@ -175,7 +175,7 @@ def validate_partition(url, partition, stage_names, params, tiled=()):
         neighbours = _read_parcels(conn, "neighbours", {
             **{k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))},
             "land": land, "gemarkung": gem,
-            "own": None if tile is None else list(parcels["gml_id"])}, tiled)
+            "own": None if tile is None else parcels["gml_id"].tolist()}, tiled)
         districts = _read_districts(conn, env) if "district" in stage_names else None
     context = pd.concat([parcels, neighbours], ignore_index=True)
 

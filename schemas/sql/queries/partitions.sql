@@ -56,14 +56,15 @@ land = %(land)s AND gemarkungsnummer = %(gemarkung)s AND geom IS NULL
 
 -- name: neighbours
 -- The other parcels in the grid cells (x0, y0, x1, y1) that the partition's parcels touch: not
--- of its Gemarkung or, in one cut into tiles, not among its parcels (own). One bitmap scan of
--- the spatial index for all cells, one pass over the table (as in_boxes).
+-- of its Gemarkung or, in one cut into tiles, not among its parcels (own, sent in binary: a
+-- tile's 20,000 ids as text cost psycopg a quoting check each). One bitmap scan of the
+-- spatial index for all cells, one pass over the table (as in_boxes).
 geom && ANY(ARRAY(
     SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
          AS c(x0, y0, x1, y1)))
 AND NOT (coalesce(land, '') = %(land)s AND coalesce(gemarkungsnummer, '') = %(gemarkung)s
-         AND (%(own)s::text[] IS NULL OR gml_id = ANY(%(own)s)))
+         AND (%(own)b::text[] IS NULL OR gml_id = ANY(%(own)b::text[])))
 
 -- name: in_boxes
 -- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1). One
