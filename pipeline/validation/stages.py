@@ -120,14 +120,15 @@ def _stage_edges(ctx, params):
     """GEOS coverage validation of the context (``coverage_invalid_edges``), shared by the
     overlap and gap stages: ``usable`` marks valid non-empty geometries, ``clean`` those
     of them without invalid edges. Clean polygons form a valid coverage (an overlap or a narrow
-    gap marks edges on both sides), so GEOS's fast coverage union may join them."""
+    gap marks edges on both sides), so GEOS's fast coverage union may join them; ``tree`` is
+    an STRtree of the usable ones (in their order), which both stages query."""
     geoms = ctx["context"].geometry.values
     usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
     idx = np.flatnonzero(usable)
     edges = shapely.coverage_invalid_edges(geoms[idx], gap_width=params["gap_max_width"])
     clean = np.zeros(len(geoms), dtype=bool)
     clean[idx[shapely.is_empty(edges)]] = True
-    return {"usable": usable, "clean": clean}
+    return {"usable": usable, "clean": clean, "tree": shapely.STRtree(geoms[idx])}
 
 
 def _union(geoms, clean):
@@ -159,8 +160,7 @@ def _stage_overlap(ctx, params):
     if len(cand):
         marked = np.zeros(len(g), dtype=bool)
         marked[cand] = True
-        tree = shapely.STRtree(g)
-        a, b = tree.query(g[cand], predicate="intersects")
+        a, b = ctx["tree"].query(g[cand], predicate="intersects")
         a = cand[a]
         keep = (a != b) & (~marked[b] | (a < b))
         a, b = a[keep], b[keep]
@@ -194,18 +194,18 @@ def _stage_gap(ctx, params):
     # unions the outlines of all partitions to find holes on partition borders.
     own = idx < ctx["own"]
     outline = _union(g[own], clean[own]) if own.any() else None
-    tree_all = shapely.STRtree(g)
+    tree = ctx["tree"]
     holes = []
     for poly in shapely.get_parts(union):
         for ring in poly.interiors:
             hole = shapely.Polygon(ring)
-            inside = tree_all.query(hole, predicate="contains_properly")
+            inside = tree.query(hole, predicate="contains_properly")
             if len(inside):    # islands: parcels inside the hole are not part of the gap
                 hole = shapely.difference(hole, shapely.union_all(g[inside]))
                 if hole.area < 1e-6:
                     continue
             holes.append(hole)
-            touching = tree_all.query(hole, predicate="intersects")
+            touching = tree.query(hole, predicate="intersects")
             if len(touching) == 0 or not _owned(list(gkey[touching]), part):
                 continue
             if not ctx["verify_hole"](hole):
@@ -216,12 +216,12 @@ def _stage_gap(ctx, params):
         near = shapely.union_all(g[cand])
         closed = shapely.buffer(shapely.buffer(near, width / 2, join_style="mitre"),
                                 -width / 2, join_style="mitre")
-        around = tree_all.query(closed, predicate="intersects")
+        around = tree.query(closed, predicate="intersects")
         gaps = shapely.difference(closed, shapely.union_all([*g[around], *holes]))
         for gap in shapely.get_parts(gaps):
             if gap.geom_type != "Polygon" or gap.area < 1e-6:
                 continue
-            touching = tree_all.query(shapely.buffer(gap, 1e-6), predicate="intersects")
+            touching = tree.query(shapely.buffer(gap, 1e-6), predicate="intersects")
             if len(touching) == 0 or not _owned(list(gkey[touching]), part):
                 continue
             tids = sorted(ids[touching])
@@ -343,9 +343,9 @@ def _filled(shape):
 PARTITION_STAGES = [
     Stage("geometry", ("parcels",), (), _stage_empty_invalid),
     Stage("sliver", ("parcels",), (), _stage_sliver),
-    Stage("edges", ("context",), ("usable", "clean"), _stage_edges),
-    Stage("overlap", ("context", "usable", "clean", "partition"), (), _stage_overlap),
-    Stage("gap", ("context", "usable", "clean", "own", "partition", "verify_hole"),
+    Stage("edges", ("context",), ("usable", "clean", "tree"), _stage_edges),
+    Stage("overlap", ("context", "usable", "clean", "tree", "partition"), (), _stage_overlap),
+    Stage("gap", ("context", "usable", "clean", "tree", "own", "partition", "verify_hole"),
           ("outline",), _stage_gap),
     Stage("district", ("parcels", "districts"), (), _stage_district),
 ]
