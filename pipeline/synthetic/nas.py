@@ -421,6 +421,80 @@ def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
     return out
 
 
+# What real extracts carry beyond the facts the importer uses (the corpus files, e.g. the
+# Rheinland-Pfalz portion and the Hamburg extract): every object its ``anlass``; parcels,
+# points and special boundaries a link to the producer's records (``zeigtAufExternes``);
+# Punktorte, land use, rights, valuations, buildings, persons and addresses their lineage
+# (``qualitaetsangaben``, ISO 19115 ``gmd:LI_Lineage``); presentation objects their font and
+# alignment; and the type's descriptive attributes.
+_FDV = {"AX_Flurstueck": "1020", "AX_PunktortTA": "1040", "AX_PunktortAU": "1040",
+        "AX_Grenzpunkt": "9190", "AX_BesondereFlurstuecksgrenze": "1050",
+        "AX_SonstigesRecht": "1060", "AX_Bodenschaetzung": "1070"}
+_LINEAGE = {"AX_PunktortTA": ("AX_DQPunktort", "Berechnung", "9998"),
+            "AX_PunktortAU": ("AX_DQPunktort", "Berechnung", "9998"),
+            "AX_Bewertung": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
+            "AX_SonstigesRecht": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
+            "AX_Bodenschaetzung": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
+            "AX_Gebaeude": ("AX_DQMitDatenerhebung", "Erhebung", "1000"),
+            "AX_Person": ("AX_DQOhneDatenerhebung", "Erhebung", None),
+            "AX_Anschrift": ("AX_DQOhneDatenerhebung", "Erhebung", None),
+            **{t: ("AX_DQMitDatenerhebung", "Erhebung", "1200") for t in NUTZUNG_TYPES.values()}}
+_DESCRIPTIVE = {
+    "AX_Flurstueck": [("rechtsbehelfsverfahren", "false")],
+    "AX_PunktortTA": [("kartendarstellung", "true")],
+    "AX_Grenzpunkt": [("zustaendigeStelle", {"AX_Dienststelle_Schluessel": {
+        "land": "05", "stelle": "1170"}})],
+    "AX_SonstigesRecht": [("ausfuehrendeStelle", {"AX_Dienststelle_Schluessel": {
+        "land": "05", "stelle": "1170"}}), ("bezeichnung", "Baulast")],
+    "AX_Bodenschaetzung": [("zustandsstufeOderBodenstufe", "4200"),
+                           ("bodenzahlOderGruenlandgrundzahl", "55"),
+                           ("entstehungsartOderKlimastufeWasserverhaeltnisse", ["1100", "7000"])],
+    "AX_Gebaeude": [("bauweise", "2100"), ("dachform", "3100")],
+    "AX_Wohnbauflaeche": [("artDerBebauung", "1000")],
+    "AX_IndustrieUndGewerbeflaeche": [("funktion", "1700")],
+    "AX_SportFreizeitUndErholungsflaeche": [("funktion", "4300")],
+    "AX_Landwirtschaft": [("vegetationsmerkmal", "1010")],
+    "AX_Wald": [("vegetationsmerkmal", "1100")]}
+_LABEL = [("fontSperrung", "0.0"), ("skalierung", "1.000"),
+          ("horizontaleAusrichtung", "zentrisch"), ("vertikaleAusrichtung", "Basis")]
+
+
+def _lineage(kind, step, source, when):
+    lineage = {"gmd:processStep": {"gmd:LI_ProcessStep": {
+        "gmd:description": {"gco:CharacterString": step},
+        "gmd:dateTime": {"gco:DateTime": when}}}}
+    if source:
+        lineage["gmd:source"] = {"gmd:LI_Source": {
+            "gmd:description": {"gco:CharacterString": source}}}
+    return {kind: {"herkunft": {"gmd:LI_Lineage": lineage}}}
+
+
+def dress(f):
+    """``f`` with what real files carry beyond the importer's facts (see above); the facts
+    themselves are unchanged."""
+    typ = f["type"]
+    head = [("anlass", "000000")]
+    if typ in _FDV:
+        head.append(("zeigtAufExternes", {"AA_Fachdatenverbindung": {
+            "art": f"urn:nw:fdv:{_FDV[typ]}",
+            "fachdatenobjekt": {"AA_Fachdatenobjekt": {"name": f"{f['beginnt'][:4]}/"
+                                                               f"{f['id'][-5:]}-01"}}}}))
+    props = list(f.get("props", []))
+    if typ == "AP_PTO":
+        props[:0] = _LABEL + [("signaturnummer", "4070" if props[0][1] == "ZAE_NEN" else "4050")]
+    elif typ == "AX_Grenzpunkt":
+        props.append(("zeitpunktDerEntstehung", f["beginnt"][:4]))
+    elif typ == "AX_Gebaeude" and f.get("geom") is not None:
+        props.insert(0, ("grundflaeche", f"{shapely.area(f['geom'][1]):.0f}"))
+    elif typ == "AX_Person" and any(name == "vorname" for name, _ in props) \
+            and int(f["id"][-1], 36) % 2:
+        props.insert(3, ("geburtsname", NACHNAMEN[int(f["id"][-2:], 36) % len(NACHNAMEN)]))
+    props += _DESCRIPTIVE.get(typ, [])
+    if typ in _LINEAGE:
+        props.append(("qualitaetsangaben", _lineage(*_LINEAGE[typ], f["beginnt"])))
+    return {**f, "head": head, "props": props}
+
+
 def _same(g):
     return g
 
@@ -440,7 +514,7 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim", lean=False)
     parcels, buildings = c.parcels, c.layers["GebaeudeBauwerk"]
     rng = np.random.default_rng(seed + 1000)
     writer = Writer(version, srs=GK_URN if srs == "gk" else "urn:adv:crs:ETRS89_UTM32",
-                    prefix="adv" if version == "7.1" else None)
+                    prefix="adv" if version == "7.1" else None, pretty=not lean)
     to_out = _same
     if srs == "gk":
         from pyproj import Transformer
@@ -479,11 +553,10 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim", lean=False)
                             ("bezeichnung", street)]})
         fh.write(writer._open("AX_Bestandsdatenauszug",
                               'xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs"'))
-        p = writer.p
-        fh.write(f"<{p}enthaelt><wfs:FeatureCollection gml:id=\"FC1\">\n")
+        fh.write(writer.enthaelt() + ("" if writer.pretty else "\n"))
 
         def emit(f):
-            fh.write("<gml:featureMember>" + writer.feature(f) + "</gml:featureMember>\n")
+            fh.write(writer.member(f if lean else dress(f)))
             counts[f["type"]] = counts.get(f["type"], 0) + 1
 
         for f in cat:
@@ -513,7 +586,7 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim", lean=False)
                 owners.features.clear()
         for f in owners.features:
             emit(f)
-        fh.write(f"</wfs:FeatureCollection></{p}enthaelt></{p}AX_Bestandsdatenauszug>\n")
+        fh.write(writer.close_extract())
     return {"out": str(out), "format": f"nas{version.replace('.', '')[:1]}", "parcels": n,
             "objects": sum(counts.values()), "types": counts, "arcs": len(c.arcs),
             "arc_areas": arc_areas, "arc_of": {parcels["idflurst"].iat[i]: a
@@ -553,7 +626,7 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lea
         pick = set(np.sort(rng.choice(len(parcels), size=max(1, int(len(parcels) * fraction)),
                                       replace=False)).tolist())
     owners = _Owners(np.random.default_rng(seed + 1000), c.spec["gemeinde"])
-    writer = Writer(version, prefix="adv" if version == "7.1" else None)
+    writer = Writer(version, prefix="adv" if version == "7.1" else None, pretty=not lean)
     bgeoms = c.layers["GebaeudeBauwerk"].geometry.values
     bld_of_parcel = c.building_of_parcel() if sequence else {}
     replaces, deletes = [], []
@@ -580,6 +653,8 @@ def write_nba(n, out, version="6.0", seed=1, fraction=0.05, city="Mülheim", lea
         if b is not None:
             replaces.append((c.building(i, b, shapely.get_geometry(bgeoms[b], 0), update, _same,
                                         storeys=1), versioned_id(_oid("H", i), BASE), False))
+    if not lean:
+        replaces = [(dress(f), old, safe) for f, old, safe in replaces]
     with open_output(out) as fh:
         writer.nba([], replaces, deletes, datum, fh, portion={
             "profilkennung": f"NBA_{c.spec['gemeinde'].split()[0]}",

@@ -7,13 +7,18 @@ Used by the generator and by tests that need NAS input. Features are plain dicts
 {"land": "05", "gemarkungsnummer": "3096"}}), ("istGebucht", Ref("DENW36AL0000000B"))],
 "geom": ("position", polygon), "arcs": [...]}``
 
-Geometry is written like real extracts: rings of one ``gml:Curve`` per boundary segment, with
-``gml:Arc`` segments where the feature lists arcs (three points each).
+Optional ``"head"`` properties follow ``modellart`` (``anlass``, ``zeigtAufExternes``, as real
+files write them). Geometry is written like real extracts: rings of one ``gml:Curve`` per
+boundary segment, with ``gml:Arc`` segments where the feature lists arcs (three points each).
+With ``pretty`` the document is indented with tabs, one element per line, as the real files of
+the corpus are (ibR DSIX and DHK indent with tabs, AED-SICAD with spaces); without it, compact
+(the lean mode's files for very large cities).
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
@@ -23,6 +28,37 @@ NS = {"6.0": "http://www.adv-online.de/namespaces/adv/gid/6.0",
       "7.1": "http://www.adv-online.de/namespaces/adv/gid/7.1"}
 GML = "http://www.opengis.net/gml/3.2"
 XLINK = "http://www.w3.org/1999/xlink"
+GMD = "http://www.isotc211.org/2005/gmd"
+GCO = "http://www.isotc211.org/2005/gco"
+_TAG = re.compile(r"(<[^>]+>)")
+
+
+def pretty(xml, depth):
+    """``xml`` (a fragment of our own writing: no mixed content) one element per line,
+    indented with tabs from ``depth``; leaves keep their text on their line."""
+    out = []
+    level = depth
+    opened = False                  # the last tag was a start tag (a leaf closes on its line)
+    parts = _TAG.split(xml)
+    for k in range(1, len(parts), 2):
+        tag = parts[k]
+        if tag[1] == "/":
+            level -= 1
+            if not opened:
+                out.append("\n" + "\t" * level)
+            out.append(tag)
+            opened = False
+        elif tag[-2] == "/":
+            out.append("\n" + "\t" * level + tag)
+            opened = False
+        else:
+            out.append("\n" + "\t" * level + tag)
+            level += 1
+            opened = True
+        text = parts[k + 1]
+        if text and not text.isspace():
+            out.append(text)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -41,8 +77,10 @@ def _poslist(coords):
 
 
 class Writer:
-    def __init__(self, version="6.0", srs="urn:adv:crs:ETRS89_UTM32", prefix=None):
+    def __init__(self, version="6.0", srs="urn:adv:crs:ETRS89_UTM32", prefix=None,
+                 pretty=False):
         self.version = version
+        self.pretty = pretty
         self.srs = srs
         self.p = (prefix + ":") if prefix else ""
         self._gid = 0
@@ -108,7 +146,7 @@ class Writer:
         raise ValueError(f"cannot write {kind}")
 
     def value(self, name, v):
-        p = self.p
+        p = "" if ":" in name else self.p          # gmd:/gco: metadata keep their prefix
         if isinstance(v, Ref):
             return f'<{p}{name} xlink:href="urn:adv:oid:{v.oid}"/>'
         if isinstance(v, dict):
@@ -130,6 +168,7 @@ class Writer:
                  + f"</{p}AA_Lebenszeitintervall></{p}lebenszeitintervall>",
                  f"<{p}modellart><{p}AA_Modellart><{p}advStandardModell>DLKM</{p}advStandardModell>"
                  f"</{p}AA_Modellart></{p}modellart>"]
+        parts.extend(self.value(name, v) for name, v in f.get("head", ()))
         props = list(f.get("props", []))
         geom = f.get("geom")
         if geom is not None:
@@ -147,6 +186,18 @@ class Writer:
         parts.append(f"</{p}{f['type']}>")
         return "".join(parts)
 
+    def member(self, f, container="gml:featureMember", depth=3):
+        """``f`` in its container element (one line, or indented from ``depth``), with a
+        line break after it."""
+        if not self.pretty:
+            return f"<{container}>{self.feature(f)}</{container}>\n"
+        tabs = "\t" * depth
+        return (f"{tabs}<{container}>{pretty(self.feature(f), depth + 1)}\n{tabs}"
+                f"</{container}>\n")
+
+    def _lay(self, xml, depth):
+        return pretty(xml, depth) if self.pretty else xml
+
     def _open(self, root, extra=""):
         ns = NS[self.version]
         default = f'xmlns="{ns}"' if not self.p else f'xmlns:{self.p[:-1]}="{ns}"'
@@ -154,18 +205,31 @@ class Writer:
         location = (f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
                     f'xsi:schemaLocation="{ns} NAS-Operationen.xsd"')
         return (f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- written by kataster -->\n'
-                f'<{self.p}{root} {default} xmlns:gml="{GML}" xmlns:xlink="{XLINK}" {location} '
-                f'{extra}>')
+                f'<{self.p}{root} {default} xmlns:gml="{GML}" xmlns:xlink="{XLINK}" '
+                f'xmlns:gmd="{GMD}" xmlns:gco="{GCO}" {location} {extra}>')
 
     def extract(self, features, fh):
         """A Bestandsdatenauszug: enthaelt/wfs:FeatureCollection/gml:featureMember/…"""
         p = self.p
         fh.write(self._open("AX_Bestandsdatenauszug",
                             'xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs"'))
-        fh.write(f"<{p}enthaelt><wfs:FeatureCollection gml:id=\"FC1\">")
+        fh.write(self.enthaelt())
         for f in features:
-            fh.write("<gml:featureMember>" + self.feature(f) + "</gml:featureMember>\n")
-        fh.write(f"</wfs:FeatureCollection></{p}enthaelt></{p}AX_Bestandsdatenauszug>\n")
+            fh.write(self.member(f))
+        fh.write(self.close_extract())
+
+    def enthaelt(self):
+        p = self.p
+        if self.pretty:
+            return f'\n\t<{p}enthaelt>\n\t\t<wfs:FeatureCollection gml:id="FC1">\n'
+        return f'<{p}enthaelt><wfs:FeatureCollection gml:id="FC1">'
+
+    def close_extract(self):
+        p = self.p
+        if self.pretty:
+            return (f"\t\t</wfs:FeatureCollection>\n\t</{p}enthaelt>\n"
+                    f"</{p}AX_Bestandsdatenauszug>\n")
+        return f"</wfs:FeatureCollection></{p}enthaelt></{p}AX_Bestandsdatenauszug>\n"
 
     def nba(self, inserts, replaces, deletes, datum, fh, srs=True, updates=(), portion=None):
         """An NBA update: wfs:Insert, Replace (feature, old versioned id, safeToIgnore),
@@ -186,11 +250,12 @@ class Writer:
                   'xmlns:wfsext="http://www.adv-online.de/namespaces/adv/gid/wfsext" '
                   'xmlns:ogc="http://www.adv-online.de/namespaces/adv/gid/ogc"')
         fh.write(self._open("AX_NutzerbezogeneBestandsdatenaktualisierung_NBA", ns))
-        fh.write(f"<{p}koordinatenangaben><{p}AA_Koordinatenreferenzsystemangaben>"
-                 f'<{p}crs xlink:href="{self.srs}"/><{p}standard>true</{p}standard>'
-                 f"</{p}AA_Koordinatenreferenzsystemangaben></{p}koordinatenangaben>")
-        fh.write(f'<{p}geaenderteObjekte><wfs:Transaction version="{"2.0.0" if new else "1.0.0"}"'
-                 ' service="WFS">')
+        lay = self._lay
+        fh.write(lay(f"<{p}koordinatenangaben><{p}AA_Koordinatenreferenzsystemangaben>"
+                     f'<{p}crs xlink:href="{self.srs}"/><{p}standard>true</{p}standard>'
+                     f"</{p}AA_Koordinatenreferenzsystemangaben></{p}koordinatenangaben>", 1))
+        fh.write(lay(f'<{p}geaenderteObjekte><wfs:Transaction '
+                     f'version="{"2.0.0" if new else "1.0.0"}" service="WFS">', 1))
 
         def target(old):
             return (f'<fes:Filter><fes:ResourceId rid="{old}"/></fes:Filter>' if new
@@ -200,28 +265,29 @@ class Writer:
             return f'typeNames="{p}{typ}"' if new else f'typeName="{typ}"'
 
         if inserts:
-            fh.write("<wfs:Insert>" + "".join(self.feature(f, srs) for f in inserts)
-                     + "</wfs:Insert>")
+            fh.write(lay("<wfs:Insert>" + "".join(self.feature(f, srs) for f in inserts)
+                         + "</wfs:Insert>", 3))
         replace = "wfs:Replace" if new else 'wfsext:Replace vendorId="AdV"'
         for f, old, safe in replaces:
-            fh.write(f'<{replace} safeToIgnore="{str(safe).lower()}">' + self.feature(f, srs)
-                     + target(old) + f"</{replace.split()[0]}>")
+            fh.write(lay(f'<{replace} safeToIgnore="{str(safe).lower()}">'
+                         + self.feature(f, srs) + target(old) + f"</{replace.split()[0]}>", 3))
         for typ, old in deletes:
-            fh.write(f"<wfs:Delete {type_name(typ)}>{target(old)}</wfs:Delete>")
+            fh.write(lay(f"<wfs:Delete {type_name(typ)}>{target(old)}</wfs:Delete>", 3))
         name = "wfs:ValueReference" if new else "wfs:Name"
         for typ, old, endet, anlass in updates:
-            fh.write(f"<wfs:Update {type_name(typ)}><wfs:Property><{name}>{p}lebenszeitintervall/"
-                     f"{p}AA_Lebenszeitintervall/{p}endet</{name}><wfs:Value>{endet}</wfs:Value>"
-                     "</wfs:Property>"
-                     + (f"<wfs:Property><{name}>{p}anlass</{name}><wfs:Value>{anlass}"
-                        "</wfs:Value></wfs:Property>" if anlass else "")
-                     + f"{target(old)}</wfs:Update>")
-        fh.write(f"</wfs:Transaction></{p}geaenderteObjekte>")
+            fh.write(lay(f"<wfs:Update {type_name(typ)}><wfs:Property><{name}>"
+                         f"{p}lebenszeitintervall/{p}AA_Lebenszeitintervall/{p}endet</{name}>"
+                         f"<wfs:Value>{endet}</wfs:Value></wfs:Property>"
+                         + (f"<wfs:Property><{name}>{p}anlass</{name}><wfs:Value>{anlass}"
+                            "</wfs:Value></wfs:Property>" if anlass else "")
+                         + f"{target(old)}</wfs:Update>", 3))
+        fh.write(lay(f"</wfs:Transaction></{p}geaenderteObjekte>", 3))
         extra = "".join(f"<{p}{k}>{v}</{p}{k}>" for k, v in (portion or {}).items()
                         if k != "datum")
-        fh.write(f"<{p}portionskennung><{p}AX_Portionskennung>{extra}<{p}datum>{datum}</{p}datum>"
-                 f"</{p}AX_Portionskennung></{p}portionskennung>")
-        fh.write(f"</{p}AX_NutzerbezogeneBestandsdatenaktualisierung_NBA>\n")
+        fh.write(lay(f"<{p}portionskennung><{p}AX_Portionskennung>{extra}<{p}datum>{datum}"
+                     f"</{p}datum></{p}AX_Portionskennung></{p}portionskennung>", 1))
+        fh.write(("\n" if self.pretty else "")
+                 + f"</{p}AX_NutzerbezogeneBestandsdatenaktualisierung_NBA>\n")
 
 
 @dataclass(frozen=True)
