@@ -33,6 +33,7 @@ from importers.nas_geometry import (
     HeightOnly,
     to_shapely,
 )
+from importers.nas_geometry import _local as local  # the local name of a tag, cached
 from importers.nas_portion import portion_key, read_portion
 from importers.sources import open_inputs
 from pipeline import kennzeichen
@@ -100,10 +101,6 @@ def table_for(objektart):
     return "kataster.ax_objekt"
 
 
-def local(tag):
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def oid(value):
     """The 16-character object id of an ``urn:adv:oid:…`` reference or versioned id."""
     if value is None:
@@ -163,10 +160,18 @@ def to_value(el):
 def to_dict(el):
     out = {}
     for child in el:
-        if not isinstance(child.tag, str):
-            continue
         name = local(child.tag)
-        value = to_value(child)
+        if not name:
+            continue                                # not an element
+        if len(child):
+            value = to_value(child)
+        else:                                       # a leaf: to_value's first case, inline
+            href = child.get(XLINK)
+            if href is not None:
+                value = href.strip()
+            else:
+                text = child.text
+                value = text.strip() if text else None
         if name in out:
             if not isinstance(out[name], list):
                 out[name] = [out[name]]
@@ -239,6 +244,9 @@ def parse_feature(el, default_srs, max_dev, src, line=lambda n: n):
         if href is not None and not children:
             refs[name].append(oid(href) if href.startswith("urn:adv:oid:") else href)
             value = href.strip()                    # what to_value gives for a reference
+        elif not children:                          # text (what to_value gives, inline)
+            text = prop.text
+            value = text.strip() if text else None
         else:
             value = to_value(prop)
         if name in attrs:

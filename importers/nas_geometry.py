@@ -61,14 +61,31 @@ class Context:
     inner_srs: set = field(default_factory=set)
 
 
+_LOCAL = {}          # tag -> local name (a document has a few dozen distinct tags)
+_GML_LOCAL = {}      # tag -> local name of a GML 3.2 or 3.1 element, "" for others
+
+
 def _local(tag):
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+    name = _LOCAL.get(tag)
+    if name is None:
+        name = tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+        if len(_LOCAL) < 10_000:
+            _LOCAL[tag] = name
+    return name
+
+
+def _gml_local(tag):
+    name = _GML_LOCAL.get(tag)
+    if name is None:
+        name = _local(tag) if isinstance(tag, str) and tag[1:].startswith((GML, GML31)) else ""
+        if len(_GML_LOCAL) < 10_000:
+            _GML_LOCAL[tag] = name
+    return name
 
 
 def _children(el, name):
     """Child elements called ``name`` in the GML 3.2 or 3.1 namespace."""
-    return [c for c in el if isinstance(c.tag, str) and _local(c.tag) == name
-            and c.tag[1:].startswith((GML, GML31))]
+    return [c for c in el if _gml_local(c.tag) == name]
 
 
 def _child(el, name):

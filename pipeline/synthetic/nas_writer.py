@@ -210,7 +210,6 @@ class Writer:
 
     def extract(self, features, fh):
         """A Bestandsdatenauszug: enthaelt/wfs:FeatureCollection/gml:featureMember/…"""
-        p = self.p
         fh.write(self._open("AX_Bestandsdatenauszug",
                             'xmlns:wfs="http://www.adv-online.de/namespaces/adv/gid/wfs"'))
         fh.write(self.enthaelt())
