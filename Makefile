@@ -50,6 +50,7 @@ notebook: setup
 bench: setup
 	$(BIN)/python bench/import_vector.py
 	$(BIN)/python bench/import_nas.py
+	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/validate.py --nas 8695
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/georef.py

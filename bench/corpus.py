@@ -70,7 +70,8 @@ def coverage_findings(url):
 
 def main():
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "README.md")
-    work = Path(tempfile.mkdtemp(prefix="kataster-corpus-"))
+    work = ROOT / "bench" / "out" / "corpus"
+    work.mkdir(parents=True, exist_ok=True)
     cluster = EmbeddedCluster(work / "state")
     cluster.up()
     admin = cluster.url("postgres", "admin")
