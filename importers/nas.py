@@ -31,9 +31,9 @@ from importers.nas_geometry import (
     Context,
     GeometryError,
     HeightOnly,
+    local_name,
     to_shapely,
 )
-from importers.nas_geometry import _local as local  # the local name of a tag, cached
 from importers.nas_portion import portion_key, read_portion
 from importers.sources import open_inputs
 from pipeline import kennzeichen
@@ -152,7 +152,8 @@ def to_value(el):
     if not children:
         text = el.text.strip() if el.text else None
         return text
-    if len(children) == 1 and local(children[0].tag)[:3] in ("AX_", "AA_", "AP_", "AU_", "AG_"):
+    if len(children) == 1 and \
+            local_name(children[0].tag)[:3] in ("AX_", "AA_", "AP_", "AU_", "AG_"):
         return to_dict(children[0])
     return to_dict(el)
 
@@ -160,7 +161,7 @@ def to_value(el):
 def to_dict(el):
     out = {}
     for child in el:
-        name = local(child.tag)
+        name = local_name(child.tag)
         if not name:
             continue                                # not an element
         if len(child):
@@ -203,7 +204,7 @@ def parse_feature(el, default_srs, max_dev, src, line=lambda n: n):
 
     ``line`` maps a line of the parsed document to the file's line (pieces of a file).
     """
-    objektart = local(el.tag)
+    objektart = local_name(el.tag)
     full_id = el.get(GML_ID) or ""
     gml_id = full_id[:16]
     where = f"{src}: {objektart} {full_id or '(no gml:id)'}"
@@ -217,7 +218,7 @@ def parse_feature(el, default_srs, max_dev, src, line=lambda n: n):
         tag = prop.tag                              # (lxml builds this string on each access)
         if not isinstance(tag, str) or tag.startswith(GML_NS):
             continue                                # gml:identifier, boundedBy
-        name = local(tag)
+        name = local_name(tag)
         if name == "lebenszeitintervall":
             lz = next(prop.iterdescendants("{*}AA_Lebenszeitintervall"), None)
             if lz is not None:
@@ -267,8 +268,8 @@ def _geometry(gml, default_srs, max_dev, src, objektart, full_id, prop, line, at
     """(shapely geometry, srsName) of a property's GML element, or (None, None) where the
     position is a height (kept in ``attrs["_hoehe"]``)."""
     feature = f"{objektart} {full_id}"
-    if local(gml.tag) not in GEOMETRY_NAMES:
-        raise SourceError(src, f"property {prop} holds gml:{local(gml.tag)} at line "
+    if local_name(gml.tag) not in GEOMETRY_NAMES:
+        raise SourceError(src, f"property {prop} holds gml:{local_name(gml.tag)} at line "
                                f"{line(gml.sourceline)}, which is not a supported geometry",
                           feature=feature, hint="see importers/nas_geometry.py for the forms "
                                                 "read; nothing was imported")
@@ -568,10 +569,10 @@ class NasDocument:
                 if not checked:          # the parser's own view of the prolog, any encoding
                     _refuse_dtd(el.getroottree(), self.origin)
                     checked = True
-                name = local(el.tag)
+                name = local_name(el.tag)
                 if name in ("featureMember", "member", "Insert"):
                     parent = el.getparent()
-                    if name == "member" and parent is not None and local(parent.tag) == "Replace":
+                    if name == "member" and parent is not None and local_name(parent.tag) == "Replace":
                         continue
                     for feature in el:
                         if isinstance(feature.tag, str):
@@ -580,13 +581,13 @@ class NasDocument:
                     _free(el)
                 elif name == "Replace":
                     feature = next((c for c in el if isinstance(c.tag, str)
-                                    and local(c.tag) != "Filter"), None)
+                                    and local_name(c.tag) != "Filter"), None)
                     targets = _targets(el)
                     if feature is None or len(targets) != 1:
                         self._fail(el, "Replace needs one feature and one ogc:FeatureId or "
                                        "fes:ResourceId")
                     self.operations.append(ParsedOperation(
-                        "replace", local(feature.tag), targets[0],
+                        "replace", local_name(feature.tag), targets[0],
                         el.get("safeToIgnore") == "true", self.origin))
                     found = True
                     yield self._feature(feature)
@@ -601,9 +602,9 @@ class NasDocument:
                     _free(el)
                 elif name == "Transaction":
                     for child in el:
-                        if isinstance(child.tag, str) and local(child.tag) not in OPERATIONS:
+                        if isinstance(child.tag, str) and local_name(child.tag) not in OPERATIONS:
                             self._fail(child, f"the update holds an operation "
-                                              f"{local(child.tag)} that is not understood",
+                                              f"{local_name(child.tag)} that is not understood",
                                        hint="NBA operations are Insert, Delete, Replace and "
                                             "Update; nothing was imported")
                 elif name == "Envelope":
@@ -616,14 +617,14 @@ class NasDocument:
                             and ref is not None:
                         self.default_srs = ref.get(XLINK) or self.default_srs
                 elif name == "AX_Portionskennung":
-                    self.portion = {local(c.tag): (c.text or "").strip()
+                    self.portion = {local_name(c.tag): (c.text or "").strip()
                                     for c in el if isinstance(c.tag, str)}
                     if self.portion.get("datum"):
                         self.portion_date = timestamp(self.portion["datum"], self.origin)
             root = context.root
             if root is not None:
                 _refuse_dtd(root.getroottree(), self.origin)
-            self.kind = local(root.tag) if root is not None else None
+            self.kind = local_name(root.tag) if root is not None else None
             if not found and root is not None and root.get(GML_ID) and ADV.match(root.tag):
                 yield self._feature(root)     # a bare feature: the element is the document
         except etree.XMLSyntaxError as err:
@@ -642,7 +643,7 @@ class NasDocument:
         """(type, target ids) of a Delete or Update; both are required."""
         objektart, targets = _type_name(el), _targets(el)
         if not objektart or not targets:
-            self._fail(el, f"{local(el.tag)} needs a typeName (or typeNames) and at least one "
+            self._fail(el, f"{local_name(el.tag)} needs a typeName (or typeNames) and at least one "
                            "ogc:FeatureId or fes:ResourceId")
         return objektart, targets
 
@@ -810,8 +811,8 @@ def plan_pieces(origin, path, piece_bytes):
             stack = _open_elements(head)
         except etree.XMLSyntaxError:
             return whole                   # the serial parse reports it with its position
-        if len(stack) < 1 or local(stack[-1].tag) != "FeatureCollection" or \
-                local(stack[0].tag) not in ("AX_Bestandsdatenauszug", "FeatureCollection"):
+        if len(stack) < 1 or local_name(stack[-1].tag) != "FeatureCollection" or \
+                local_name(stack[0].tag) not in ("AX_Bestandsdatenauszug", "FeatureCollection"):
             return whole
         if _find(fh, (b"<!", b"<?"), first.start()) >= 0:
             return whole
@@ -834,7 +835,7 @@ def plan_pieces(origin, path, piece_bytes):
             pos = cut + piece_bytes
     if len(starts) == 1:
         return whole
-    tail = "".join(f"</{e.prefix + ':' if e.prefix else ''}{local(e.tag)}>"
+    tail = "".join(f"</{e.prefix + ':' if e.prefix else ''}{local_name(e.tag)}>"
                    for e in reversed(stack)).encode()
     ends = starts[1:] + [size]
     last = len(starts) - 1

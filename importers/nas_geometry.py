@@ -65,7 +65,8 @@ _LOCAL = {}          # tag -> local name (a document has a few dozen distinct ta
 _GML_LOCAL = {}      # tag -> local name of a GML 3.2 or 3.1 element, "" for others
 
 
-def _local(tag):
+def local_name(tag):
+    """The local name of an element's tag ("" for comments and other nodes), cached."""
     name = _LOCAL.get(tag)
     if name is None:
         name = tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
@@ -77,7 +78,7 @@ def _local(tag):
 def _gml_local(tag):
     name = _GML_LOCAL.get(tag)
     if name is None:
-        name = _local(tag) if isinstance(tag, str) and tag[1:].startswith((GML, GML31)) else ""
+        name = local_name(tag) if isinstance(tag, str) and tag[1:].startswith((GML, GML31)) else ""
         if len(_GML_LOCAL) < 10_000:
             _GML_LOCAL[tag] = name
     return name
@@ -119,10 +120,10 @@ def _numbers(el, text):
     try:
         values = np.array(text.split(), dtype=float)
     except ValueError:
-        _fail(el, f"gml:{_local(el.tag)} holds something that is not a number: "
+        _fail(el, f"gml:{local_name(el.tag)} holds something that is not a number: "
                   f"{text.strip()[:60]!r}")
     if not np.isfinite(values).all():
-        _fail(el, f"gml:{_local(el.tag)} holds a coordinate that is not a finite number "
+        _fail(el, f"gml:{local_name(el.tag)} holds a coordinate that is not a finite number "
                   f"({values[~np.isfinite(values)][0]})")
     return values
 
@@ -159,7 +160,7 @@ def _coords(el, ctx):
         return np.vstack(rows)[:, :2]
     positions = []
     for child in _elements(el):
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "pos":
             positions.append(child)
         elif name in ("pointProperty", "pointRep"):
@@ -170,10 +171,10 @@ def _coords(el, ctx):
             pos = _child(point, "pos")
             positions.append(pos if pos is not None else point)
     if not positions:
-        _fail(el, f"no coordinates in gml:{_local(el.tag)}")
+        _fail(el, f"no coordinates in gml:{local_name(el.tag)}")
     rows = []
     for pos in positions:
-        if _local(pos.tag) != "pos":
+        if local_name(pos.tag) != "pos":
             rows.append(_coords(pos, ctx)[0])
             continue
         _note_srs(pos, ctx)
@@ -253,7 +254,7 @@ def _by_center(el, ctx, full):
     centre = _coords(el, ctx)[0]
     radius_el = _child(el, "radius")
     if radius_el is None:
-        _fail(el, f"gml:{_local(el.tag)} without gml:radius")
+        _fail(el, f"gml:{local_name(el.tag)} without gml:radius")
     radius = float(_numbers(radius_el, radius_el.text or "")[0])
     if radius <= 0:
         _fail(radius_el, f"radius {radius} is not positive")
@@ -275,7 +276,7 @@ def _by_center(el, ctx, full):
 
 
 def _curve_coords(el, ctx):
-    name = _local(el.tag)
+    name = local_name(el.tag)
     if name in ("LineString", "LineStringSegment", "LinearRing"):
         return _coords(el, ctx)
     if name == "Curve":
@@ -319,12 +320,12 @@ def _members(el, name):
 
 def _first_child(el, parent=None):
     if el is None:
-        _fail(parent, f"empty geometry property in gml:{_local(parent.tag)}") if parent is not None \
+        _fail(parent, f"empty geometry property in gml:{local_name(parent.tag)}") if parent is not None \
             else _fail(None, "empty geometry property")
     for child in el:
         if isinstance(child.tag, str):
             return child
-    _fail(el, f"empty gml:{_local(el.tag)} (references by xlink:href are not supported)")
+    _fail(el, f"empty gml:{local_name(el.tag)} (references by xlink:href are not supported)")
 
 
 def _join(parts):
@@ -342,10 +343,10 @@ def _ring(el, ctx):
     ring = _first_child(el, el)
     coords = _curve_coords(ring, ctx)
     if len(coords) < 4:
-        _fail(ring, f"ring of gml:{_local(ring.tag)} has {len(coords)} positions (at least 4 "
+        _fail(ring, f"ring of gml:{local_name(ring.tag)} has {len(coords)} positions (at least 4 "
                     "are needed)")
     if abs(coords[0][0] - coords[-1][0]) > 1e-9 or abs(coords[0][1] - coords[-1][1]) > 1e-9:
-        _fail(ring, f"ring of gml:{_local(ring.tag)} is not closed "
+        _fail(ring, f"ring of gml:{local_name(ring.tag)} is not closed "
                     f"({coords[0].tolist()} … {coords[-1].tolist()})")
     coords[-1] = coords[0]
     return coords
@@ -356,14 +357,14 @@ def _polygon(el, ctx):
     if exterior is None:
         exterior = _child(el, "outerBoundaryIs")
     if exterior is None:
-        _fail(el, f"gml:{_local(el.tag)} without exterior")
+        _fail(el, f"gml:{local_name(el.tag)} without exterior")
     shell = _ring(exterior, ctx)
     holes = [_ring(i, ctx) for i in _children(el, "interior") + _children(el, "innerBoundaryIs")]
     return shapely.Polygon(shell, holes)
 
 
 def _convert(el, ctx):
-    name = _local(el.tag)
+    name = local_name(el.tag)
     if name == "Point":
         pos = _child(el, "pos")
         if pos is not None:
