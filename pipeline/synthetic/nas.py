@@ -352,7 +352,8 @@ class _City:
 def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
     """The other objects real extracts carry around a parcel (see the corpus README's type
     mix): boundary points with their Punktorte, presentation objects (AP_PTO for the parcel
-    number and the house number), land use, Bodenschätzung, rights, special boundaries,
+    number and the house number, AP_PPO for the building's function as a MultiPoint, AP_LPO
+    arrows as a MultiCurve), land use, Bodenschätzung, rights, special boundaries,
     historical parcels, building points (some positions with their own srsName, some
     height-only)."""
     poly = city.polys[i]
@@ -363,6 +364,13 @@ def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
                        + (f"/{city.parcels['flstnrnen'].iat[i]}"
                           if isinstance(city.parcels["flstnrnen"].iat[i], str) else "")),
                       ("dientZurDarstellungVon", Ref(gid))]}]
+    if i % 5 == 3:                          # a small parcel's number with its arrow
+        at = shapely.point_on_surface(poly)
+        out.append({"type": "AP_LPO", "id": _oid("l", i), "beginnt": beginnt,
+                    "geom": ("position", to_out(shapely.MultiLineString(
+                        [[(at.x + 4, at.y + 3), (at.x, at.y)]]))),
+                    "props": [("signaturnummer", "2004"), ("art", "Pfeil"),
+                              ("dientZurDarstellungVon", Ref(gid))]})
     use = NUTZUNG_TYPES.get(city.uses[i])
     if use:
         out.append({"type": use, "id": _oid("U", i), "beginnt": beginnt,
@@ -404,6 +412,12 @@ def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
                     "geom": ("position", to_out(shapely.centroid(bshape))),
                     "props": [("art", "HNR"), ("schriftinhalt", number),
                               ("dientZurDarstellungVon", Ref(_oid("L", i)))]})
+        if i % 4 != 3:                      # the building's function as a symbol
+            out.append({"type": "AP_PPO", "id": _oid("p", i), "beginnt": BASE,
+                        "geom": ("position", to_out(shapely.MultiPoint(
+                            [shapely.point_on_surface(bshape)]))),
+                        "props": [("signaturnummer", "3316"), ("art", "GFK"),
+                                  ("dientZurDarstellungVon", Ref(_oid("H", i)))]})
         for k, xy in enumerate(bshape.exterior.coords[:2]):
             v = i * 4 + k
             out.append({"type": "AX_BesondererGebaeudepunkt", "id": _oid("Q", v),

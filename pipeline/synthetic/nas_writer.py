@@ -143,6 +143,17 @@ class Writer:
         if kind == "LineString":
             return (f'<gml:LineString gml:id="{self._id()}"{srs_attr}><gml:posList>'
                     f"{_poslist(geom.coords)}</gml:posList></gml:LineString>")
+        if kind == "MultiPoint":               # as presentation objects (AP_PPO) write them
+            members = "".join(f'<gml:pointMember><gml:Point gml:id="{self._id()}"><gml:pos>'
+                              f"{_fmt(pt.x)} {_fmt(pt.y)}</gml:pos></gml:Point></gml:pointMember>"
+                              for pt in shapely.get_parts(geom))
+            return f'<gml:MultiPoint gml:id="{self._id()}"{srs_attr}>{members}</gml:MultiPoint>'
+        if kind == "MultiLineString":          # as gml:MultiCurve of curves (AP_LPO)
+            members = "".join(f'<gml:curveMember><gml:Curve gml:id="{self._id()}"><gml:segments>'
+                              f"<gml:LineStringSegment><gml:posList>{_poslist(line.coords)}"
+                              "</gml:posList></gml:LineStringSegment></gml:segments></gml:Curve>"
+                              "</gml:curveMember>" for line in shapely.get_parts(geom))
+            return f'<gml:MultiCurve gml:id="{self._id()}"{srs_attr}>{members}</gml:MultiCurve>'
         raise ValueError(f"cannot write {kind}")
 
     def value(self, name, v):

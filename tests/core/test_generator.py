@@ -53,7 +53,7 @@ def test_deterministic_and_tiles_without_gaps_or_overlaps():
 
 # Per 1,000 parcels in the official Rheinland-Pfalz test extract (corpus README).
 REAL_MIX = {"AX_Grenzpunkt": 3790, "AX_PunktortTA": 3790, "AX_PunktortAU": 4900,
-            "AP_PTO": 1820, "AX_BesondererGebaeudepunkt": 1660, "AX_BesondereFlurstuecksgrenze": 730,
+            "AP_PTO": 1820, "AP_PPO": 440, "AX_BesondererGebaeudepunkt": 1660, "AX_BesondereFlurstuecksgrenze": 730,
             "AX_SonstigesRecht": 700, "AX_Bewertung": 800, "AX_Buchungsstelle": 2340,
             "AX_Buchungsblatt": 1620, "AX_Namensnummer": 2400, "AX_Person": 2320,
             "AX_Anschrift": 2240, "AX_Bodenschaetzung": 117, "AX_HistorischesFlurstueckALB": 65}
@@ -70,9 +70,10 @@ def test_generated_extract_looks_like_a_real_one(tmp_path):
     per_1000 = {t: n * 1000 / 600 for t, n in res["types"].items()}
     for t, real in REAL_MIX.items():
         assert real / 4 <= per_1000.get(t, 0) <= real * 4, (t, per_1000.get(t), real)
-    assert len(res["types"]) >= 25
+    assert len(res["types"]) >= 27 and "AP_LPO" in res["types"]
     text = path.read_text()
     for form in ("<gml:patches>", "<gml:polygonPatches>", "<gml:Polygon ", "<gml:Arc>",
+                 "<gml:MultiPoint ", "<gml:MultiCurve ",
                  '<gml:pos srsName="urn:adv:crs:ETRS89_UTM32">',
                  '<gml:pos srsName="urn:adv:crs:DE_DHHN2016_NH" srsDimension="1">'):
         assert form in text, form
