@@ -28,13 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from import_vector import (  # noqa: E402
-    KATASTER,
-    fresh_database,
-    pg_conninfo,
-    run_measured,
-    scratch_database,
-)
+from import_vector import KATASTER, fresh_database, kataster_env, ogr2ogr_nas  # noqa: E402
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
@@ -81,8 +75,7 @@ def main():
             name = str(path.relative_to(CORPUS))
             url = fresh_database(admin, "bench_corpus")
             Database(url).prepare()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
-            env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s"))
+            env = kataster_env(url, work / "s")
             started = time.monotonic()
             proc = subprocess.run([str(KATASTER), "-q", "import", str(path), "--json"],
                                   capture_output=True, text=True, env=env)
@@ -93,12 +86,8 @@ def main():
                 gdal, copy = gdal_counts(path, tmp) if ours is not None else (None, None)
                 ogr = "-"
                 if gdal and not path.name.startswith(("AAA", "verein")):
-                    ogr_url = scratch_database(admin, "bench_corpus_ogr")
-                    conninfo = pg_conninfo(ogr_url) + " active_schema=scratch schemas=scratch"
-                    ogr_s, _, _ = run_measured(
-                        ["ogr2ogr", "-f", "PostgreSQL", conninfo, str(copy), "-nlt",
-                         "CONVERT_TO_LINEAR", "--config", "PG_USE_COPY", "YES", "--config",
-                         "NAS_INDICATOR", NAS_INDICATOR])
+                    ogr_s = ogr2ogr_nas(admin, "bench_corpus_ogr", copy, "--config",
+                                        "NAS_INDICATOR", NAS_INDICATOR)
                     ogr = f"{ogr_s:.1f} s"
             if ours is None:
                 message = (proc.stderr.strip().splitlines() or ["(no message)"])[0]

@@ -21,7 +21,6 @@ asserts nothing; record the figures in bench/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import sys
@@ -34,7 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from import_vector import KATASTER, fresh_database, ogr2ogr_load, run_measured  # noqa: E402
+from import_vector import (  # noqa: E402
+    KATASTER,
+    fresh_database,
+    kataster_env,
+    ogr2ogr_load,
+    run_measured,
+)
 from validate import sql_anchor  # noqa: E402
 
 from pipeline.db import Database  # noqa: E402
@@ -72,8 +77,7 @@ def main():
     try:
         url = fresh_database(admin, "bench_flat")
         Database(url).prepare()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
-        env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s_flat"))
+        env = kataster_env(url, work / "s_flat")
         # The log goes to stderr: run through a shell that folds it into stdout.
         import_s, import_rss, log = run_measured(
             ["sh", "-c", f'"{KATASTER}" -v import --no-validate "{path}" 2>&1'], env)

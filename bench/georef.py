@@ -82,7 +82,7 @@ def main():
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    from import_vector import fresh_database
+    from import_vector import fresh_database, kataster_env
 
     from pipeline.embedded import EmbeddedCluster
 
@@ -100,10 +100,8 @@ def main():
     cluster.up()
     try:
         url = fresh_database(cluster.url("postgres", "admin"), "bench_georef")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
-        env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s"),
-                   KATASTER_KARTEN_DIR=str(work / "karten"),
-                   KATASTER_VALIDATION_AFTER_IMPORT="false")
+        env = kataster_env(url, work / "s", KATASTER_KARTEN_DIR=str(work / "karten"),
+                           KATASTER_VALIDATION_AFTER_IMPORT="false")
         exe = Path(sys.executable).with_name("kataster")
         from pipeline.db import Database
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -32,9 +31,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from import_vector import (  # noqa: E402
     KATASTER,
     fresh_database,
-    pg_conninfo,
+    kataster_env,
+    ogr2ogr_nas,
     run_measured,
-    scratch_database,
 )
 
 from pipeline.db import Database  # noqa: E402
@@ -74,21 +73,14 @@ def main():
                 size_mb = path.stat().st_size / 1e6
                 ours_url = fresh_database(admin, "bench_nas_ours")
                 Database(ours_url).prepare()
-                env = {k2: v for k2, v in os.environ.items() if not k2.startswith("KATASTER_")}
-                env.update(KATASTER_DATABASE_URL=ours_url,
-                           KATASTER_PATHS_STATE_DIR=str(work / "s3"))
+                env = kataster_env(ours_url, work / "s3")
                 secs, rss, out = run_measured([str(KATASTER), "-q", "import", str(path),
                                                "--no-validate", "--json"], env)
                 objects = sum(json.loads(out)["objects"].values())
                 row = {"version": version, "mb": size_mb, "objects": objects, "ours_s": secs,
                        "ours_rss": rss}
                 if version == "6.0" and size_mb <= args.anchor_max_mb:
-                    ogr_url = scratch_database(admin, "bench_nas_ogr")
-                    conninfo = pg_conninfo(ogr_url) + " active_schema=scratch schemas=scratch"
-                    ogr_s, _, _ = run_measured(["ogr2ogr", "-f", "PostgreSQL", conninfo,
-                                                str(path), "-nlt", "CONVERT_TO_LINEAR",
-                                                "--config", "PG_USE_COPY", "YES"])
-                    row["ogr_s"] = ogr_s
+                    row["ogr_s"] = ogr2ogr_nas(admin, "bench_nas_ogr", path)
                 rows.append(row)
                 line = (f"GID {version} {size_mb:7.0f} MB, {objects:>10,} objects: kataster "
                         f"{size_mb / secs:6.1f} MB/s {objects / secs:9,.0f} obj/s ({secs:6.1f} s), "

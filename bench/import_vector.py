@@ -114,6 +114,26 @@ def ogr2ogr_load(admin_url, name, path):
     return url, secs, rss
 
 
+def ogr2ogr_nas(admin_url, name, path, *config):
+    """``ogr2ogr -f PostgreSQL`` of a NAS file (all types, curves made linear, COPY) into
+    schema ``scratch`` of a fresh database ``name``; ``config``: more ``--config`` pairs.
+    Returns the seconds it took."""
+    url = scratch_database(admin_url, name)
+    conninfo = pg_conninfo(url) + " active_schema=scratch schemas=scratch"
+    secs, _, _ = run_measured(["ogr2ogr", "-f", "PostgreSQL", conninfo, str(path), "-nlt",
+                               "CONVERT_TO_LINEAR", "--config", "PG_USE_COPY", "YES",
+                               *config])
+    return secs
+
+
+def kataster_env(url, state_dir, **settings):
+    """The environment for a `kataster` process on database ``url`` with its state under
+    ``state_dir`` (and further ``KATASTER_…`` settings), none of the caller's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
+    env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(state_dir), **settings)
+    return env
+
+
 def pg_conninfo(url):
     parts = urlsplit(url)
     query = dict(p.split("=", 1) for p in parts.query.split("&") if p)
@@ -143,8 +163,7 @@ def main():
 
             ours_url = fresh_database(admin, "bench_ours")
             Database(ours_url).prepare()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
-            env.update(KATASTER_DATABASE_URL=ours_url, KATASTER_PATHS_STATE_DIR=str(work / "s2"))
+            env = kataster_env(ours_url, work / "s2")
             # The import alone (ogr2ogr does not validate); validation is bench/validate.py.
             ours_s, ours_rss, _ = run_measured([str(KATASTER), "-q", "import", "--no-validate",
                                                 str(path)], env)

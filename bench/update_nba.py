@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from datetime import datetime
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from import_vector import KATASTER, fresh_database, run_measured  # noqa: E402
+from import_vector import KATASTER, fresh_database, kataster_env, run_measured  # noqa: E402
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
@@ -74,7 +73,6 @@ def main():
     kept = work / f"kept_{tag}.json"        # the first import's figures and the next portion
     try:
         cluster.up()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
         if args.keep and kept.exists():
             state = json.loads(kept.read_text())
             url = cluster.url("bench_nba", "admin")
@@ -84,8 +82,8 @@ def main():
         else:
             url = fresh_database(cluster.url("postgres", "admin"), "bench_nba")
             state = None
-        env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s_nba"),
-                   KATASTER_IMPORT_ACKNOWLEDGEMENT_DIR=str(work / "s_nba" / "quittierungen"))
+        env = kataster_env(url, work / "s_nba", KATASTER_IMPORT_ACKNOWLEDGEMENT_DIR=str(
+            work / "s_nba" / "quittierungen"))
         Database(url).prepare()
         if state is None:
             secs, rss, out = run_measured([str(KATASTER), "-q", "import", str(city),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from import_vector import KATASTER, fresh_database, run_measured  # noqa: E402
+from import_vector import KATASTER, fresh_database, kataster_env, run_measured  # noqa: E402
 
 from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
@@ -119,8 +118,7 @@ def main():
             planted = json.loads(expected_path.read_text())
             url = fresh_database(admin, "bench_val")
             Database(url).prepare()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
-            env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s4"))
+            env = kataster_env(url, work / "s4")
             run_measured([str(KATASTER), "-q", "import", str(path), "--no-validate"], env)
             two_s, _, _ = run_measured([str(KATASTER), "-q", "validate", "--rules",
                                         "geometry.invalid,coverage.overlap"], env)
@@ -213,8 +211,7 @@ def owner_variant(n, admin, work, keep=False):
     if url is None:
         url = fresh_database(admin, name)
         Database(url).prepare()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KATASTER_")}
-    env.update(KATASTER_DATABASE_URL=url, KATASTER_PATHS_STATE_DIR=str(work / "s4"))
+    env = kataster_env(url, work / "s4")
     summary = work / f"{name}.json"
     if not (keep and summary.exists() and kept_database(admin, name)):
         _, _, out = run_measured([str(KATASTER), "-q", "import", str(path), "--no-validate",

@@ -197,14 +197,13 @@ class Writer:
         parts.append(f"</{p}{f['type']}>")
         return "".join(parts)
 
-    def member(self, f, container="gml:featureMember", depth=3):
-        """``f`` in its container element (one line, or indented from ``depth``), with a
-        line break after it."""
+    def member(self, f):
+        """``f`` in its gml:featureMember (on one line, or indented as the third level of an
+        extract), with a line break after it."""
         if not self.pretty:
-            return f"<{container}>{self.feature(f)}</{container}>\n"
-        tabs = "\t" * depth
-        return (f"{tabs}<{container}>{pretty(self.feature(f), depth + 1)}\n{tabs}"
-                f"</{container}>\n")
+            return f"<gml:featureMember>{self.feature(f)}</gml:featureMember>\n"
+        return (f"\t\t\t<gml:featureMember>{pretty(self.feature(f), 4)}\n\t\t\t"
+                "</gml:featureMember>\n")
 
     def _lay(self, xml, depth):
         return pretty(xml, depth) if self.pretty else xml
