@@ -67,8 +67,8 @@ NUTZUNG = {
     "AX_Hafenbecken", "AX_StehendesGewaesser", "AX_Meer",
 }
 CATALOGUES = {"AX_Gemarkung", "AX_Gemeinde", "AX_Dienststelle", "AX_LagebezeichnungKatalogeintrag",
-              "AX_Buchungsblattbezirk", "AX_Kreis", "AX_Regierungsbezirk", "AX_Bundesland",
-              "AX_Gemarkungsteil_Flur", "AX_Gemeindeteil", "AX_Lagebezeichnung"}
+              "AX_Buchungsblattbezirk", "AX_KreisRegion", "AX_Regierungsbezirk", "AX_Bundesland",
+              "AX_GemarkungsteilFlur", "AX_Gemeindeteil", "AX_Lagebezeichnung"}
 # The owner group ("Eigentümer"): personal and land-register data, kept in kataster_privat.
 PRIVATE = {"AX_Person", "AX_Anschrift", "AX_Namensnummer", "AX_Buchungsblatt",
            "AX_Buchungsstelle", "AX_Vertretung", "AX_Verwaltung", "AX_Personengruppe",
