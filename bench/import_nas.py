@@ -40,7 +40,7 @@ from pipeline.db import Database  # noqa: E402
 from pipeline.embedded import EmbeddedCluster  # noqa: E402
 from pipeline.synthetic.nas import write  # noqa: E402
 
-BYTES_PER_PARCEL = {False: 35_000, True: 11_500}   # generated GID 6.0 (realistic, lean)
+BYTES_PER_PARCEL = {False: 42_000, True: 11_500}   # generated GID 6.0 (realistic, lean)
 
 
 def main():

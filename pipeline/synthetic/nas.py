@@ -9,6 +9,8 @@ Built on :func:`pipeline.synthetic.city.build` (same parcels, buildings, address
   (1101 → 1301), §3(4) GBO (1102 → 1302), Erbbaurecht (2101 an 1100), the city as owner;
   owners are fictitious people whose addresses are not the parcels' own streets;
 * boundaries with arcs: parcels along the southern city boundary get a gml:Arc edge;
+* in extracts (not ``lean``) the type mix of a real one: points, presentation objects, land
+  use in 24 types, rights and the further types (``_extras``, ``_further``): 86 types;
 * a Gauß-Krüger variant (``srs="gk"``: DHDN 3GK2, EPSG:31466, via BETA2007).
 
 ``expected_ownership`` returns what the resolution must produce, for round-trip tests.
@@ -22,6 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 import shapely
+import shapely.affinity
 
 from pipeline.synthetic.city import CITIES, build
 from pipeline.synthetic.nas_writer import Amount, Ref, Writer, open_output, versioned_id
@@ -253,10 +256,40 @@ def plan_arcs(polys, y0, shared=True):
     return arcs
 
 
-NUTZUNG_TYPES = {"Wohnbaufläche": "AX_Wohnbauflaeche",
-                 "Industrie- und Gewerbefläche": "AX_IndustrieUndGewerbeflaeche",
-                 "Grünanlage": "AX_SportFreizeitUndErholungsflaeche",
-                 "Landwirtschaft": "AX_Landwirtschaft", "Wald": "AX_Wald"}
+# Land use by the parcel's use: six in ten parcels the main type, the others one of the related
+# types a real city has (the real extract writes its land use in 25 types, corpus README), each
+# with its descriptive attribute.
+NUTZUNG_TYPES = {
+    "Wohnbaufläche": [("AX_Wohnbauflaeche", [("artDerBebauung", "1000")]),
+                      ("AX_FlaecheGemischterNutzung", [("funktion", "2700")]),
+                      ("AX_Strassenverkehr", []), ("AX_Weg", [("funktion", "5210")]),
+                      ("AX_Platz", [("funktion", "5310")]), ("AX_Friedhof", [("funktion", "9401")]),
+                      ("AX_FlaecheBesondererFunktionalerPraegung", [("funktion", "1100")])],
+    "Industrie- und Gewerbefläche": [
+        ("AX_IndustrieUndGewerbeflaeche", [("funktion", "1700")]),
+        ("AX_Halde", [("lagergut", "1000")]), ("AX_Bergbaubetrieb", [("abbaugut", "1000")]),
+        ("AX_TagebauGrubeSteinbruch", [("abbaugut", "1001")]),
+        ("AX_Bahnverkehr", [("funktion", "2322")]), ("AX_Flugverkehr", [("art", "5520")]),
+        ("AX_Schiffsverkehr", [("funktion", "5610")]), ("AX_Hafenbecken", [("funktion", "8810")])],
+    "Grünanlage": [("AX_SportFreizeitUndErholungsflaeche", [("funktion", "4300")]),
+                   ("AX_Gehoelz", []), ("AX_StehendesGewaesser", [("funktion", "8610")]),
+                   ("AX_Fliessgewaesser", [("funktion", "8200")])],
+    "Landwirtschaft": [("AX_Landwirtschaft", [("vegetationsmerkmal", "1010")]),
+                       ("AX_Heide", []), ("AX_Moor", []), ("AX_Sumpf", []),
+                       ("AX_UnlandVegetationsloseFlaeche", [("funktion", "1000")])],
+    "Wald": [("AX_Wald", [("vegetationsmerkmal", "1100")]), ("AX_Gehoelz", [])]}
+
+
+def land_use(use, i):
+    """(type, descriptive properties) of parcel ``i``'s land use, or None."""
+    variants = NUTZUNG_TYPES.get(use)
+    if not variants:
+        return None
+    if i % 10 < 6 or len(variants) == 1:
+        return variants[0]
+    return variants[1 + (i // 10) % (len(variants) - 1)]
+
+
 HEIGHT_URN = "urn:adv:crs:DE_DHHN2016_NH"
 
 
@@ -371,10 +404,10 @@ def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
                         [[(at.x + 4, at.y + 3), (at.x, at.y)]]))),
                     "props": [("signaturnummer", "2004"), ("art", "Pfeil"),
                               ("dientZurDarstellungVon", Ref(gid))]})
-    use = NUTZUNG_TYPES.get(city.uses[i])
+    use = land_use(city.uses[i], i)
     if use:
-        out.append({"type": use, "id": _oid("U", i), "beginnt": beginnt,
-                    "geom": ("position", to_out(poly)), "props": []})
+        out.append({"type": use[0], "id": _oid("U", i), "beginnt": beginnt,
+                    "geom": ("position", to_out(poly)), "props": list(use[1])})
     for k, xy in enumerate(poly.exterior.coords[:-1]):
         if vertex_owner.get(xy) != i:
             continue
@@ -432,6 +465,203 @@ def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
             out.append({"type": "AX_PunktortAU", "id": _oid("a", i), "beginnt": BASE,
                         "geom": ("position", 40.0 + (i % 700) / 10), "pos_srs": HEIGHT_URN,
                         "props": [("istTeilVon", Ref(_oid("Q", i * 4)))]})
+    return out + _further(city, i, gid, beginnt, to_out, building)
+
+
+def _xid(slot, j):
+    """Id of the ``j``-th object of the further type in ``slot`` (see :func:`_further`)."""
+    return _oid("X", slot * 20_000_000 + j)
+
+
+_STELLE = {"AX_Dienststelle_Schluessel": {"land": "05", "stelle": "1170"}}
+
+
+def _festpunkt(city, i, poly, name):
+    """What a Lage- or Schwerefestpunkt carries (as the corpus's Rheinland-Pfalz portion)."""
+    return [("punktkennung", f"4{int(poly.centroid.x) // 1000:03d}{i:06d}"),
+            ("gemeinde", {"AX_Gemeindekennzeichen": {"land": "05", "regierungsbezirk": "1",
+                                                     "kreis": city.kreis, "gemeinde": "000"}}),
+            ("gemarkung", {"AX_Gemarkung_Schluessel": {
+                "land": "05", "gemarkungsnummer": city.parcels["gemaschl"].iat[i][2:]}}),
+            ("katasteramt", _STELLE), ("land", {"AX_Bundesland_Schluessel": {"land": "05"}}),
+            ("darstellungshinweis", "true"), ("nameLagebeschreibung", name),
+            ("punktvermarkung", "2180")]
+
+
+def _further(city, i, gid, beginnt, to_out, building):
+    """The further types of a real extract (it has 84; the corpus's Rheinland-Pfalz portion
+    and Hamburg extract show them with these properties), each at about its real frequency:
+    topographic and building points with their Punktorte (AU, AG), survey points with their
+    sketches, Festpunkte, streets without house numbers, pseudo numbers, building addresses,
+    building parts and lines, terrain edges and slopes, structures, a tower, Bodenschätzung
+    pits and sample plots, protection zones, public-law restrictions, blocks, boundaries,
+    street labels (AP_LTO) and presentation-only objects (AP_Darstellung). Ids: kind ``X``
+    and a slot per type."""
+    poly = city.polys[i]
+    ring = poly.exterior.coords
+    centre = shapely.point_on_surface(poly)
+    out = []
+
+    def add(slot, typ, j, props, geom=None, name="position"):
+        f = {"type": typ, "id": _xid(slot, j), "beginnt": beginnt, "props": props}
+        if geom is not None:
+            f["geom"] = (name, to_out(geom))
+        out.append(f)
+        return f["id"]
+
+    if i % 10 != 9:                                    # 900 per 1,000 parcels, as real ones
+        top = add(0, "AX_BesondererTopographischerPunkt", i,
+                  [("punktkennung", f"35{i:010d}")])
+        add(1, "AX_PunktortAU", i, [("istTeilVon", Ref(top))],
+            shapely.Point(centre.x + 1.5, centre.y - 1.0))
+    if i % 40 == 0:                                    # a survey point, secured, with sketch
+        auf = add(2, "AX_Aufnahmepunkt", i, [("punktkennung", f"36{i:010d}"),
+                                             ("zustaendigeStelle", _STELLE),
+                                             ("vermarkung_Marke", "2140")])
+        add(1, "AX_PunktortAU", 10_000_000 + i, [("istTeilVon", Ref(auf))],
+            shapely.Point(ring[0][0] + 2.0, ring[0][1] + 2.0))
+        sich = add(3, "AX_Sicherungspunkt", i, [("punktkennung", f"37{i:010d}"),
+                                                ("zustaendigeStelle", _STELLE),
+                                                ("vermarkung_Marke", "2170")])
+        add(4, "AX_Skizze", i, [("istTeilVon", Ref(auf)),
+                                ("skizzenname", f"urn:AFIS_Skizze:36{i:010d}"),
+                                ("skizzenart", "1000")])
+        add(5, "AX_SonstigerVermessungspunkt", i, [
+            ("punktkennung", f"38{i:010d}"), ("zustaendigeStelle", _STELLE),
+            ("vermarkung_Marke", "2140"), ("art", "TP"), ("hat", Ref(sich))])
+    if i % 500 == 59:
+        add(6, "AX_Lagefestpunkt", i, _festpunkt(city, i, poly, "Pfeiler und Platte") + [
+            ("klassifikation", {"AX_Klassifikation_Lagefestpunkt": {"ordnung": "2000"}}),
+            ("funktion", "1000"),
+            ("qualitaetsangaben", {"AX_DQFestpunkt": {"ueberwachungsdatum": "1998-01-01"}})])
+    if i % 1000 == 61:
+        add(7, "AX_Schwerefestpunkt", i, _festpunkt(city, i, poly, "Pfeiler") + [
+            ("ordnung", "3000"), ("funktion", "1000"),
+            ("qualitaetsangaben", {"AX_DQFestpunkt": {"ueberwachungsdatum": "2003-01-01"}})])
+    if i % 20 == 5:
+        add(8, "AX_LagebezeichnungOhneHausnummer", i, [("lagebezeichnung", {
+            "AX_Lagebezeichnung": {"unverschluesselt": f"Gewann {city.addresses.iat[i, 0]}"}})])
+    if i % 25 == 3:                                    # a street name along the boundary
+        add(9, "AP_LTO", i, [("art", "Strasse"), ("schriftinhalt", city.addresses.iat[i, 0]),
+                             ("signaturnummer", "4107")], shapely.LineString(ring[:2]))
+    if i % 30 == 7:
+        add(10, "AP_Darstellung", i, [("signaturnummer", "6000"), ("art", "FKT"),
+                                      ("dientZurDarstellungVon", Ref(gid))])
+    if i % 25 == 11:
+        add(11, "AX_Gelaendekante", i, [("artDerGelaendekante", "1220")],
+            shapely.LineString(ring[1:3]))
+    if i % 60 == 13:
+        kliff = add(12, "AX_BoeschungKliff", i, [])
+        add(13, "AX_Boeschungsflaeche", i, [("istTeilVon", Ref(kliff))],
+            shapely.affinity.scale(poly, 0.3, 0.3))
+    if i % 30 == 17:
+        add(14, "AX_SonstigesBauwerkOderSonstigeEinrichtung", i,
+            [("bauwerksfunktion", "1740")], shapely.LineString(ring[2:4]))
+    if i % 80 == 19:
+        add(15, "AX_BauwerkImVerkehrsbereich", i, [("bauwerksfunktion", "1810")],
+            shapely.affinity.scale(poly, 0.2, 0.2))
+    if i % 90 == 23:
+        add(16, "AX_BauwerkImGewaesserbereich", i, [("bauwerksfunktion", "2136")],
+            shapely.Point(centre.x - 2.0, centre.y + 1.0))
+    if i % 300 == 29:
+        add(17, "AX_Turm", i, [("bauwerksfunktion", "1001")],
+            shapely.Point(centre.x + 3.0, centre.y + 3.0))
+    if city.uses[i] == "Landwirtschaft":
+        add(18, "AX_GrablochDerBodenschaetzung", i, [
+            ("bedeutung", "1100"),
+            ("kennziffer", {"AX_KennzifferGrabloch": {
+                "land": "05", "nummerierungsbezirk": f"R{i % 1000:03d}",
+                "gemarkungsnummer": city.parcels["gemaschl"].iat[i][2:],
+                "nummerDesGrablochs": str(1 + i % 9)}})], centre)
+        if i % 40 < 4:
+            add(19, "AX_MusterLandesmusterUndVergleichsstueck", i, [
+                ("merkmal", "1000"), ("nummer", str(1 + i % 99)), ("kulturart", "1000"),
+                ("bodenart", "4000"), ("ackerzahlOderGruenlandzahl", str(40 + i % 30))],
+                shapely.affinity.scale(poly, 0.5, 0.5))
+    if i % 150 == 31:
+        add(20, "AX_Schutzzone", i, [("istTeilVon", Ref(_xid(21, 0))), ("zone", "1030")], poly)
+    if i % 120 == 37:
+        add(22, "AX_BauRaumOderBodenordnungsrecht", i, [
+            ("artDerFestlegung", "2610"), ("ausfuehrendeStelle", _STELLE),
+            ("name", f"{100000 + i}")], poly)
+    if i % 200 == 41:
+        add(23, "AX_Denkmalschutzrecht", i, [
+            ("artDerFestlegung", "2910"), ("ausfuehrendeStelle", _STELLE),
+            ("bezeichnung", f"{30000 + i}")], poly)
+    if i % 100 == 47:
+        add(24, "AX_Baublock", i, [("baublockbezeichnung", f"{140000 + i // 100}"),
+                                   ("art", "2000")], poly)
+    if i % 150 == 53:
+        add(25, "AX_Gebietsgrenze", i, [("artDerGebietsgrenze", "7106")],
+            shapely.LineString(ring[:2]))
+    if i % 400 == 67:
+        add(26, "AX_SchutzgebietNachNaturUmweltOderBodenschutzrecht", i, [
+            ("artDerFestlegung", "1670"), ("ausfuehrendeStelle", _STELLE),
+            ("name", f"Landschaftsschutzgebiet {i // 400 + 1}")])
+    if building is not None:
+        bshape, number = building
+        corners = bshape.exterior.coords
+        for k in (2, 3):                               # corners on the building's outline
+            v = i * 2 + k - 2
+            point = add(27, "AX_BesondererGebaeudepunkt", v, [("punktkennung", f"34{v:010d}")])
+            add(28, "AX_PunktortAG", v, [("istTeilVon", Ref(point))], shapely.Point(corners[k]))
+        if i % 10 == 1:
+            add(29, "AX_GeoreferenzierteGebaeudeadresse", i, [
+                ("qualitaetsangaben", "1000"), ("land", "05"), ("regierungsbezirk", "1"),
+                ("kreis", city.kreis), ("gemeinde", "000"),
+                ("strassenschluessel", city.streets[city.addresses.iat[i, 0]]),
+                ("hausnummer", number), ("hatAuch", Ref(_oid("L", i)))],
+                shapely.centroid(bshape))
+        if i % 40 == 7:
+            add(30, "AX_LagebezeichnungMitPseudonummer", i, [
+                ("lagebezeichnung", {"AX_Lagebezeichnung": {"verschluesselt": {
+                    "AX_VerschluesselteLagebezeichnung": {
+                        "land": "05", "regierungsbezirk": "1", "kreis": city.kreis,
+                        "gemeinde": "000",
+                        "lage": city.streets[city.addresses.iat[i, 0]]}}}}),
+                ("pseudonummer", number), ("laufendeNummer", "1")])
+        if i % 8 == 2:
+            add(31, "AX_Bauteil", i, [("bauart", "2610")],
+                shapely.affinity.scale(bshape, 0.4, 0.4))
+        if i % 6 == 4:
+            add(32, "AX_BesondereGebaeudelinie", i, [("beschaffenheit", "1000")],
+                shapely.LineString(corners[:2]))
+        if i % 9 == 3:
+            add(33, "AX_Firstlinie", i, [("art", "3000")],
+                shapely.LineString([shapely.centroid(bshape).coords[0],
+                                    (corners[0][0] / 2 + corners[1][0] / 2,
+                                     corners[0][1] / 2 + corners[1][1] / 2)]))
+    return out
+
+
+def further_catalogue(city):
+    """The catalogue objects of the further types: the authority, state, Regierungsbezirk,
+    Kreis, the Buchungsblattbezirke, every Flur of every Gemarkung (AX_GemarkungsteilFlur)
+    and the water protection area the zones belong to."""
+    rows = [("AX_Dienststelle", [("schluessel", _STELLE), ("bezeichnung", "Katasteramt"),
+                                 ("stellenart", "1200")]),
+            ("AX_Bundesland", [("schluessel", {"AX_Bundesland_Schluessel": {"land": "05"}}),
+                               ("bezeichnung", "Nordrhein-Westfalen")]),
+            ("AX_Regierungsbezirk", [("schluessel", {"AX_Regierungsbezirk_Schluessel": {
+                "land": "05", "regierungsbezirk": "1"}}), ("bezeichnung", "Düsseldorf")]),
+            ("AX_KreisRegion", [("schluessel", {"AX_Kreis_Schluessel": {
+                "land": "05", "regierungsbezirk": "1", "kreis": city.kreis}}),
+                ("bezeichnung", city.spec["gemeinde"])])]
+    for k in range(10):
+        rows.append(("AX_Buchungsblattbezirk", [
+            ("schluessel", {"AX_Buchungsblattbezirk_Schluessel": {"land": "05",
+                                                                 "bezirk": f"{3000 + k:04d}"}}),
+            ("bezeichnung", f"{city.spec['gemeinde']} {k + 1}")]))
+    fluren = sorted(set(zip(city.parcels["gemaschl"], city.parcels["flur"], strict=True)))
+    for gem, flur in fluren:
+        rows.append(("AX_GemarkungsteilFlur", [
+            ("schluesselGesamt", f"{gem}{int(flur):03d}"), ("bezeichnung", f"Flur {int(flur)}"),
+            ("schluessel", {"AX_GemarkungsteilFlur_Schluessel": {
+                "land": "05", "gemarkung": gem[2:], "gemarkungsteilFlur": f"{int(flur):03d}"}})]))
+    out = [{"type": typ, "id": _xid(34, k), "beginnt": BASE, "props": props}
+           for k, (typ, props) in enumerate(rows)]
+    out.append({"type": "AX_SchutzgebietNachWasserrecht", "id": _xid(21, 0), "beginnt": BASE,
+                "props": [("artDerFestlegung", "1510")]})
     return out
 
 
@@ -443,16 +673,21 @@ def _extras(city, i, gid, beginnt, to_out, vertex_owner, building):
 # alignment; and the type's descriptive attributes.
 _FDV = {"AX_Flurstueck": "1020", "AX_PunktortTA": "1040", "AX_PunktortAU": "1040",
         "AX_Grenzpunkt": "9190", "AX_BesondereFlurstuecksgrenze": "1050",
-        "AX_SonstigesRecht": "1060", "AX_Bodenschaetzung": "1070"}
+        "AX_SonstigesRecht": "1060", "AX_Bodenschaetzung": "1070",
+        "AX_GrablochDerBodenschaetzung": "1910", "AX_PunktortAG": "1040"}
 _LINEAGE = {"AX_PunktortTA": ("AX_DQPunktort", "Berechnung", "9998"),
             "AX_PunktortAU": ("AX_DQPunktort", "Berechnung", "9998"),
+            "AX_PunktortAG": ("AX_DQPunktort", "Berechnung", "9998"),
+            "AX_GrablochDerBodenschaetzung": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
+            "AX_SchutzgebietNachWasserrecht": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
             "AX_Bewertung": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
             "AX_SonstigesRecht": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
             "AX_Bodenschaetzung": ("AX_DQMitDatenerhebung", "Erhebung", "1200"),
             "AX_Gebaeude": ("AX_DQMitDatenerhebung", "Erhebung", "1000"),
             "AX_Person": ("AX_DQOhneDatenerhebung", "Erhebung", None),
             "AX_Anschrift": ("AX_DQOhneDatenerhebung", "Erhebung", None),
-            **{t: ("AX_DQMitDatenerhebung", "Erhebung", "1200") for t in NUTZUNG_TYPES.values()}}
+            **{t: ("AX_DQMitDatenerhebung", "Erhebung", "1200")
+               for variants in NUTZUNG_TYPES.values() for t, _ in variants}}
 _DESCRIPTIVE = {
     "AX_Flurstueck": [("rechtsbehelfsverfahren", "false")],
     "AX_PunktortTA": [("kartendarstellung", "true")],
@@ -463,12 +698,7 @@ _DESCRIPTIVE = {
     "AX_Bodenschaetzung": [("zustandsstufeOderBodenstufe", "4200"),
                            ("bodenzahlOderGruenlandgrundzahl", "55"),
                            ("entstehungsartOderKlimastufeWasserverhaeltnisse", ["1100", "7000"])],
-    "AX_Gebaeude": [("bauweise", "2100"), ("dachform", "3100")],
-    "AX_Wohnbauflaeche": [("artDerBebauung", "1000")],
-    "AX_IndustrieUndGewerbeflaeche": [("funktion", "1700")],
-    "AX_SportFreizeitUndErholungsflaeche": [("funktion", "4300")],
-    "AX_Landwirtschaft": [("vegetationsmerkmal", "1010")],
-    "AX_Wald": [("vegetationsmerkmal", "1100")]}
+    "AX_Gebaeude": [("bauweise", "2100"), ("dachform", "3100")]}
 _LABEL = [("fontSperrung", "0.0"), ("skalierung", "1.000"),
           ("horizontaleAusrichtung", "zentrisch"), ("vertikaleAusrichtung", "Basis")]
 
@@ -558,6 +788,8 @@ def write(n, out, version="6.0", seed=1, srs="utm", city="Mülheim", lean=False)
             ("gemeindekennzeichen", {"AX_Gemeindekennzeichen": {
                 "land": "05", "regierungsbezirk": "1", "kreis": c.kreis, "gemeinde": "000"}}),
             ("bezeichnung", c.spec["gemeinde"])]})
+        if not lean:
+            cat += further_catalogue(c)
         for street, key in c.streets.items():
             cat.append({"type": "AX_LagebezeichnungKatalogeintrag", "id": _oid("K", int(key)),
                         "beginnt": BASE, "props": [

@@ -6,6 +6,7 @@ import numpy as np
 import shapely
 from conftest import SHARED, kataster, query
 
+from importers.nas import NUTZUNG
 from pipeline.synthetic.city import build, muelheim
 
 
@@ -53,6 +54,7 @@ def test_deterministic_and_tiles_without_gaps_or_overlaps():
 
 # Per 1,000 parcels in the official Rheinland-Pfalz test extract (corpus README).
 REAL_MIX = {"AX_Grenzpunkt": 3790, "AX_PunktortTA": 3790, "AX_PunktortAU": 4900,
+            "AX_PunktortAG": 1670, "AX_BesondererTopographischerPunkt": 910,
             "AP_PTO": 1820, "AP_PPO": 440, "AX_BesondererGebaeudepunkt": 1660, "AX_BesondereFlurstuecksgrenze": 730,
             "AX_SonstigesRecht": 700, "AX_Bewertung": 800, "AX_Buchungsstelle": 2340,
             "AX_Buchungsblatt": 1620, "AX_Namensnummer": 2400, "AX_Person": 2320,
@@ -70,7 +72,9 @@ def test_generated_extract_looks_like_a_real_one(tmp_path):
     per_1000 = {t: n * 1000 / 600 for t, n in res["types"].items()}
     for t, real in REAL_MIX.items():
         assert real / 4 <= per_1000.get(t, 0) <= real * 4, (t, per_1000.get(t), real)
-    assert len(res["types"]) >= 27 and "AP_LPO" in res["types"]
+    # The real extract has 84 types, its land use in 25 of them.
+    assert len(res["types"]) >= 80 and "AP_LPO" in res["types"] and "AP_LTO" in res["types"]
+    assert len(set(res["types"]) & NUTZUNG) >= 20
     text = path.read_text()
     for form in ("<gml:patches>", "<gml:polygonPatches>", "<gml:Polygon ", "<gml:Arc>",
                  "<gml:MultiPoint ", "<gml:MultiCurve ",
@@ -114,8 +118,7 @@ def _inventory(path):
 # references. Land use is drawn per parcel (the real portion's fields span many parcels).
 LIKENESS_EXCEPTIONS = {"AX_Flurstueck": {"zeigtAuf"}, "AX_SonstigesRecht": {"position"},
                        "AX_Gemarkung": {"schluesselGesamt", "istAmtsbezirkVon"}}
-LAND_USE = {"AX_Landwirtschaft", "AX_Wald", "AX_Wohnbauflaeche", "AX_IndustrieUndGewerbeflaeche",
-            "AX_SportFreizeitUndErholungsflaeche"}
+LAND_USE = NUTZUNG
 
 
 def test_generated_objects_are_written_like_real_ones(tmp_path):
