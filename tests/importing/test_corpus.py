@@ -136,6 +136,9 @@ def test_a_folder_of_gz_portions_is_read(db, config, tmp_path):
                                         "parts": [1, 3, 4, 5, 6, 7]}]
     ack = Path(result["acknowledgements"][0]).read_text()
     assert ack.count("<AX_Portion_Erfolgreich") == 2 and "gesamtNBAErfolgreich>true" in ack
+    # The portion's Flur is a catalogue entry under its real type name (AX_GemarkungsteilFlur).
+    assert query(db, "SELECT schluessel, bezeichnung FROM kataster.ax_katalog"
+                     " WHERE objektart = 'AX_GemarkungsteilFlur'") == [("072566002", "Flur 2")]
 
 
 @pytest.mark.slow
