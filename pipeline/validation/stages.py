@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 
 from pipeline.errors import PluginError
-from pipeline.validation import checks
+from pipeline.validation import checks, coverage
 from pipeline.validation.findings import Finding
 
 
@@ -117,18 +117,25 @@ def _owned(keys, partition):
 
 
 def _stage_edges(ctx, params):
-    """GEOS coverage validation of the context (``coverage_invalid_edges``), shared by the
-    overlap and gap stages: ``usable`` marks valid non-empty geometries, ``clean`` those
-    of them without invalid edges. Clean polygons form a valid coverage (an overlap or a narrow
-    gap marks edges on both sides), so GEOS's fast coverage union may join them; ``tree`` is
-    an STRtree of the usable ones (in their order), which both stages query."""
+    """The coverage checks shared by the overlap and gap stages: ``usable`` marks valid
+    non-empty geometries; ``overlapping`` those that may overlap another (where the polygons'
+    uncancelled edges wind twice, :mod:`pipeline.validation.coverage`); GEOS's coverage
+    validation (``coverage_invalid_edges``, for gaps narrower than ``gap_max_width``) runs on
+    the polygons drawing uncancelled edges only, since a gap's sides are such edges; ``clean``
+    marks the usable polygons flagged by neither (a valid coverage, which GEOS's fast coverage
+    union may join); ``tree`` is an STRtree of the usable ones (in their order), which both
+    stages query."""
     geoms = ctx["context"].geometry.values
     usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
     idx = np.flatnonzero(usable)
-    edges = shapely.coverage_invalid_edges(geoms[idx], gap_width=params["gap_max_width"])
-    clean = np.zeros(len(geoms), dtype=bool)
-    clean[idx[shapely.is_empty(edges)]] = True
-    return {"usable": usable, "clean": clean, "tree": shapely.STRtree(geoms[idx])}
+    tree = shapely.STRtree(geoms[idx])
+    cand, outline = coverage.overlap_candidates(geoms[idx], tree)
+    edges = shapely.coverage_invalid_edges(geoms[idx[outline]], gap_width=params["gap_max_width"])
+    overlapping = np.zeros(len(geoms), dtype=bool)
+    overlapping[idx[cand]] = True
+    clean = usable & ~overlapping
+    clean[idx[outline[~shapely.is_empty(edges)]]] = False
+    return {"usable": usable, "clean": clean, "overlapping": overlapping, "tree": tree}
 
 
 def _union(geoms, clean):
@@ -139,22 +146,24 @@ def _union(geoms, clean):
     return union
 
 
-def _usable(ctx):
+def _usable(ctx, marks="clean"):
     """The usable polygons of the context: geometries, gml_ids, owning partition keys
-    (``teil``), whether each is clean, and the indices of those that are not (the candidates)."""
+    (``teil``), whether each is clean, the indices of the candidates (not clean; with
+    ``marks="overlapping"``: those that may overlap) and their indices in the context."""
     context = ctx["context"]
     idx = np.flatnonzero(ctx["usable"])
     clean = ctx["clean"][idx]
+    cand = np.flatnonzero(ctx["overlapping"][idx]) if marks == "overlapping" \
+        else np.flatnonzero(~clean)
     return (context.geometry.values[idx], context["gml_id"].to_numpy()[idx],
-            context["teil"].to_numpy(dtype=object)[idx], clean, np.flatnonzero(~clean), idx)
+            context["teil"].to_numpy(dtype=object)[idx], clean, cand, idx)
 
 
 def _stage_overlap(ctx, params):
-    """coverage.overlap: every overlap has a polygon with invalid edges (GEOS coverage
-    validation) on at least one side, but not always on both: a parcel drawn inside another
-    marks only its own edges. So each marked polygon is compared with every polygon it meets
-    (each pair once)."""
-    g, ids, gkey, _, cand, _ = _usable(ctx)
+    """coverage.overlap: both polygons of every overlap are marked ``overlapping`` (both
+    meet the place covered twice); each marked polygon is compared with every polygon it
+    meets (each pair once)."""
+    g, ids, gkey, _, cand, _ = _usable(ctx, "overlapping")
     part = ctx["partition"]
     findings = []
     if len(cand):
@@ -343,8 +352,9 @@ def _filled(shape):
 PARTITION_STAGES = [
     Stage("geometry", ("parcels",), (), _stage_empty_invalid),
     Stage("sliver", ("parcels",), (), _stage_sliver),
-    Stage("edges", ("context",), ("usable", "clean", "tree"), _stage_edges),
-    Stage("overlap", ("context", "usable", "clean", "tree", "partition"), (), _stage_overlap),
+    Stage("edges", ("context",), ("usable", "clean", "overlapping", "tree"), _stage_edges),
+    Stage("overlap", ("context", "usable", "clean", "overlapping", "tree", "partition"), (),
+          _stage_overlap),
     Stage("gap", ("context", "usable", "clean", "tree", "own", "partition", "verify_hole"),
           ("outline",), _stage_gap),
     Stage("district", ("parcels", "districts"), (), _stage_district),

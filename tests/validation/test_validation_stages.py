@@ -4,6 +4,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
 
 from pipeline.validation.stages import PARTITION_INPUTS, Pipeline, collapse_precision, stages_for
 
@@ -76,6 +77,36 @@ def test_a_parcel_inside_another_is_an_overlap():
     assert rules_of(found) == [("coverage.overlap", "IN")]
     assert found[0].related == ["P11"]
     assert found[0].geom.equals(shapely.box(13, 13, 17, 17))
+
+
+def test_a_coverage_drawn_over_another_shows_every_overlapping_pair():
+    """A second grid over the first, shifted by 3 m × 4 m (a delivery imported twice with an
+    offset): inside, every parcel's edges match its own grid's neighbours, so GEOS's coverage
+    validation marked only the two outlines, and only pairs with a parcel on them were
+    compared (72 of the 121 found before). Where the uncancelled edges wind twice, all are."""
+    first = grid(n=6)
+    second = [(f"Q{name[1:]}", 1, shapely.affinity.translate(geom, 3, 4))
+              for name, _, geom in grid(n=6)]
+    found = run(first + second, ["overlap", "gap"])
+    pairs = {(f.object_id, *f.related) for f in found if f.rule == "coverage.overlap"}
+    boxes = [g for _, _, g in first + second]
+    expected = {tuple(sorted((a[0], b[0]))) for k, a in enumerate(first + second)
+                for b in (first + second)[k + 1:]
+                if shapely.area(shapely.intersection(a[2], b[2])) > 0}
+    assert len(expected) == 36 + 30 + 30 + 25 and pairs == expected, len(pairs)
+    assert shapely.area(shapely.union_all(boxes)) < sum(shapely.area(boxes))
+
+
+def test_a_duplicate_parcel_and_a_parcel_on_an_island_in_a_hole():
+    """The same square twice (its edges do not cancel: drawn twice the same way) is an
+    overlap; a parcel with a hole and another filling it exactly is none."""
+    rows = grid() + [("D11", 1, shapely.box(10, 10, 20, 20))]
+    found = run(rows, ["overlap"])
+    assert rules_of(found) == [("coverage.overlap", "D11")] and found[0].related == ["P11"]
+    rows = grid(skip={(1, 1)}) + [
+        ("RING", 1, shapely.box(10, 10, 20, 20).difference(shapely.box(13, 13, 17, 17))),
+        ("ISLAND", 1, shapely.box(13, 13, 17, 17))]
+    assert run(rows, ["overlap", "gap"]) == []
 
 
 def test_a_missing_parcel_is_a_hole_unless_the_database_fills_it():
