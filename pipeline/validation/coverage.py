@@ -78,7 +78,9 @@ def _rings(geoms):
     geometry whose first point comes back only at its end is read as it is; the others
     (several parts, holes) through GEOS's parts and rings."""
     coords, of = shapely.get_coordinates(geoms, return_index=True)
-    first = np.flatnonzero(np.r_[True, of[1:] != of[:-1]]) if len(of) else np.zeros(0, int)
+    if not len(of):
+        return coords, of, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    first = np.flatnonzero(np.r_[True, of[1:] != of[:-1]])
     last = np.r_[first[1:], len(of)] - 1
     owner = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(of)]))
     again = (coords == coords[first][owner]).all(axis=1)

@@ -63,3 +63,10 @@ def test_neighbours_without_shared_points_make_every_polygon_a_candidate(monkeyp
     monkeypatch.setattr(coverage, "MOST_LEFT", left)
     cand, _ = overlap_candidates(grid, shapely.STRtree(grid))
     assert 7 in cand and 13 in cand and len(cand) < 36
+
+
+def test_nothing_to_compare():
+    empty = np.array([], dtype=object)
+    assert [len(v) for v in residual(empty)[:6]] == [0] * 6
+    cand, owners = overlap_candidates(empty, shapely.STRtree(empty))
+    assert len(cand) == len(owners) == 0
