@@ -76,11 +76,15 @@ def partitions(conn, gemarkung=None):
 def _read_parcels(conn, where, args, tiled=()):
     """Current parcels (``where``: a named condition) with their owning partition (``teil``:
     Gemarkung and tile, see :func:`tile_of`) and geometry."""
+    # Binary results: the geometries arrive as bytes, not as hex text to decode.
     rows = conn.execute(sql.SQL(QUERIES["parcels"]).format(where=sql.SQL(QUERIES[where])),
-                        args).fetchall()
-    df = pd.DataFrame(rows, columns=["gml_id", "flurstueckskennzeichen", "land",
-                                     "gemarkungsnummer", "flurnummer", "teil", "wkb"])
-    geom = shapely.from_wkb(df.pop("wkb").map(lambda b: None if b is None else bytes(b)).to_numpy())
+                        args, binary=True).fetchall()
+    names = ["gml_id", "flurstueckskennzeichen", "land", "gemarkungsnummer", "flurnummer",
+             "teil"]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+    df = pd.DataFrame(dict(zip(names, columns, strict=False)), columns=names)
+    df["flurnummer"] = df["flurnummer"].astype("Int64")
+    geom = shapely.from_wkb(np.array(columns[6], dtype=object))
     key = df["teil"].to_numpy(dtype=object)
     tile = np.full(len(df), "", dtype=object)
     cut = np.isin(key, list(tiled)) if len(tiled) and len(df) else np.zeros(len(df), dtype=bool)
