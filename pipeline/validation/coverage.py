@@ -28,7 +28,7 @@ TINY_FACE = 1e-6
 # Uncancelled edges beyond which every polygon becomes a candidate: noding them costs more
 # than comparing each polygon with its neighbours (27,000 generated parcels, some with points
 # their neighbours lack: 8,400 edges left 0.15 s, 32,000 1.2 s, 79,000 5.8 s; every pair
-# compared 1.3 s; a clean tile leaves ~1,500).
+# compared 1.3 s; 27,000 clean ones leave 580 of their 81,000).
 MOST_LEFT = 20_000
 
 
