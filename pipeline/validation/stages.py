@@ -146,24 +146,21 @@ def _union(geoms, clean):
     return union
 
 
-def _usable(ctx, marks="clean"):
+def _usable(ctx, marks):
     """The usable polygons of the context: geometries, gml_ids, owning partition keys
-    (``teil``), whether each is clean, the indices of the candidates (not clean; with
-    ``marks="overlapping"``: those that may overlap) and their indices in the context."""
+    (``teil``), the indices among them of those ``marks`` (a boolean per context row) marks,
+    and their indices in the context."""
     context = ctx["context"]
     idx = np.flatnonzero(ctx["usable"])
-    clean = ctx["clean"][idx]
-    cand = np.flatnonzero(ctx["overlapping"][idx]) if marks == "overlapping" \
-        else np.flatnonzero(~clean)
     return (context.geometry.values[idx], context["gml_id"].to_numpy()[idx],
-            context["teil"].to_numpy(dtype=object)[idx], clean, cand, idx)
+            context["teil"].to_numpy(dtype=object)[idx], np.flatnonzero(marks[idx]), idx)
 
 
 def _stage_overlap(ctx, params):
     """coverage.overlap: both polygons of every overlap are marked ``overlapping`` (both
     meet the place covered twice); each marked polygon is compared with every polygon it
     meets (each pair once)."""
-    g, ids, gkey, _, cand, _ = _usable(ctx, "overlapping")
+    g, ids, gkey, cand, _ = _usable(ctx, ctx["overlapping"])
     part = ctx["partition"]
     findings = []
     if len(cand):
@@ -194,7 +191,8 @@ def _stage_overlap(ctx, params):
 def _stage_gap(ctx, params):
     """coverage.gap: holes enclosed by parcels, whatever their size (a missing parcel), and
     open gaps narrower than ``gap_max_width``; only the candidates need a general union."""
-    g, ids, gkey, clean, cand, idx = _usable(ctx)
+    g, ids, gkey, cand, idx = _usable(ctx, ~ctx["clean"])
+    clean = ctx["clean"][idx]
     part = ctx["partition"]
     width = params["gap_max_width"]
     findings = []
