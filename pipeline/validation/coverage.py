@@ -43,33 +43,40 @@ def residual(geoms):
     number of distinct edges.
     """
     coords, ring_of, ring_owner, shell = _rings(geoms)
+    point = _points(coords)
     seg = np.flatnonzero(ring_of[1:] == ring_of[:-1])
-    x1, y1 = coords[seg, 0], coords[seg, 1]
-    x2, y2 = coords[seg + 1, 0], coords[seg + 1, 1]
+    p1, p2 = point[seg], point[seg + 1]
+    x1, y1, x2, y2 = p1.real, p1.imag, p2.real, p2.imag
     ring = ring_of[seg]
     # Orientation: a shell must turn counter-clockwise (positive area), a hole clockwise.
     twice_area = np.bincount(ring, weights=x1 * y2 - x2 * y1, minlength=len(shell))
     backwards = ((twice_area > 0) != shell)[ring]
     # Each edge from its smaller end to its larger one, +1 if the oriented ring runs that way.
     low_first = (x1 < x2) | ((x1 == x2) & (y1 < y2))
-    lx, ly = np.where(low_first, x1, x2), np.where(low_first, y1, y2)
-    hx, hy = np.where(low_first, x2, x1), np.where(low_first, y2, y1)
-    keep = (lx != hx) | (ly != hy)                      # repeated points are no edges
-    lx, ly, hx, hy = lx[keep], ly[keep], hx[keep], hy[keep]
+    low, high = np.where(low_first, p1, p2), np.where(low_first, p2, p1)
+    keep = low != high                                  # repeated points are no edges
+    low, high = low[keep], high[keep]
     sign = np.where((low_first ^ backwards)[keep], 1, -1)
     owner = ring_owner[ring[keep]]
-    order = np.argsort(_hash(lx, ly, hx, hy), kind="stable")
-    lx, ly, hx, hy, sign, owner = (v[order] for v in (lx, ly, hx, hy, sign, owner))
-    new = np.ones(len(lx), dtype=bool)
-    new[1:] = ((lx[1:] != lx[:-1]) | (ly[1:] != ly[:-1]) | (hx[1:] != hx[:-1])
-               | (hy[1:] != hy[:-1]))
+    # Equal edges next to each other: sorted by a hash of their ends (no stable sort needed:
+    # the order within a group does not matter, and the unstable one is five times faster).
+    order = np.argsort(_hash(low.real, low.imag, high.real, high.imag))
+    low, high, sign, owner = low[order], high[order], sign[order], owner[order]
+    new = np.ones(len(low), dtype=bool)
+    new[1:] = (low[1:] != low[:-1]) | (high[1:] != high[:-1])
     start = np.flatnonzero(new)
     net = np.add.reduceat(sign, start) if len(start) else np.zeros(0, dtype=int)
     left = net != 0
     drawn_by = owner[left[np.cumsum(new) - 1]]          # every polygon drawing such an edge
     first = start[left]
-    return (lx[first], ly[first], hx[first], hy[first], net[left], np.unique(drawn_by),
-            len(start))
+    return (low.real[first], low.imag[first], high.real[first], high.imag[first], net[left],
+            np.unique(drawn_by), len(start))
+
+
+def _points(coords):
+    """Rows of x, y as complex numbers x + iy: one value per point, compared and moved at
+    once."""
+    return np.ascontiguousarray(coords, dtype=np.float64).view(np.complex128).reshape(-1)
 
 
 def _rings(geoms):
@@ -83,7 +90,8 @@ def _rings(geoms):
     first = np.flatnonzero(np.r_[True, of[1:] != of[:-1]])
     last = np.r_[first[1:], len(of)] - 1
     owner = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(of)]))
-    again = (coords == coords[first][owner]).all(axis=1)
+    point = _points(coords)
+    again = point == point[first][owner]
     # One ring: the first point comes back once, as the last one (a hole or a second part
     # follows a closed ring, so its last point is not the first).
     one = np.zeros(len(geoms), dtype=bool)
