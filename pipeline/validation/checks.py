@@ -32,10 +32,11 @@ def empty_geometries(ids, geoms, where=None):
             for i in missing]
 
 
-def invalid_geometries(ids, geoms, where=None):
-    """``geometry.invalid`` with GEOS's reason and the location it names."""
+def invalid_geometries(ids, geoms, where=None, valid=None):
+    """``geometry.invalid`` with GEOS's reason and the location it names (``valid``: the
+    geometries present and valid, if known)."""
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    bad = np.flatnonzero(present & ~shapely.is_valid(geoms))
+    bad = np.flatnonzero(present & ~(shapely.is_valid(geoms) if valid is None else valid))
     if not len(bad):
         return []
     reasons = shapely.is_valid_reason(geoms[bad])

@@ -5,6 +5,11 @@ from the union of the partitions' outlines."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 import geopandas as gpd
 import numpy as np
@@ -14,11 +19,11 @@ from psycopg import sql
 
 from pipeline.validation.stages import (
     PARTITION_INPUTS,
-    PARTITION_STAGES,
     Pipeline,
     collapse_precision,
     dedupe,
     hole_finding,
+    parcel_stages,
     stages_for,
 )
 from schemas import queries
@@ -28,6 +33,7 @@ QUERIES = queries("partitions")
 QUERIES_SCOPE = queries("scope")
 MARGIN = 1.0   # metres around a partition's parcels from which neighbours are loaded
 CELL = 100.0   # metres: grid cells in which neighbours are looked up
+BAND = 50.0    # metres around a tile's square read with it (parcels reaching further: CELL)
 # A Gemarkung of more than MOST current parcels is cut into tiles of TILE metres (tile_of), so
 # that a partition's work is bounded whatever the administrative layout: a delivery without a
 # real Flur structure (1,000,000 parcels in one Gemarkung) had been one partition worked through
@@ -46,10 +52,17 @@ def tile_of(bounds):
     parcel (2.2 s to list the tiles of 1,000,000 parcels)."""
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
     placed = ~np.isnan(bounds).any(axis=1)
-    centre = np.floor((bounds[placed, :2] + bounds[placed, 2:]) / (2 * TILE)).astype(np.int64)
     tiles = np.full(len(bounds), "", dtype=object)
-    tiles[placed] = np.char.add(np.char.add(centre[:, 0].astype(str), ":"),
-                                centre[:, 1].astype(str)).astype(object)
+    if placed.any():
+        centre = np.floor((bounds[placed, :2] + bounds[placed, 2:]) / (2 * TILE)).astype(np.int64)
+        # A piece of a city lies in a few tiles: name each once.
+        low = centre.min(axis=0)
+        rows = centre[:, 1].max() - low[1] + 1
+        keys, inverse = np.unique((centre[:, 0] - low[0]) * rows + centre[:, 1] - low[1],
+                                  return_inverse=True)
+        names = np.array([f"{k // rows + low[0]}:{k % rows + low[1]}" for k in keys.tolist()],
+                         dtype=object)
+        tiles[placed] = names[inverse]
     return tiles
 
 
@@ -59,11 +72,14 @@ def partitions(conn, gemarkung=None):
     whole Gemarkung; in a cut one every tile of its extent ("x:y", some perhaps empty) and ""
     for its parcels without a geometry; ("", "", None) for those without a complete
     Gemarkung."""
-    args = {"gemarkung": gemarkung, "most": MOST}
-    tiled = sorted(r[0] for r in conn.execute(QUERIES["large_gemarkungen"], args))
-    rows = conn.execute(QUERIES["partitions"], {**args, "tiled": tiled})
-    found = {(la, ge, None) if la and ge else ("", "", None) for la, ge in rows}
-    for la, ge, x0, y0, x1, y1, unplaced in conn.execute(QUERIES["extents"], {"tiled": tiled}):
+    counts = conn.execute(QUERIES["gemarkungen"], {"gemarkung": gemarkung}).fetchall()
+    large = sorted((la, ge) for la, ge, n in counts if la and ge and n > MOST)
+    tiled = [la + ge for la, ge in large]
+    found = {(la, ge, None) if la and ge else ("", "", None) for la, ge, n in counts
+             if la + ge not in tiled}
+    for la, ge in large:
+        x0, y0, x1, y1, unplaced = conn.execute(QUERIES["extent"], {
+            "land": la, "gemarkung": ge}).fetchone()
         if x0 is not None:
             cols, lines = (range(int(np.floor(lo / TILE)), int(np.floor(hi / TILE)) + 1)
                            for lo, hi in ((x0, x1), (y0, y1)))
@@ -75,22 +91,32 @@ def partitions(conn, gemarkung=None):
 
 def _read_parcels(conn, where, args, tiled=()):
     """Current parcels (``where``: a named condition) with their owning partition (``teil``:
-    Gemarkung and tile, see :func:`tile_of`) and geometry."""
+    Gemarkung and tile, see :func:`tile_of`) and geometry. The text columns stay Python
+    strings (object columns): converting them to pandas' Arrow strings, and taking rows from
+    those, cost more than reading them."""
     # Binary results: the geometries arrive as bytes, not as hex text to decode.
     rows = conn.execute(sql.SQL(QUERIES["parcels"]).format(where=sql.SQL(QUERIES[where])),
                         args, binary=True).fetchall()
     names = ["gml_id", "flurstueckskennzeichen", "land", "gemarkungsnummer", "flurnummer",
              "teil"]
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
-    df = pd.DataFrame(dict(zip(names, columns, strict=False)), columns=names)
-    df["flurnummer"] = df["flurnummer"].astype("Int64")
-    geom = shapely.from_wkb(np.array(columns[6], dtype=object))
-    key = df["teil"].to_numpy(dtype=object)
-    tile = np.full(len(df), "", dtype=object)
-    cut = np.isin(key, list(tiled)) if len(tiled) and len(df) else np.zeros(len(df), dtype=bool)
-    tile[cut] = tile_of(shapely.bounds(geom[cut]))
-    df["teil"] = np.where(key == "", "", key + "/" + tile)
-    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=25832))
+    table = np.empty((len(rows), 6), dtype=object)
+    if rows:
+        table[:] = rows      # one pass (a tuple per column from zip(*rows) cost four times more)
+    columns = list(table.T)
+    geom = shapely.from_wkb(columns.pop())
+    # The partition owning what is found on a parcel: "LLGGGG/" its Gemarkung, "LLGGGG/x:y" a
+    # tile of a Gemarkung cut into tiles, "" none for a parcel without a complete Gemarkung.
+    land, gem = columns[2], columns[3]
+    complete = land.astype(bool) & gem.astype(bool)      # neither None nor ""
+    key = np.full(len(land), "", dtype=object)
+    key[complete] = land[complete] + gem[complete]
+    cut = np.isin(key, list(tiled)) if len(tiled) and len(key) else np.zeros(len(key), dtype=bool)
+    key[complete] += "/"
+    key[cut] += tile_of(shapely.bounds(geom[cut]))
+    columns.append(key)
+    frame = {n: pd.Series(c, dtype=object) for n, c in zip(names, columns, strict=True)}
+    frame["flurnummer"] = pd.Series(pd.array(columns[4], dtype="Int64"))
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geom, crs=25832))
 
 
 def _read_districts(conn, env):
@@ -132,6 +158,49 @@ def _cells(bounds, margin, size):
                      (cells[ends, 0] + 1) * size, (cells[ends, 1] + 1) * size], 1).astype(float)
 
 
+def _read_piece(conn, land, gem, tile, tiled):
+    """A partition's own parcels and its neighbours: the other parcels within MARGIN of its
+    parcels' extents, a band along its border.
+
+    A tile is read in one query: the parcels meeting its square grown by BAND (its own are
+    those whose centre lies in the square, :func:`tile_of`; the rest are neighbours); only for
+    the parcels reaching beyond that box (long ones: roads, rivers) are the grid cells
+    (:func:`_cells`) they reach read in a second query. A whole Gemarkung is read by its key,
+    its band by the cells: its extent, or its Fluren's, can cover most of a city (one
+    partition of 1,000,000 generated parcels had 640,000 parcels in its extent). Holes on the
+    border that the band does not enclose are found from the outlines of all partitions
+    (border_holes)."""
+    where = {"land": land, "gemarkung": gem}
+    if tile == "":
+        return _read_parcels(conn, "without_tile", where, tiled), None
+    if tile:
+        x, y = (float(c) * TILE for c in tile.split(":"))
+        box = np.array([x - BAND, y - BAND, x + TILE + BAND, y + TILE + BAND])
+        read = _read_parcels(conn, "in_box", dict(zip(("minx", "miny", "maxx", "maxy"), box,
+                                                      strict=True)), tiled)
+        mine = (read["teil"] == f"{land}{gem}/{tile}").to_numpy()
+        parcels = read[mine].reset_index(drop=True)
+        known = read[~mine]
+    else:
+        parcels = _read_parcels(conn, "of_gemarkung", where, tiled)
+        box, known = None, None
+    geoms = parcels.geometry.values
+    bounds = shapely.bounds(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if box is not None:     # the parcels whose neighbours the box read may lack
+        bounds = bounds[~((bounds[:, :2] - MARGIN >= box[:2]).all(axis=1) &
+                          (bounds[:, 2:] + MARGIN <= box[2:]).all(axis=1))]
+    if not len(bounds):
+        return parcels, known
+    cells = _cells(bounds, MARGIN, CELL)
+    sides = {k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))}
+    if tile:
+        more = _read_parcels(conn, "beyond_box", {**sides, **dict(zip(
+            ("minx", "miny", "maxx", "maxy"), box, strict=True))}, tiled)
+    else:
+        more = _read_parcels(conn, "neighbours", {**sides, **where}, tiled)
+    return parcels, more if known is None else pd.concat([known, more], ignore_index=True)
+
+
 def validate_partition(url, partition, stage_names, params, tiled=()):
     """Run the partition stages for one Gemarkung or one tile of it (runs in a Dask worker;
     ``tiled``: the Gemarkungen cut into tiles); returns its findings and the outline of its
@@ -145,41 +214,20 @@ def validate_partition(url, partition, stage_names, params, tiled=()):
         # gaps are found from the neighbouring Gemarkungen, whose context includes them.
         with db.connect() as conn:
             parcels = _read_parcels(conn, "without_gemarkung", {})
-        stages = [s for s in PARTITION_STAGES
-                  if s.name in stage_names and set(s.consumes) <= {"parcels"}]
-        geoms = parcels.geometry.values
-        outline = shapely.union_all(geoms[~shapely.is_missing(geoms) & shapely.is_valid(geoms)])
-        findings = Pipeline(stages, provided=PARTITION_INPUTS).run(
+        out = Pipeline(parcel_stages(stage_names), provided=PARTITION_INPUTS).run(
             {"parcels": parcels, "context": None, "own": 0, "districts": None, "partition": "",
-             "verify_hole": None}, params)["findings"]
-        return findings, shapely.to_wkb(outline)
+             "verify_hole": None}, params)
+        outline = shapely.union_all(parcels.geometry.values[out["valid"]])
+        return out["findings"], shapely.to_wkb(outline)
     with db.connect() as conn:
-        where = {"land": land, "gemarkung": gem}
-        if tile:
-            x, y = (float(c) * TILE for c in tile.split(":"))
-            where.update(minx=x, miny=y, maxx=x + TILE, maxy=y + TILE)
-        parcels = _read_parcels(conn, "of_gemarkung" if tile is None else
-                                "of_tile" if tile else "without_tile", where, tiled)
-        if tile:    # the square's parcels whose centre lies in it
-            parcels = parcels[parcels["teil"] == f"{land}{gem}/{tile}"].reset_index(drop=True)
+        parcels, neighbours = _read_piece(conn, land, gem, tile, tiled)
         geoms = parcels.geometry.values
         bounds = shapely.bounds(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
         if not len(bounds):
-            return Pipeline([s for s in PARTITION_STAGES if s.name in stage_names and
-                             set(s.consumes) <= {"parcels"}], provided=PARTITION_INPUTS).run(
+            return Pipeline(parcel_stages(stage_names), provided=PARTITION_INPUTS).run(
                 {"parcels": parcels, "context": None, "own": 0, "districts": None,
                  "partition": "", "verify_hole": None}, params)["findings"], None
         env = (*(bounds[:, :2].min(axis=0) - MARGIN), *(bounds[:, 2:].max(axis=0) + MARGIN))
-        # Neighbours: the other parcels in the grid cells our parcels (grown by the margin)
-        # touch: a band along the border. The Gemarkung's extent, or its Flure's, can cover
-        # most of a city (one partition of 1,000,000 generated parcels had 640,000 parcels in
-        # its extent); holes on the border that the band does not enclose are found from the
-        # outlines of all partitions (border_holes).
-        cells = _cells(bounds, MARGIN, CELL)
-        neighbours = _read_parcels(conn, "neighbours", {
-            **{k: list(cells[:, i]) for i, k in enumerate(("x0", "y0", "x1", "y1"))},
-            "land": land, "gemarkung": gem,
-            "own": None if tile is None else parcels["gml_id"].tolist()}, tiled)
         districts = _read_districts(conn, env) if "district" in stage_names else None
     context = pd.concat([parcels, neighbours], ignore_index=True)
 
@@ -219,7 +267,9 @@ def validate_scope(conn, scope, stage_names, params):
     geoms = context.geometry.values
     near = scope.meets(geoms) | context["gml_id"].isin(scope.parcels).to_numpy()
     scope.near = set(context["gml_id"][near])
-    parcels = context[near]
+    # The parcels first, as the stages expect of a context.
+    context = context.iloc[np.argsort(~near, kind="stable")].reset_index(drop=True)
+    parcels = context.iloc[:near.sum()]
     placed = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     districts = _read_districts(conn, shapely.total_bounds(placed)) if len(placed) else \
         _read_districts(conn, (0, 0, 0, 0))
@@ -235,15 +285,44 @@ def validate_scope(conn, scope, stage_names, params):
     return [f for f, inside in zip(found, scope.contains(found), strict=True) if inside]
 
 
-def run_partitions(url, partitions, stage_names, params, scheduler=None, tiled=()):
+@contextmanager
+def local_workers(scheduler):
+    """The worker processes of :func:`run_partitions` for the default scheduler (None or
+    ``"processes"``), started at once; None for the other schedulers.
+
+    They are forked: copies of this process with the stages imported, ready in 0.1 s, where
+    spawning fresh interpreters that import them took 0.8 s of a 7 s validation. A fork copies
+    what the process holds, so the caller enters this before it opens a connection, and it
+    forks only while no other thread runs (a fork keeps only the calling thread, and what the
+    others held, a connection among them, would be released in the copy); otherwise (a Jupyter
+    kernel runs threads) the workers are spawned. They die with this process, also when it is
+    killed."""
+    if scheduler not in (None, "processes"):
+        yield None
+        return
+    from pipeline.processes import dies_with_this_process
+
+    fork = threading.active_count() == 1
+    with ProcessPoolExecutor(os.cpu_count() or 1, initializer=dies_with_this_process(),
+                             mp_context=multiprocessing.get_context(
+                                 "fork" if fork else "spawn")) as pool:
+        if fork:      # all workers are forked at the first task: now, before any connection
+            pool.submit(int).result()
+        yield pool
+
+
+def run_partitions(url, partitions, stage_names, params, scheduler=None, tiled=(), pool=None):
     """Findings of all partitions, in parallel with Dask, and of the holes on their borders.
 
-    ``scheduler``: None → local processes (or in-process for a single partition);
-    ``"synchronous"`` → in this process; ``"tcp://host:port"`` → an existing Dask cluster.
+    ``scheduler``: None → local processes (``pool``: those of :func:`local_workers`, else
+    spawned now), or in-process for a single partition; ``"synchronous"`` → in this process;
+    ``"tcp://host:port"`` → an existing Dask cluster.
     """
     if not partitions or not stage_names:
         return []
     import dask
+    import dask.local
+    import dask.multiprocessing
 
     tasks = [dask.delayed(validate_partition)(url, p, stage_names, params, tiled)
              for p in partitions]
@@ -252,8 +331,12 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None, tiled=(
 
         with Client(scheduler) as client:
             results = dask.compute(*tasks, scheduler=client)
+    # Dask's schedulers as functions: named ones make Dask import distributed to look for a
+    # client first (0.2 s).
     elif scheduler == "synchronous" or len(partitions) == 1:
-        results = dask.compute(*tasks, scheduler="synchronous")
+        results = dask.compute(*tasks, scheduler=dask.local.get_sync)
+    elif pool is not None:
+        results = dask.compute(*tasks, scheduler=dask.multiprocessing.get, pool=pool)
     else:
         from pipeline.processes import dies_with_this_process
 

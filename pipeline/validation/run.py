@@ -18,8 +18,8 @@ from pipeline.errors import UsageError
 from pipeline.runs import Run
 from pipeline.validation import findings as stored
 from pipeline.validation.owner import owner_findings_in_scope
+from pipeline.validation.partitions import local_workers, run_partitions, validate_scope
 from pipeline.validation.partitions import partitions as partitions_of
-from pipeline.validation.partitions import run_partitions, validate_scope
 from pipeline.validation.rules import RULES, of_kind
 from pipeline.validation.scope import UNSCOPED, Scope
 from pipeline.validation.sql_rules import sql_findings
@@ -105,7 +105,9 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
         return _validate_touched(db, rules, values, private, touched, started,
                                  config["database.lock_timeout"])
     stage_names = _stage_names(rules)
-    with db.connect(autocommit=True) as conn, \
+    # The workers first: forked before this process opens a connection (local_workers).
+    with local_workers(scheduler if stage_names else "synchronous") as workers, \
+            db.connect(autocommit=True) as conn, \
             Run(conn, "validate", {"rules": rules, "gemarkung": gemarkung, "params": values},
                 config["database.lock_timeout"]) as run:
         partitions, tiled = partitions_of(conn, gemarkung)
@@ -113,7 +115,8 @@ def validate(db: Database, config: Config, rules: Sequence[str] | None = None,
         with ThreadPoolExecutor(1) as pool:
             in_database = pool.submit(_database_rules, db, rules, values, gemarkung)
             t = time.monotonic()
-            found = run_partitions(db.url, partitions, stage_names, values, scheduler, tiled)
+            found = run_partitions(db.url, partitions, stage_names, values, scheduler, tiled,
+                                   workers)
             log.info("%d partitions in %.1f s", len(partitions), time.monotonic() - t)
             found += in_database.result()[0]
         if {"coverage.gap", "coverage.overlap"} & set(rules):

@@ -66,16 +66,28 @@ class Pipeline:
 
 
 # -- partition stages (shapely) --------------------------------------------------------------
+def _stage_valid(ctx, params):
+    """``valid``: per row of the context (of the parcels where there is none) whether its
+    geometry is present, not empty and valid, computed once for all stages (GEOS's validity
+    test is the dearest of the per-parcel checks). The context lists the parcels first, so the
+    parcels' marks are its first ``len(parcels)``."""
+    frame = ctx["parcels"] if ctx["context"] is None else ctx["context"]
+    geoms = frame.geometry.values
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    return {"valid": present & shapely.is_valid(geoms)}
+
+
 def _stage_empty_invalid(ctx, params):
     p = ctx["parcels"]
     ids, geoms = p["gml_id"].to_numpy(), p.geometry.values
-    return {"findings": checks.empty_geometries(ids, geoms) + checks.invalid_geometries(ids, geoms)}
+    return {"findings": checks.empty_geometries(ids, geoms)
+            + checks.invalid_geometries(ids, geoms, valid=ctx["valid"][:len(p)])}
 
 
 def _stage_sliver(ctx, params):
     p = ctx["parcels"]
     geoms = p.geometry.values
-    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    ok = ctx["valid"][:len(p)]
     area = shapely.area(geoms)
     perimeter = shapely.length(geoms)
     width = np.divide(2 * area, perimeter, out=np.zeros_like(area), where=perimeter > 0)
@@ -117,25 +129,18 @@ def _owned(keys, partition):
 
 
 def _stage_edges(ctx, params):
-    """The coverage checks shared by the overlap and gap stages: ``usable`` marks valid
-    non-empty geometries; ``overlapping`` those that may overlap another (where the polygons'
-    uncancelled edges wind twice, :mod:`pipeline.validation.coverage`); GEOS's coverage
-    validation (``coverage_invalid_edges``, for gaps narrower than ``gap_max_width``) runs on
-    the polygons drawing uncancelled edges only, since a gap's sides are such edges; ``clean``
-    marks the usable polygons flagged by neither (a valid coverage, which GEOS's fast coverage
-    union may join); ``tree`` is an STRtree of the usable ones (in their order), which both
-    stages query."""
+    """The coverage checks shared by the overlap and gap stages, on the context's ``valid``
+    geometries: ``overlapping`` marks those that may overlap another (where the polygons'
+    uncancelled edges wind twice, :mod:`pipeline.validation.coverage`); ``drawing`` lists those
+    drawing uncancelled edges (indices among the valid ones), the only ones that can border a
+    gap; ``tree`` is an STRtree of the valid ones (in their order), which both stages query."""
     geoms = ctx["context"].geometry.values
-    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
-    idx = np.flatnonzero(usable)
+    idx = np.flatnonzero(ctx["valid"])
     tree = shapely.STRtree(geoms[idx])
-    cand, outline = coverage.overlap_candidates(geoms[idx], tree)
-    edges = shapely.coverage_invalid_edges(geoms[idx[outline]], gap_width=params["gap_max_width"])
+    cand, drawing = coverage.overlap_candidates(geoms[idx], tree)
     overlapping = np.zeros(len(geoms), dtype=bool)
     overlapping[idx[cand]] = True
-    clean = usable & ~overlapping
-    clean[idx[outline[~shapely.is_empty(edges)]]] = False
-    return {"usable": usable, "clean": clean, "overlapping": overlapping, "tree": tree}
+    return {"overlapping": overlapping, "drawing": drawing, "tree": tree}
 
 
 def _union(geoms, clean):
@@ -146,12 +151,12 @@ def _union(geoms, clean):
     return union
 
 
-def _usable(ctx, marks):
-    """The usable polygons of the context: geometries, gml_ids, owning partition keys
+def _valid_polygons(ctx, marks):
+    """The valid polygons of the context: geometries, gml_ids, owning partition keys
     (``teil``), the indices among them of those ``marks`` (a boolean per context row) marks,
     and their indices in the context."""
     context = ctx["context"]
-    idx = np.flatnonzero(ctx["usable"])
+    idx = np.flatnonzero(ctx["valid"])
     return (context.geometry.values[idx], context["gml_id"].to_numpy()[idx],
             context["teil"].to_numpy(dtype=object)[idx], np.flatnonzero(marks[idx]), idx)
 
@@ -160,7 +165,7 @@ def _stage_overlap(ctx, params):
     """coverage.overlap: both polygons of every overlap are marked ``overlapping`` (both
     meet the place covered twice); each marked polygon is compared with every polygon it
     meets (each pair once)."""
-    g, ids, gkey, cand, _ = _usable(ctx, ctx["overlapping"])
+    g, ids, gkey, cand, _ = _valid_polygons(ctx, ctx["overlapping"])
     part = ctx["partition"]
     findings = []
     if len(cand):
@@ -190,11 +195,22 @@ def _stage_overlap(ctx, params):
 
 def _stage_gap(ctx, params):
     """coverage.gap: holes enclosed by parcels, whatever their size (a missing parcel), and
-    open gaps narrower than ``gap_max_width``; only the candidates need a general union."""
-    g, ids, gkey, cand, idx = _usable(ctx, ~ctx["clean"])
-    clean = ctx["clean"][idx]
-    part = ctx["partition"]
+    open gaps narrower than ``gap_max_width``; only the candidates need a general union.
+
+    The candidates are the polygons that are not ``clean``: those that may overlap and those
+    GEOS's coverage validation (``coverage_invalid_edges``, for gaps narrower than the width)
+    flags, run on the polygons drawing uncancelled edges only, since a gap's sides are such
+    edges. The clean ones form a valid coverage, which GEOS's fast coverage union may join."""
     width = params["gap_max_width"]
+    valid = ctx["valid"]
+    drawing = np.flatnonzero(valid)[ctx["drawing"]]
+    narrow = shapely.coverage_invalid_edges(ctx["context"].geometry.values[drawing],
+                                            gap_width=width)
+    clean = valid & ~ctx["overlapping"]
+    clean[drawing[~shapely.is_empty(narrow)]] = False
+    g, ids, gkey, cand, idx = _valid_polygons(ctx, ~clean)
+    clean = clean[idx]
+    part = ctx["partition"]
     findings = []
     union = _union(g, clean)
     # The outline of the partition's own parcels (the context lists them first): the driver
@@ -304,7 +320,7 @@ def _stage_district(ctx, params):
     p = ctx["parcels"]
     share_min = params["outside_min_share"]
     geoms = p.geometry.values
-    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    ok = ctx["valid"][:len(p)]
     own = _district_keys(p)
     # A parcel whose identifier names no complete district claims none (id.syntax reports it).
     ok &= _complete(own)
@@ -347,21 +363,36 @@ def _filled(shape):
 
 
 # The stages, in order; which rule a stage checks is the registry's (``Rule.source``).
+# ``parcels`` are the partition's own parcels, ``context`` (None where a partition has no
+# neighbours to look at) the parcels followed by their neighbours.
+VALID = Stage("valid", ("parcels", "context"), ("valid",), _stage_valid)
 PARTITION_STAGES = [
-    Stage("geometry", ("parcels",), (), _stage_empty_invalid),
-    Stage("sliver", ("parcels",), (), _stage_sliver),
-    Stage("edges", ("context",), ("usable", "clean", "overlapping", "tree"), _stage_edges),
-    Stage("overlap", ("context", "usable", "clean", "overlapping", "tree", "partition"), (),
+    VALID,
+    Stage("geometry", ("parcels", "valid"), (), _stage_empty_invalid),
+    Stage("sliver", ("parcels", "valid"), (), _stage_sliver),
+    Stage("edges", ("context", "valid"), ("overlapping", "drawing", "tree"), _stage_edges),
+    Stage("overlap", ("context", "valid", "overlapping", "tree", "partition"), (),
           _stage_overlap),
-    Stage("gap", ("context", "usable", "clean", "tree", "own", "partition", "verify_hole"),
+    Stage("gap", ("context", "valid", "overlapping", "drawing", "tree", "own", "partition",
+                  "verify_hole"),
           ("outline",), _stage_gap),
-    Stage("district", ("parcels", "districts"), (), _stage_district),
+    Stage("district", ("parcels", "valid", "districts"), (), _stage_district),
 ]
 
 
 def stages_for(names):
-    """The partition stages named, and the stages producing what they consume."""
-    wanted = [s for s in PARTITION_STAGES if s.name in names]
-    needed = {c for s in wanted for c in s.consumes}
-    return [s for s in PARTITION_STAGES if s.name in names or set(s.produces) & needed]
+    """The partition stages named, and the stages producing what they consume (and so on)."""
+    wanted = {s.name for s in PARTITION_STAGES if s.name in names}
+    for stage in reversed(PARTITION_STAGES):     # a stage needs only stages before it
+        if stage.name in wanted:
+            needed = set(stage.consumes)
+            wanted |= {s.name for s in PARTITION_STAGES if set(s.produces) & needed}
+    return [s for s in PARTITION_STAGES if s.name in wanted]
+
+
+def parcel_stages(names):
+    """The stages named that look at each parcel alone (with what they need), for parcels
+    that have no context: those without a Gemarkung or without a place."""
+    return [s for s in stages_for(names)
+            if s is VALID or set(s.consumes) <= {"parcels", *VALID.produces}]
 PARTITION_INPUTS = ("parcels", "context", "own", "districts", "partition", "verify_hole")

@@ -6,7 +6,13 @@ import pytest
 import shapely
 import shapely.affinity
 
-from pipeline.validation.stages import PARTITION_INPUTS, Pipeline, collapse_precision, stages_for
+from pipeline.validation.stages import (
+    PARTITION_INPUTS,
+    Pipeline,
+    collapse_precision,
+    parcel_stages,
+    stages_for,
+)
 
 PARAMS = {"sliver_max_area": 1.0, "sliver_min_width": 0.5, "overlap_min_area": 0.01,
           "gap_max_width": 0.5, "outside_min_share": 0.5, "precision_min_area": 0.01,
@@ -171,9 +177,13 @@ def test_only_the_stages_of_the_chosen_rules_run():
 
 
 def test_the_pipeline_adds_the_stages_a_stage_needs():
-    assert [s.name for s in stages_for(["gap"])] == ["edges", "gap"]
-    assert [s.name for s in stages_for(["overlap", "gap"])] == ["edges", "overlap", "gap"]
-    assert [s.name for s in stages_for(["sliver"])] == ["sliver"]
+    assert [s.name for s in stages_for(["gap"])] == ["valid", "edges", "gap"]
+    assert [s.name for s in stages_for(["overlap", "gap"])] == ["valid", "edges", "overlap",
+                                                                 "gap"]
+    assert [s.name for s in stages_for(["sliver"])] == ["valid", "sliver"]
+    # Where a partition has no context, only the stages looking at each parcel alone run.
+    assert [s.name for s in parcel_stages(["geometry", "overlap", "district"])] == [
+        "valid", "geometry"]
 
 
 @pytest.mark.parametrize("names", [["geometry"], ["overlap", "gap"], ["district"]])

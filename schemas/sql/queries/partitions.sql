@@ -3,39 +3,25 @@
 -- a band of neighbours, the Flur boundaries around them. "tiled" lists the large Gemarkungen
 -- (Land and Gemarkungsnummer).
 
--- name: large_gemarkungen
-SELECT land || gemarkungsnummer
-FROM kataster.ax_flurstueck
-WHERE endet IS NULL AND land <> '' AND gemarkungsnummer <> ''
-  AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s)
-GROUP BY land, gemarkungsnummer
-HAVING count(*) > %(most)s;
-
--- name: extents
--- The extent of each large Gemarkung (of bounding boxes rounded outwards: its tiles cover it)
--- and whether it has parcels without a geometry.
-SELECT land, gemarkungsnummer, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), unplaced
-FROM (SELECT land, gemarkungsnummer, ST_Extent(geom) AS e, bool_or(geom IS NULL) AS unplaced
-      FROM kataster.ax_flurstueck
-      WHERE endet IS NULL AND land || gemarkungsnummer = ANY(%(tiled)s)
-      GROUP BY land, gemarkungsnummer) x;
-
--- name: partitions
--- One partition per Gemarkung not cut into tiles, and one ("", "") for parcels without a
--- complete Gemarkung.
-SELECT DISTINCT coalesce(land, ''), coalesce(gemarkungsnummer, '')
+-- name: gemarkungen
+-- The current parcels per Gemarkung ("" for a missing Land or Gemarkungsnummer).
+SELECT coalesce(land, ''), coalesce(gemarkungsnummer, ''), count(*)
 FROM kataster.ax_flurstueck
 WHERE endet IS NULL AND (%(gemarkung)s::text IS NULL OR gemarkungsnummer = %(gemarkung)s)
-  AND NOT (coalesce(land || gemarkungsnummer, '') = ANY(%(tiled)s));
+GROUP BY 1, 2;
+
+-- name: extent
+-- The extent of a large Gemarkung (of bounding boxes rounded outwards: its tiles cover it) and
+-- whether it has parcels without a geometry. (One query per Gemarkung: grouping several by
+-- Gemarkung sorted all their geometries, 0.6 s instead of 0.3 s for 1,000,000.)
+SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), unplaced
+FROM (SELECT ST_Extent(geom) AS e, bool_or(geom IS NULL) AS unplaced
+      FROM kataster.ax_flurstueck
+      WHERE endet IS NULL AND land = %(land)s AND gemarkungsnummer = %(gemarkung)s) x;
 
 -- name: parcels
--- The sixth column: the Gemarkung of the partition that owns what is found on the parcel (""
--- without a complete Gemarkung); in a Gemarkung cut into tiles, Python adds the tile
--- (partitions._read_parcels).
-SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer,
-       CASE WHEN coalesce(land, '') = '' OR coalesce(gemarkungsnummer, '') = '' THEN ''
-            ELSE land || gemarkungsnummer END,
-       ST_AsBinary(geom)
+-- Python adds the partition that owns what is found on each parcel (partitions._read_parcels).
+SELECT gml_id, flurstueckskennzeichen, land, gemarkungsnummer, flurnummer, ST_AsBinary(geom)
 FROM kataster.ax_flurstueck
 WHERE endet IS NULL AND {where};
 
@@ -45,26 +31,33 @@ WHERE endet IS NULL AND {where};
 -- name: of_gemarkung
 land = %(land)s AND gemarkungsnummer = %(gemarkung)s
 
--- name: of_tile
--- Through the spatial index: the parcels whose extent meets the tile's square; of them, those
--- whose extent's centre lies in it are the tile's (partitions.tile_of).
-land = %(land)s AND gemarkungsnummer = %(gemarkung)s
-AND geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
+-- name: in_box
+-- A tile's parcels and its nearest neighbours: those whose extent meets its square grown by a
+-- band (partitions._read_piece), of any Gemarkung; its own are those whose extent's centre
+-- lies in the square (partitions.tile_of).
+geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
 
 -- name: without_tile
 land = %(land)s AND gemarkungsnummer = %(gemarkung)s AND geom IS NULL
 
 -- name: neighbours
--- The other parcels in the grid cells (x0, y0, x1, y1) that the partition's parcels touch: not
--- of its Gemarkung or, in one cut into tiles, not among its parcels (own, sent in binary: a
--- tile's 20,000 ids as text cost psycopg a quoting check each). One bitmap scan of the
--- spatial index for all cells, one pass over the table (as in_boxes).
+-- The parcels of other Gemarkungen in the grid cells (x0, y0, x1, y1) that a Gemarkung's
+-- parcels touch. One bitmap scan of the spatial index for all cells, one pass over the table
+-- (as in_boxes).
 geom && ANY(ARRAY(
     SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
          AS c(x0, y0, x1, y1)))
-AND NOT (coalesce(land, '') = %(land)s AND coalesce(gemarkungsnummer, '') = %(gemarkung)s
-         AND (%(own)b::text[] IS NULL OR gml_id = ANY(%(own)b::text[])))
+AND NOT (coalesce(land, '') = %(land)s AND coalesce(gemarkungsnummer, '') = %(gemarkung)s)
+
+-- name: beyond_box
+-- The parcels in the grid cells (x0, y0, x1, y1) of a tile's parcels that reach beyond the
+-- box read for it (in_box), not read with it.
+geom && ANY(ARRAY(
+    SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
+    FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
+         AS c(x0, y0, x1, y1)))
+AND NOT geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
 
 -- name: in_boxes
 -- A scoped validation's parcels: those named, and those in the boxes (x0, y0, x1, y1). One
