@@ -129,17 +129,60 @@ def test_rerun_keeps_accepted_and_marks_fixed(planted, cli_env, db):
 
 
 def test_dask_cluster_matches_single_process(planted, config, db):
+    """One process, the local workers (forked, or spawned while another thread runs, as in a
+    Jupyter kernel) and an existing Dask cluster find the same."""
+    import threading
+
     from distributed import LocalCluster
 
     from pipeline.runs import run_import
 
     run_import(db, config, [planted[0]])
     local = validate(db, config, scheduler="synchronous")
+    workers = validate(db, config)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        spawned = validate(db, config)
+    finally:
+        stop.set()
+        other.join()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         distributed = validate(db, config, scheduler=cluster.scheduler_address)
-    assert sorted(f.key for f in distributed.findings) == sorted(f.key for f in local.findings)
+    for result in (workers, spawned, distributed):
+        assert sorted(f.key for f in result.findings) == sorted(f.key for f in local.findings)
     assert len(local.findings) > 0
+
+
+def test_local_workers_are_forked_only_without_other_threads():
+    """A fork keeps only the calling thread; what the others held (a connection) would be
+    released in the copy. So the validation's workers are forked only while no other thread
+    runs, and spawned otherwise (in a fresh interpreter: pytest may run threads of its own)."""
+    import sys
+
+    code = """
+import threading
+from pipeline.validation.partitions import local_workers
+
+def method():
+    with local_workers(None) as pool:
+        return pool._mp_context.get_start_method(), pool.submit(sum, [1, 2]).result()
+
+alone = method()
+stop = threading.Event()
+other = threading.Thread(target=stop.wait)
+other.start()
+beside = method()
+stop.set()
+other.join()
+with local_workers("synchronous") as none:
+    print(alone, beside, none)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.split("\n")[0] == "('fork', 3) ('spawn', 3) None"
 
 
 def test_hole_on_a_gemarkung_border(config, db, tmp_path, monkeypatch):
