@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import jsonschema
+import numpy as np
 import pyogrio
 import pytest
 import shapely
@@ -93,6 +94,42 @@ def test_tiles_cut_gemarkungen_without_changing_findings(planted, config, db, mo
     narrow = found()
     assert len({k for _, k, _, _ in narrow}) == len(narrow)
     assert narrow == wide and len(wide) > 10
+
+
+@pytest.mark.parametrize("band", [50.0, 0.0])
+def test_a_tile_reads_every_neighbour_of_its_parcels(planted, config, db, monkeypatch, band):
+    """A tile reads its square grown by BAND in one query, and the grid cells of its parcels
+    reaching beyond that box in a second: together every other parcel within MARGIN of one of
+    its parcels' extents. Without a band (0 m) most of a tile's border parcels reach beyond it,
+    so the second query must deliver their neighbours."""
+    from pipeline.runs import run_import
+    from pipeline.validation import partitions
+
+    run_import(db, config, [planted[0]])
+    monkeypatch.setattr(partitions, "TILE", 250.0)
+    monkeypatch.setattr(partitions, "MOST", 100)
+    monkeypatch.setattr(partitions, "BAND", band)
+    with db.connect() as conn:
+        tiles, tiled = partitions.partitions(conn)
+        every = partitions._read_parcels(conn, "in_box", {
+            "minx": -1e7, "miny": -1e7, "maxx": 1e8, "maxy": 1e8}, tiled)
+        tree = shapely.STRtree(every.geometry.values)
+        ids = every["gml_id"].to_numpy()
+        beyond = 0
+        for land, gem, tile in [t for t in tiles if t[2]]:
+            own, near = partitions._read_piece(conn, land, gem, tile, tiled)
+            assert set(own["gml_id"]) == set(ids[every["teil"] == f"{land}{gem}/{tile}"])
+            if not len(own):
+                continue
+            grow = partitions.MARGIN * np.array([-1, -1, 1, 1])
+            reach = shapely.bounds(own.geometry.values) + grow
+            wanted = set(ids[np.unique(tree.query(shapely.box(*reach.T),
+                                                  predicate="intersects")[1])])
+            assert wanted - set(own["gml_id"]) <= set(near["gml_id"]), tile
+            x, y = (float(c) * partitions.TILE for c in tile.split(":"))
+            box = np.array([x, y, x + partitions.TILE, y + partitions.TILE]) + band * grow
+            beyond += int(((reach[:, :2] < box[:2]) | (reach[:, 2:] > box[2:])).any())
+    assert beyond > 10 or band > 0     # the second query was needed, and delivered
 
 
 def test_clean_data_has_no_findings(planted, cli_env, db):
