@@ -395,4 +395,6 @@ def parcel_stages(names):
     that have no context: those without a Gemarkung or without a place."""
     return [s for s in stages_for(names)
             if s is VALID or set(s.consumes) <= {"parcels", *VALID.produces}]
+
+
 PARTITION_INPUTS = ("parcels", "context", "own", "districts", "partition", "verify_hole")
