@@ -127,7 +127,8 @@ def test_a_tile_reads_every_neighbour_of_its_parcels(planted, config, db, monkey
                                                   predicate="intersects")[1])])
             assert wanted - set(own["gml_id"]) <= set(near["gml_id"]), tile
             x, y = (float(c) * partitions.TILE for c in tile.split(":"))
-            box = np.array([x, y, x + partitions.TILE, y + partitions.TILE]) + band * grow
+            box = np.array([x - band, y - band, x + partitions.TILE + band,
+                            y + partitions.TILE + band])
             beyond += int(((reach[:, :2] < box[:2]) | (reach[:, 2:] > box[2:])).any())
     assert beyond > 10 or band > 0     # the second query was needed, and delivered
 
