@@ -95,8 +95,9 @@ def _read_parcels(conn, where, args, tiled=()):
     strings (object columns): converting them to pandas' Arrow strings, and taking rows from
     those, cost more than reading them."""
     # Binary results: the geometries arrive as bytes, not as hex text to decode.
-    rows = conn.execute(sql.SQL(QUERIES["parcels"]).format(where=sql.SQL(QUERIES[where])),
-                        args, binary=True).fetchall()
+    condition = sql.SQL(QUERIES[where]).format(in_cells=sql.SQL(QUERIES["in_cells"]))
+    rows = conn.execute(sql.SQL(QUERIES["parcels"]).format(where=condition), args,
+                        binary=True).fetchall()
     names = ["gml_id", "flurstueckskennzeichen", "land", "gemarkungsnummer", "flurnummer",
              "teil"]
     table = np.empty((len(rows), 6), dtype=object)
@@ -314,9 +315,10 @@ def local_workers(scheduler):
 def run_partitions(url, partitions, stage_names, params, scheduler=None, tiled=(), pool=None):
     """Findings of all partitions, in parallel with Dask, and of the holes on their borders.
 
-    ``scheduler``: None → local processes (``pool``: those of :func:`local_workers`, else
-    spawned now), or in-process for a single partition; ``"synchronous"`` → in this process;
-    ``"tcp://host:port"`` → an existing Dask cluster.
+    ``scheduler``: None → local processes (``pool``: those of :func:`local_workers`, which
+    the caller starts before it opens a connection), or in-process for a single partition;
+    ``"synchronous"`` → in this process; ``"tcp://host:port"`` → an existing Dask cluster;
+    another of Dask's names (``"threads"``) → that scheduler.
     """
     if not partitions or not stage_names:
         return []
@@ -335,15 +337,10 @@ def run_partitions(url, partitions, stage_names, params, scheduler=None, tiled=(
     # client first (0.2 s).
     elif scheduler == "synchronous" or len(partitions) == 1:
         results = dask.compute(*tasks, scheduler=dask.local.get_sync)
-    elif pool is not None:
+    elif scheduler in (None, "processes"):
         results = dask.compute(*tasks, scheduler=dask.multiprocessing.get, pool=pool)
     else:
-        from pipeline.processes import dies_with_this_process
-
-        # Worker processes die with us: a killed validation leaves none behind.
-        kwargs = {"initializer": dies_with_this_process()} if scheduler in (None, "processes") \
-            else {}
-        results = dask.compute(*tasks, scheduler=scheduler or "processes", **kwargs)
+        results = dask.compute(*tasks, scheduler=scheduler)
     findings = dedupe([f for part, _ in results for f in part])
     if "gap" in stage_names and len(partitions) > 1:
         from pipeline.db import Database

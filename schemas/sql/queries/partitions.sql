@@ -40,23 +40,24 @@ geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
 -- name: without_tile
 land = %(land)s AND gemarkungsnummer = %(gemarkung)s AND geom IS NULL
 
--- name: neighbours
--- The parcels of other Gemarkungen in the grid cells (x0, y0, x1, y1) that a Gemarkung's
--- parcels touch. One bitmap scan of the spatial index for all cells, one pass over the table
--- (as in_boxes).
+-- name: in_cells
+-- Parcels in the boxes (x0, y0, x1, y1): one bitmap scan of the spatial index for all of them
+-- and one pass over the table; put into the conditions below as {in_cells}.
 geom && ANY(ARRAY(
     SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
     FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
          AS c(x0, y0, x1, y1)))
+
+-- name: neighbours
+-- The parcels of other Gemarkungen in the grid cells (x0, y0, x1, y1) that a Gemarkung's
+-- parcels touch.
+{in_cells}
 AND NOT (coalesce(land, '') = %(land)s AND coalesce(gemarkungsnummer, '') = %(gemarkung)s)
 
 -- name: beyond_box
 -- The parcels in the grid cells (x0, y0, x1, y1) of a tile's parcels that reach beyond the
 -- box read for it (in_box), not read with it.
-geom && ANY(ARRAY(
-    SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
-    FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
-         AS c(x0, y0, x1, y1)))
+{in_cells}
 AND NOT geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
 
 -- name: in_boxes
@@ -64,10 +65,7 @@ AND NOT geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 25832)
 -- bitmap scan of both indexes and one pass over the table (looking the boxes' parcels up by
 -- gml_id again touched ten times the pages: 47,546 buffers instead of 4,320 for a portion's
 -- 11,564 parcels at 1,000,000).
-(gml_id = ANY(%(parcels)s) OR geom && ANY(ARRAY(
-    SELECT ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 25832)
-    FROM unnest(%(x0)s::float8[], %(y0)s::float8[], %(x1)s::float8[], %(y1)s::float8[])
-         AS c(x0, y0, x1, y1))))
+(gml_id = ANY(%(parcels)s) OR {in_cells})
 
 -- name: fluren
 -- The Flur maps around a piece (imported boundaries where delivered, else derived).
